@@ -1,0 +1,259 @@
+"""Profiles, paths and seeding: the one place that says how big a run is and where it writes.
+
+Nothing happens on import (no directories made, no seeds set); call :func:`setup` from a notebook's
+config cell. Paths are absolute, built from the repository root, so code runs from any cwd. The root
+is the checkout this package lives in, or ``$RAREGAL_ROOT`` when set (run_all.sh sets it, so a copy of
+the repository writes into itself even when it shares an environment with another checkout).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+PROFILES = ("smoke", "default", "paper")
+SOURCES = ("mock", "real")
+
+
+class ConfigError(ValueError):
+    """A run parameter (profile, source, seed, override) is not valid."""
+
+
+class MissingInputError(FileNotFoundError):
+    """An analysis step needs a file that an earlier notebook makes."""
+
+
+def repo_root() -> Path:
+    env = os.environ.get("RAREGAL_ROOT")
+    if env:
+        return Path(env).resolve()
+    return Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def raw(self) -> Path:  # downloaded, never edited
+        return self.data / "raw"
+
+    @property
+    def interim(self) -> Path:  # generated / cached surveys
+        return self.data / "interim"
+
+    @property
+    def processed(self) -> Path:  # analysis-ready arrays
+        return self.data / "processed"
+
+    @property
+    def models(self) -> Path:  # checkpoints, trained pipelines
+        return self.data / "models"
+
+    @property
+    def catalogs(self) -> Path:  # catalogs this repository publishes (e.g. D-ETG candidates)
+        return self.data / "catalogs"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def tables(self) -> Path:
+        return self.root / "paper" / "tables"
+
+    @property
+    def build(self) -> Path:
+        return self.root / "build"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "paper" / "build"
+
+    @property
+    def notebooks(self) -> Path:
+        return self.root / "notebooks"
+
+    def ensure(self) -> "Paths":
+        for p in (self.raw, self.interim, self.processed, self.models, self.catalogs,
+                  self.figures, self.tables, self.build, self.report_dir):
+            p.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles. Each section belongs to one part of the pipeline; every shrink of the paper's sizes is a
+# value here, and notebooks print the section they use so a default-profile number is never mistaken
+# for a paper-scale one. ``smoke`` is plumbing only (seconds per notebook); ``default`` is the embedded
+# mock survey on 2 CPU cores within 30 minutes for the whole run; ``paper`` is the papers' settings.
+# ---------------------------------------------------------------------------------------------
+SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    # Paper A mock survey (issue 3)
+    "survey_a": {
+        "smoke": {"n_normal": 300, "n_green_pea": 12, "n_red_spiral": 24, "bad_fraction": 0.02},
+        "default": {"n_normal": 6000, "n_green_pea": 40, "n_red_spiral": 120, "bad_fraction": 0.01},
+        "paper": {"n_normal": 26126, "n_green_pea": 13, "n_red_spiral": 294, "bad_fraction": 0.01},
+    },
+    # Paper A preprocessing (issue 3)
+    "preprocess": {
+        "smoke": {"beta": 10.0, "size": 69, "max_drop_fraction": 0.2},
+        "default": {"beta": 10.0, "size": 69, "max_drop_fraction": 0.1},
+        "paper": {"beta": 10.0, "size": 69, "max_drop_fraction": 0.1},
+    },
+    # Paper A CVAE training (issue 4)
+    "cvae": {
+        "smoke": {"epochs": 2, "batch_size": 128, "lr": 1e-3, "latent_dim": 5},
+        "default": {"epochs": 60, "batch_size": 128, "lr": 1e-3, "latent_dim": 5},
+        "paper": {"epochs": 1000, "batch_size": 128, "lr": 5e-6, "latent_dim": 5},
+    },
+    # Paper A anomaly detection (issue 4)
+    "anomalies": {
+        "smoke": {"n_trials": 2, "n_neighbours": 10},
+        "default": {"n_trials": 5, "n_neighbours": 10},
+        "paper": {"n_trials": 5, "n_neighbours": 10},
+    },
+    # Paper B mock GZ2 survey (issue 6)
+    "survey_b": {
+        "smoke": {"n_galaxies": 400, "image_size": 64},
+        "default": {"n_galaxies": 20000, "image_size": 64},
+        "paper": {"n_galaxies": 240000, "image_size": 424},
+    },
+    # Paper B tags and balancing (issue 6)
+    "labels": {
+        "smoke": {"tag_cap": 50},
+        "default": {"tag_cap": 400},
+        "paper": {"tag_cap": 2000},
+    },
+    # Paper B diffusion fine-tune (issue 7)
+    "diffusion": {
+        "smoke": {"pretrained": "tiny", "steps": 2, "batch_size": 4, "resolution": 32,
+                  "checkpoint_every": 1, "inference_steps": 2},
+        "default": {"pretrained": "tiny", "steps": 600, "batch_size": 16, "resolution": 64,
+                    "checkpoint_every": 150, "inference_steps": 40},
+        "paper": {"pretrained": "stable-diffusion-v1-5/stable-diffusion-v1-5", "steps": 10000,
+                  "batch_size": 16, "resolution": 424, "checkpoint_every": 1000,
+                  "inference_steps": 40},
+    },
+    # Paper B SimCLR (issue 8)
+    "simclr": {
+        "smoke": {"epochs": 1, "batch_size": 32, "image_size": 32},
+        "default": {"epochs": 10, "batch_size": 256, "image_size": 64},
+        "paper": {"epochs": 200, "batch_size": 256, "image_size": 224},
+    },
+    # Paper B classifiers and D-ETG search (issue 9)
+    "classifiers": {
+        "smoke": {"n_negatives": 60, "epochs": 1, "n_seeds": 1, "image_size": 32},
+        "default": {"n_negatives": 1500, "epochs": 5, "n_seeds": 3, "image_size": 64},
+        "paper": {"n_negatives": 10000, "epochs": 20, "n_seeds": 1, "image_size": 224},
+    },
+}
+
+
+@dataclass
+class RunConfig:
+    """What a notebook runs with: profile, source, seed, paths and the profile's sections."""
+
+    profile: str
+    source: str
+    seed: int
+    paths: Paths
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> SimpleNamespace:
+        sections = self.__dict__.get("sections", {})
+        if name in sections:
+            return SimpleNamespace(**sections[name])
+        raise AttributeError(f"RunConfig has no section {name!r}; sections: {sorted(sections)}")
+
+    def data_dir(self, stage: str, *parts: str) -> Path:
+        """``data/<stage>/<source>-<profile>/<parts>``: mock and real, smoke and default never mix.
+
+        ``stage`` is ``interim`` (surveys as generated or downloaded), ``processed`` (analysis-ready
+        arrays) or ``models`` (checkpoints). Raw downloads live in ``paths.raw``, shared by profiles.
+        """
+        if stage not in ("interim", "processed", "models"):
+            raise ConfigError(f"unknown data stage {stage!r}; use interim, processed or models")
+        return getattr(self.paths, stage) / f"{self.source}-{self.profile}" / Path(*parts)
+
+    def describe(self, *names: str) -> str:
+        """One line per section, for the notebook to print (sizes used by this run)."""
+        lines = [f"profile={self.profile} source={self.source} seed={self.seed}"]
+        for n in names or sorted(self.sections):
+            vals = ", ".join(f"{k}={v}" for k, v in self.sections[n].items())
+            lines.append(f"  {n}: {vals}")
+        return "\n".join(lines)
+
+
+def validate(profile: str, source: str, seed: Any) -> int:
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if source not in SOURCES:
+        raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    try:
+        seed_int = int(seed)
+    except (TypeError, ValueError):
+        raise ConfigError(f"seed must be an integer, got {seed!r}") from None
+    if seed_int < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed_int}")
+    return seed_int
+
+
+def profile_sections(profile: str, overrides: dict[str, dict[str, Any]] | None = None) -> dict:
+    """The profile's value for every section, with optional per-section overrides checked by name."""
+    validate(profile, "mock", 0)
+    out = {name: copy.deepcopy(by_profile[profile]) for name, by_profile in SECTIONS.items()}
+    for section, values in (overrides or {}).items():
+        if section not in out:
+            raise ConfigError(f"unknown section {section!r}; sections: {sorted(out)}")
+        unknown = set(values) - set(out[section])
+        if unknown:
+            raise ConfigError(f"unknown keys for section {section!r}: {sorted(unknown)}; "
+                              f"known: {sorted(out[section])}")
+        out[section].update(values)
+    return out
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) so a notebook rerun gives the same numbers."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a pinned dependency
+        return
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def setup(profile: str = "default", source: str = "mock", seed: int = 0,
+          overrides: dict[str, dict[str, Any]] | None = None, make_dirs: bool = True) -> RunConfig:
+    """Validate the run parameters, seed every generator, create the output folders."""
+    seed_int = validate(profile, source, seed)
+    paths = Paths(repo_root())
+    if make_dirs:
+        paths.ensure()
+    seed_everything(seed_int)
+    return RunConfig(profile=profile, source=source, seed=seed_int, paths=paths,
+                     sections=profile_sections(profile, overrides))
+
+
+def require(path: Path | str, made_by: str) -> Path:
+    """Return ``path`` if it exists, else fail naming the notebook that makes it."""
+    p = Path(path)
+    if not p.exists():
+        raise MissingInputError(
+            f"missing input {p}: run notebook {made_by} first "
+            f"(./run_all.sh --only {made_by[:2]}) with the same profile and source")
+    return p

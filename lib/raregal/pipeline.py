@@ -1,0 +1,198 @@
+"""Run the numbered notebooks with papermill: ``python -m raregal.pipeline`` (what run_all.sh calls).
+
+The jupytext ``.py`` file is the reviewed source, so each run reads it (not a possibly stale .ipynb),
+injects ``profile``/``source``/``seed`` and any ``-p name=value`` the notebook declares, and writes
+the executed copy to ``build/notebooks/``. One progress line per notebook; on failure the notebook,
+the failing cell and the error, and a non-zero exit. The report is rebuilt at the end either way.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import config, registry
+
+KERNEL_NAME = "raregal"
+WATCHED = ("figures", "paper/tables", "data/catalogs")
+
+
+class PipelineError(RuntimeError):
+    """A problem the user can fix, reported as one line."""
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``name=value`` → (name, value); the value is a Python literal when it parses as one."""
+    if "=" not in text:
+        raise PipelineError(f"-p expects name=value, got {text!r}")
+    name, raw = text.split("=", 1)
+    name = name.strip()
+    if not name.isidentifier():
+        raise PipelineError(f"-p parameter name {name!r} is not a valid Python identifier")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return name, value
+
+
+def notebook_parameters(source_py: Path) -> dict[str, Any]:
+    """Names and defaults of the ``parameters``-tagged cell of a jupytext notebook."""
+    import jupytext
+
+    nb = jupytext.read(source_py)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise PipelineError(f"{source_py.name}: needs exactly one cell tagged 'parameters', "
+                            f"found {len(cells)}")
+    params: dict[str, Any] = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            params[node.targets[0].id] = ast.literal_eval(node.value)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            params[node.target.id] = ast.literal_eval(node.value)
+        else:
+            raise PipelineError(f"{source_py.name}: the parameters cell may hold only "
+                                f"'name = literal' lines (line {node.lineno})")
+    return params
+
+
+def check_kernel(kernel_name: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        raise PipelineError(
+            f"Jupyter kernel {kernel_name!r} is not installed; run ./run_all.sh once without an "
+            f"active environment (it registers it), or: python -m ipykernel install --sys-prefix "
+            f"--name {kernel_name}") from None
+
+
+def _snapshot(root: Path) -> dict[Path, float]:
+    out = {}
+    for d in WATCHED:
+        base = root / d
+        if base.exists():
+            for p in base.rglob("*"):
+                if p.is_file() and not p.name.startswith("."):
+                    out[p] = p.stat().st_mtime_ns
+    return out
+
+
+def _written(before: dict[Path, float], after: dict[Path, float]) -> list[Path]:
+    return sorted(p for p, m in after.items() if before.get(p) != m)
+
+
+def _failure_message(err: Exception) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(err, PapermillExecutionError):
+        return f"cell {err.cell_index} (execution count {err.exec_count}): {err.ename}: {err.evalue}"
+    return f"{type(err).__name__}: {err}"
+
+
+def run_notebook(nb: registry.Notebook, root: Path, params: dict[str, Any], kernel_name: str) -> dict:
+    import jupytext
+    import papermill as pm
+
+    source_py = root / "notebooks" / f"{nb.stem}.py"
+    if not source_py.exists():
+        raise PipelineError(f"notebook source {source_py} is missing")
+    out_dir = root / "build" / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    input_nb = out_dir / f".{nb.stem}.input.ipynb"
+    jupytext.write(jupytext.read(source_py), input_nb)
+    before = _snapshot(root)
+    t0 = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        pm.execute_notebook(str(input_nb), str(out_dir / f"{nb.stem}.ipynb"), parameters=params,
+                            kernel_name=kernel_name, cwd=str(root / "notebooks"),
+                            progress_bar=False, log_output=False)
+    except Exception as err:  # noqa: BLE001 - every failure is reported, then re-raised as exit code
+        status, error = "failed", _failure_message(err)
+    finally:
+        input_nb.unlink(missing_ok=True)
+    seconds = time.perf_counter() - t0
+    written = _written(before, _snapshot(root))
+    return {"notebook": nb.stem, "status": status, "error": error, "seconds": round(seconds, 2),
+            "written": [str(p.relative_to(root)) for p in written], "parameters": params}
+
+
+def _save_timings(root: Path, results: list[dict]) -> None:
+    from .outputs import atomic_path
+
+    path = root / "build" / "timings.json"
+    timings = json.loads(path.read_text()) if path.exists() else {}
+    for r in results:
+        timings[r["notebook"]] = r
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(timings, indent=1, default=str))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="run_all.sh", description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="default", help="smoke | default | paper")
+    ap.add_argument("--source", default="mock", help="mock | real")
+    ap.add_argument("--seed", default=0, help="global seed passed to every notebook")
+    ap.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 04,05")
+    ap.add_argument("--from", dest="start", default=None, help="start at this notebook number")
+    ap.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra papermill parameter, given to every selected notebook that declares it")
+    ap.add_argument("--kernel", default=KERNEL_NAME, help="Jupyter kernel name")
+    ap.add_argument("--no-report", action="store_true", help="skip rebuilding paper/build/report.html")
+    args = ap.parse_args(argv)
+
+    root = config.repo_root()
+    try:
+        seed = config.validate(args.profile, args.source, args.seed)
+        selected = registry.select(args.only, args.start)
+        extra = dict(parse_param(p) for p in args.params)
+        for key in ("profile", "source", "seed"):
+            if key in extra:
+                raise PipelineError(f"set {key} with --{key}, not -p")
+        declared = {nb.number: notebook_parameters(root / "notebooks" / f"{nb.stem}.py")
+                    for nb in selected}
+        unused = [k for k in extra if not any(k in d for d in declared.values())]
+        if unused:
+            raise PipelineError(f"no selected notebook declares parameter(s) {', '.join(unused)}")
+        check_kernel(args.kernel)
+    except (config.ConfigError, ValueError, PipelineError) as err:
+        print(f"run_all: error: {err}", file=sys.stderr)
+        return 2
+
+    print(f"run_all: profile={args.profile} source={args.source} seed={seed} "
+          f"notebooks={','.join(nb.number for nb in selected)}", flush=True)
+    results, failed = [], None
+    for nb in selected:
+        params = {"profile": args.profile, "source": args.source, "seed": seed}
+        params.update({k: v for k, v in extra.items() if k in declared[nb.number]})
+        res = run_notebook(nb, root, params, args.kernel)
+        results.append(res)
+        names = ", ".join(Path(w).name for w in res["written"]) or "nothing"
+        print(f"[{nb.number}] {nb.stem:<28s} {res['status']:<6s} {res['seconds']:7.1f} s  "
+              f"wrote {len(res['written'])}: {names}", flush=True)
+        if res["status"] != "ok":
+            failed = res
+            break
+    _save_timings(root, results)
+    if not args.no_report:
+        from .report import build_report
+
+        path = build_report(root, profile=args.profile, source=args.source, seed=seed)
+        print(f"run_all: report {path.relative_to(root)}", flush=True)
+    if failed:
+        print(f"run_all: FAILED in notebook {failed['notebook']}: {failed['error']}\n"
+              f"run_all: executed copy with the traceback: build/notebooks/{failed['notebook']}.ipynb",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,36 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: rare-galaxies
+#     language: python
+#     name: raregal
+# ---
+
+# %% [markdown]
+# # 05 · Paper A: recovering Green Peas and Red Spirals
+#
+# Makes:
+# - `A-fig2` (figure; paper A Fig. 2)
+# - `A-table-svm` (table; paper A §4 SVM recovery)
+#
+# **Not implemented yet.** The content of this notebook comes with issue 4.
+# Until then it only checks its parameters and writes nothing.
+
+# %% tags=["parameters"]
+profile = "default"  # smoke | default | paper
+source = "mock"  # mock | real
+seed = 0  # global seed for numpy, torch and random
+
+# %%
+from raregal import config
+
+cfg = config.setup(profile, source, seed, make_dirs=False)
+print(cfg.describe("anomalies"))
+print("05_anomalies: not implemented yet; no outputs written.")

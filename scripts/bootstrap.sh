@@ -1,0 +1,59 @@
+# Sourced by run_all.sh and run_tests.sh: find or create the Python environment, then set $PY.
+# - An active virtualenv/conda env that can import raregal is used as it is.
+# - An active env without raregal gets it installed (pip install -e .).
+# - Otherwise .venv is created on first use and reused; it is reinstalled when pyproject.toml changes.
+# The Jupyter kernel "raregal" is registered inside the environment (--sys-prefix).
+RAREGAL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export RAREGAL_ROOT
+export PYTHONUNBUFFERED=1
+export MPLBACKEND=Agg
+
+_raregal_install() {  # $1 = python
+  echo "setup: installing raregal and its pinned dependencies into $("$1" -c 'import sys; print(sys.prefix)') (first run: several minutes)"
+  "$1" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+  if ! "$1" -m pip install --quiet -e "$RAREGAL_ROOT"; then
+    echo "setup: error: pip install -e . failed (see the pip output above)" >&2
+    return 1
+  fi
+  _raregal_kernel "$1" || return 1
+}
+
+_raregal_kernel() {  # register the kernel; it logs only errors (not ipykernel's transport notice)
+  "$1" -m ipykernel install --sys-prefix --name raregal --display-name "rare-galaxies" >/dev/null \
+    && "$1" - <<'PYEOF'
+import json, sys
+from jupyter_client.kernelspec import KernelSpecManager
+spec = KernelSpecManager().get_kernel_spec("raregal")
+path = f"{spec.resource_dir}/kernel.json"
+data = json.load(open(path))
+if "--log-level=ERROR" not in data["argv"]:
+    data["argv"].append("--log-level=ERROR")
+    json.dump(data, open(path, "w"), indent=1)
+PYEOF
+  [ $? -eq 0 ] || { echo "setup: error: could not register the Jupyter kernel 'raregal'" >&2; return 1; }
+}
+
+_raregal_stamp() { sha256sum "$RAREGAL_ROOT/pyproject.toml" | cut -d' ' -f1; }
+
+if [ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ] && command -v python >/dev/null; then
+  PY="$(command -v python)"
+  if ! "$PY" -c "import raregal, papermill" 2>/dev/null; then
+    _raregal_install "$PY" || return 1 2>/dev/null || exit 1
+  elif ! "$PY" -m jupyter kernelspec list 2>/dev/null | grep -q '^ *raregal '; then
+    _raregal_kernel "$PY" || return 1 2>/dev/null || exit 1
+  fi
+else
+  VENV="$RAREGAL_ROOT/.venv"
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating $VENV"
+    python3 -m venv "$VENV" || { echo "setup: error: python3 -m venv failed" >&2; return 1 2>/dev/null || exit 1; }
+  fi
+  PY="$VENV/bin/python"
+  if [ "$(cat "$VENV/.raregal-installed" 2>/dev/null)" != "$(_raregal_stamp)" ]; then
+    _raregal_install "$PY" || return 1 2>/dev/null || exit 1
+    _raregal_stamp > "$VENV/.raregal-installed"
+  fi
+  export VIRTUAL_ENV="$VENV"
+  export PATH="$VENV/bin:$PATH"
+fi
+export PY
