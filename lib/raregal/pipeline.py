@@ -51,13 +51,16 @@ def notebook_parameters(source_py: Path) -> dict[str, Any]:
                             f"found {len(cells)}")
     params: dict[str, Any] = {}
     for node in ast.parse(cells[0].source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            params[node.targets[0].id] = ast.literal_eval(node.value)
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
-            params[node.target.id] = ast.literal_eval(node.value)
-        else:
+        target = (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
+                  else node.target if isinstance(node, ast.AnnAssign) and node.value else None)
+        try:
+            if not isinstance(target, ast.Name):
+                raise ValueError
+            params[target.id] = ast.literal_eval(node.value)
+        except ValueError:
             raise PipelineError(f"{source_py.name}: the parameters cell may hold only "
-                                f"'name = literal' lines (line {node.lineno})")
+                                f"'name = literal' lines (line {node.lineno}); derived values "
+                                f"belong in the next cell") from None
     return params
 
 
@@ -150,12 +153,13 @@ def main(argv: list[str] | None = None) -> int:
 
     root = config.repo_root()
     try:
-        seed = config.validate(args.profile, args.source, args.seed)
-        selected = registry.select(args.only, args.start)
         extra = dict(parse_param(p) for p in args.params)
+        # -p profile=/source=/seed= are accepted as the same thing as --profile/--source/--seed
         for key in ("profile", "source", "seed"):
             if key in extra:
-                raise PipelineError(f"set {key} with --{key}, not -p")
+                setattr(args, key, extra.pop(key))
+        seed = config.validate(args.profile, args.source, args.seed)
+        selected = registry.select(args.only, args.start)
         declared = {nb.number: notebook_parameters(root / "notebooks" / f"{nb.stem}.py")
                     for nb in selected}
         unused = [k for k in extra if not any(k in d for d in declared.values())]
