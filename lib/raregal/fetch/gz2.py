@@ -1,0 +1,289 @@
+"""Paper B's real data: the Hart et al. 2016 GZ2 catalog and the Zenodo image archive, joined on objid.
+
+Why: the label code (``raregal.gz2_labels``) and image reader expect one folder of
+``<dr7objid>.jpg`` and one ``gz2_hart16.csv.gz`` (CONTRIBUTING.md). The real sources are a catalog
+(csv.gz, S3), a 3.4 GB zip of JPEGs named by ``asset_id`` and a mapping file (Zenodo 3565489), or the
+Kaggle "Galaxy Zoo challenge" files for people who have those. :func:`prepare_gz2` turns either into
+the contract layout, takes the profile's number of galaxies (seeded), validates every JPEG and lists
+each galaxy it could not use with a reason (``fetch_drops.csv``). Physical columns and the Kaviraj
+et al. 2012 D-ETG list are user-supplied tables (``data/raw/catalogs/``).
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from ..outputs import atomic_path
+from .catalogs import CatalogError, find_catalog_file, read_table
+from .http import RetryPolicy, check_reachable, download_file, make_session
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import RunConfig
+
+HART16_URL = "https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz"
+ZENODO_GZ2_URL = "https://zenodo.org/records/3565489/files"  # images_gz2.zip, gz2_filename_mapping.csv
+IMAGES_ZIP = "images_gz2.zip"
+MAPPING_CSV = "gz2_filename_mapping.csv"
+HART16_CSV = "gz2_hart16.csv.gz"
+KAGGLE_CSV = "training_solutions_rev1.csv"
+KAGGLE_IMAGES = "images_training_rev1"
+PHYSICAL_COLUMNS = ("z", "rmag", "logmstar", "logsfr", "loghalomass")
+HART16_ID_COLUMNS = ("dr7objid", "ra", "dec")
+KAGGLE_N_CLASSIFICATIONS = 40  # assumed votes per galaxy for the Kaggle form (it has no counts)
+
+# The GZ2 tree in Kaggle order (ClassN.M = task N, answer M): Hart16 task and answer column names.
+KAGGLE_TASKS = (
+    ("t01_smooth_or_features", ("a01_smooth", "a02_features_or_disk", "a03_star_or_artifact")),
+    ("t02_edgeon", ("a04_yes", "a05_no")),
+    ("t03_bar", ("a06_bar", "a07_no_bar")),
+    ("t04_spiral", ("a08_spiral", "a09_no_spiral")),
+    ("t05_bulge_prominence", ("a10_no_bulge", "a11_just_noticeable", "a12_obvious", "a13_dominant")),
+    ("t06_odd", ("a14_yes", "a15_no")),
+    ("t07_rounded", ("a16_completely_round", "a17_in_between", "a18_cigar_shaped")),
+    ("t08_odd_feature", ("a19_ring", "a20_lens_or_arc", "a21_disturbed", "a22_irregular",
+                         "a23_other", "a24_merger", "a38_dust_lane")),
+    ("t09_bulge_shape", ("a25_rounded", "a26_boxy", "a27_no_bulge")),
+    ("t10_arms_winding", ("a28_tight", "a29_medium", "a30_loose")),
+    ("t11_arms_number", ("a31_1", "a32_2", "a33_3", "a34_4", "a36_more_than_4", "a37_cant_tell")),
+)
+
+
+def read_hart16(path: Path | str) -> pd.DataFrame:
+    """The Hart16 catalog (csv or csv.gz), checked for its id columns and per-answer vote columns."""
+    path = Path(path)
+    if not path.exists():
+        raise CatalogError(f"GZ2 catalog {path} does not exist; download {HART16_URL} there")
+    try:
+        df = pd.read_csv(path)
+    except Exception as err:
+        raise CatalogError(f"cannot read {path} as CSV: {type(err).__name__}: {err}") from None
+    missing = [c for c in HART16_ID_COLUMNS if c not in df.columns]
+    if not any(c.endswith("_debiased") for c in df.columns):
+        missing.append("t01_smooth_or_features_a01_smooth_debiased (and the other *_debiased)")
+    if missing:
+        raise CatalogError(f"{path}: not the Hart et al. 2016 schema, missing columns {missing}")
+    dup = df["dr7objid"].duplicated()
+    if dup.any():
+        raise CatalogError(f"{path}: {int(dup.sum())} duplicated dr7objid values")
+    return df
+
+
+def read_filename_mapping(path: Path | str) -> pd.DataFrame:
+    """Zenodo's ``gz2_filename_mapping.csv`` (objid, sample, asset_id) with duplicates refused."""
+    df = pd.read_csv(path)
+    missing = [c for c in ("objid", "asset_id") if c not in df.columns]
+    if missing:
+        raise CatalogError(f"{path}: missing columns {missing}; expected objid, sample, asset_id")
+    df = df.dropna(subset=["objid", "asset_id"]).astype({"objid": "int64", "asset_id": "int64"})
+    if df["objid"].duplicated().any():
+        raise CatalogError(f"{path}: {int(df['objid'].duplicated().sum())} objids map to two images")
+    return df
+
+
+def read_kaggle_solutions(path: Path | str,
+                          n_classifications: int = KAGGLE_N_CLASSIFICATIONS) -> pd.DataFrame:
+    """Kaggle ``training_solutions_rev1.csv`` → Hart16-style columns.
+
+    Kaggle values are cumulative products down the tree (Class7.1 = p(smooth)·p(round)); dividing by
+    the task's sum gives the per-task fraction. There are no vote counts: ``*_count`` assumes
+    ``n_classifications`` volunteers start the tree (those reaching a task scale with its sum), and
+    ``*_debiased`` is the plain fraction (Kaggle values are not debiased). ``dr7objid`` is the
+    Kaggle GalaxyID; ra/dec are NaN.
+    """
+    df = pd.read_csv(path)
+    if "GalaxyID" not in df.columns:
+        raise CatalogError(f"{path}: not the Kaggle training-solutions form (no GalaxyID column)")
+    out = {"dr7objid": df["GalaxyID"].astype("int64"), "ra": np.nan, "dec": np.nan}
+    for n, (task, answers) in enumerate(KAGGLE_TASKS, start=1):
+        cols = [f"Class{n}.{m}" for m in range(1, len(answers) + 1)]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise CatalogError(f"{path}: missing Kaggle columns {missing}")
+        vals = df[cols].to_numpy(float)
+        reach = vals.sum(axis=1, keepdims=True)
+        frac = np.divide(vals, reach, out=np.zeros_like(vals), where=reach > 0)
+        task_votes = np.rint(n_classifications * np.minimum(reach, 1.0))
+        for j, ans in enumerate(answers):
+            prefix = f"{task}_{ans}"
+            out[f"{prefix}_count"] = np.rint(frac[:, j] * task_votes[:, 0]).astype(int)
+            out[f"{prefix}_fraction"] = frac[:, j]
+            out[f"{prefix}_debiased"] = frac[:, j]
+    table = pd.DataFrame(out)
+    table["total_classifications"] = n_classifications
+    return table
+
+
+def read_physical(path: Path | str | None, ids: pd.Series) -> tuple[pd.DataFrame, str]:
+    """User physical columns (dr7objid + z, rmag, logmstar, logsfr, loghalomass) aligned to ``ids``."""
+    if path is None:
+        return (pd.DataFrame({c: np.nan for c in PHYSICAL_COLUMNS}, index=ids.index),
+                "no gz2_physical table in data/raw/catalogs: physical columns are NaN")
+    df, _ = read_table(path)
+    if "dr7objid" not in df.columns:
+        raise CatalogError(f"{path}: needs a dr7objid column to join on; columns {list(df.columns)}")
+    absent = [c for c in PHYSICAL_COLUMNS if c not in df.columns]
+    df = df.drop_duplicates("dr7objid").set_index("dr7objid")
+    aligned = df.reindex(ids.to_numpy())
+    for c in absent:
+        aligned[c] = np.nan
+    aligned = aligned[list(PHYSICAL_COLUMNS)].set_index(ids.index)
+    n_match = int(aligned.notna().any(axis=1).sum())
+    note = f"physical columns from {path.name}: {n_match} of {len(ids)} galaxies matched"
+    return aligned, note + (f"; absent columns {absent} are NaN" if absent else "")
+
+
+def read_detg_catalog(path: Path | str) -> pd.DataFrame:
+    """User-supplied D-ETG list (Kaviraj et al. 2012): needs dr7objid, or ra and dec."""
+    df, _ = read_table(path)
+    if "dr7objid" not in df.columns and not {"ra", "dec"} <= set(df.columns):
+        raise CatalogError(f"{path}: a D-ETG table needs a dr7objid column or ra and dec columns; "
+                           f"has {list(df.columns)}")
+    return df
+
+
+def check_jpeg(data: bytes) -> str:
+    """'' for a readable RGB-convertible JPEG, else the reason it is not."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            if im.format != "JPEG":
+                return f"not a JPEG ({im.format})"
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        return f"corrupt image ({type(err).__name__})"
+    return ""
+
+
+class ImageSource:
+    """Image bytes by asset name from a zip archive or an extracted folder (either layout)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if self.path.is_dir():
+            self.zip = None
+        else:
+            try:
+                self.zip = zipfile.ZipFile(self.path)
+            except zipfile.BadZipFile:
+                raise CatalogError(f"{self.path} is not a readable zip archive (truncated download? "
+                                   f"delete it and rerun)") from None
+            self.members = {Path(n).name: n for n in self.zip.namelist() if not n.endswith("/")}
+
+    def read(self, name: str) -> bytes | None:
+        if self.zip is None:
+            p = self.path / name
+            return p.read_bytes() if p.exists() else None
+        member = self.members.get(name)
+        return None if member is None else self.zip.read(member)
+
+    def close(self) -> None:
+        if self.zip is not None:
+            self.zip.close()
+
+
+def extract_images(wanted: pd.DataFrame, source: ImageSource, out_dir: Path,
+                   progress: bool = True) -> pd.DataFrame:
+    """Write ``out_dir/<dr7objid>.jpg`` for rows (dr7objid, image_name); returns drops (id, reason).
+
+    Bytes are copied as they are (no re-encoding); an existing valid output is kept (resumable).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    drops = []
+    for oid, name in tqdm(wanted[["dr7objid", "image_name"]].itertuples(index=False),
+                          total=len(wanted), desc="gz2 images", unit="img", disable=not progress):
+        target = out_dir / f"{int(oid)}.jpg"
+        if target.exists() and not check_jpeg(target.read_bytes()):
+            continue
+        data = source.read(name)
+        reason = f"image {name} not in {source.path.name}" if data is None else check_jpeg(data)
+        if reason:
+            drops.append((int(oid), reason))
+            continue
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data)
+    return pd.DataFrame(drops, columns=["dr7objid", "reason"])
+
+
+def _ensure(url: str, dest: Path, policy: RetryPolicy, what: str) -> Path:
+    if not dest.exists():
+        check_reachable(url, instead=f"download {what} yourself to {dest}")
+        print(f"downloading {url} → {dest}")
+        download_file(url, dest, make_session(1), policy, instead=f"download {what} to {dest}")
+    return dest
+
+
+def gather_inputs(raw: Path, hart16_url: str = HART16_URL, zenodo_url: str = ZENODO_GZ2_URL,
+                  policy: RetryPolicy = RetryPolicy()) -> tuple[pd.DataFrame, ImageSource, str]:
+    """The catalog with an ``image_name`` column and where its images are; downloads what is missing.
+
+    Preference: Kaggle files when present (and no Hart16 catalog), else Hart16 + mapping + images
+    from ``raw/images/`` (extracted) or ``raw/images_gz2.zip``.
+    """
+    kaggle_csv, kaggle_dir = raw / KAGGLE_CSV, raw / KAGGLE_IMAGES
+    if kaggle_csv.exists() and not (raw / HART16_CSV).exists():
+        if not kaggle_dir.is_dir():
+            raise CatalogError(f"found {kaggle_csv} but not its image folder {kaggle_dir}")
+        cat = read_kaggle_solutions(kaggle_csv)
+        cat["image_name"] = cat["dr7objid"].astype(str) + ".jpg"
+        return cat, ImageSource(kaggle_dir), "kaggle"
+    cat = read_hart16(_ensure(hart16_url, raw / HART16_CSV, policy, "gz2_hart16.csv.gz"))
+    mapping = read_filename_mapping(_ensure(f"{zenodo_url.rstrip('/')}/{MAPPING_CSV}?download=1",
+                                            raw / MAPPING_CSV, policy, MAPPING_CSV))
+    names = mapping.set_index("objid")["asset_id"].reindex(cat["dr7objid"].to_numpy())
+    cat["image_name"] = [f"{int(a)}.jpg" if pd.notna(a) else "" for a in names]
+    extracted = raw / "images"
+    if extracted.is_dir() and any(extracted.iterdir()):
+        return cat, ImageSource(extracted), "hart16"
+    archive = _ensure(f"{zenodo_url.rstrip('/')}/{IMAGES_ZIP}?download=1", raw / IMAGES_ZIP,
+                      policy, f"{IMAGES_ZIP} (≈3.4 GB, Zenodo 3565489)")
+    return cat, ImageSource(archive), "hart16"
+
+
+def prepare_gz2(cfg: "RunConfig", hart16_url: str = HART16_URL, zenodo_url: str = ZENODO_GZ2_URL,
+                policy: RetryPolicy = RetryPolicy(), progress: bool = True) -> dict:
+    """Real paper-B data in the mock's layout: ``images/<dr7objid>.jpg`` + ``gz2_hart16.csv.gz``.
+
+    Takes ``survey_b.n_galaxies`` galaxies (seeded) from those with an image name, joins the
+    user's physical columns (``data/raw/catalogs/gz2_physical.*``) and copies the D-ETG list
+    (``data/raw/catalogs/detg_kaviraj12.*``) when present; galaxies whose image is missing or
+    corrupt are dropped and listed in ``fetch_drops.csv``.
+    """
+    raw = cfg.paths.raw / "gz2"
+    raw.mkdir(parents=True, exist_ok=True)
+    cat, source, form = gather_inputs(raw, hart16_url, zenodo_url, policy)
+    try:
+        drops = [pd.DataFrame({"dr7objid": cat.loc[cat["image_name"] == "", "dr7objid"],
+                               "reason": "no image in the filename mapping"})]
+        usable = cat[cat["image_name"] != ""]
+        n = min(cfg.survey_b.n_galaxies, len(usable))
+        sample = usable.sample(n=n, random_state=cfg.seed) if n < len(usable) else usable
+        out_dir = cfg.data_dir("interim", "gz2")
+        drops.append(extract_images(sample, source, out_dir / "images", progress))
+    finally:
+        source.close()
+    drops = pd.concat(drops, ignore_index=True)
+    kept = sample[~sample["dr7objid"].isin(drops["dr7objid"])].drop(columns="image_name")
+    kept = kept.sort_values("dr7objid").reset_index(drop=True)
+    physical, note = read_physical(find_catalog_file(cfg.paths.raw / "catalogs", "gz2_physical"),
+                                   kept["dr7objid"])
+    kept = pd.concat([kept.drop(columns=[c for c in PHYSICAL_COLUMNS if c in kept]), physical],
+                     axis=1)
+    with atomic_path(out_dir / HART16_CSV) as tmp:
+        kept.to_csv(tmp, index=False, compression="gzip")
+    with atomic_path(out_dir / "fetch_drops.csv") as tmp:
+        drops.to_csv(tmp, index=False)
+    detg_path = find_catalog_file(cfg.paths.raw / "catalogs", "detg_kaviraj12")
+    if detg_path is not None:
+        with atomic_path(out_dir / "detg_kaviraj12.csv") as tmp:
+            read_detg_catalog(detg_path).to_csv(tmp, index=False)
+    print(f"gz2 (real, {form} form): {len(kept)} galaxies with images in {out_dir}; "
+          f"{len(drops)} dropped (listed in fetch_drops.csv); {note}")
+    return {"form": form, "n_catalog": len(cat), "n_kept": len(kept), "n_dropped": len(drops),
+            "drops": drops, "physical": note, "out_dir": out_dir,
+            "detg_catalog": detg_path is not None}

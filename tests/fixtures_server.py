@@ -1,0 +1,164 @@
+"""A real HTTP server on 127.0.0.1 for the fetch tests: generated fixtures plus injected faults.
+
+Fixtures are made here (astropy writes the FITS, Pillow the JPEGs, zipfile the archive). Faults are
+queued per key (a cutout's ``ra`` query value, or a static path) and consumed one per request:
+``500``, ``429`` (with ``Retry-After``), ``truncate`` (half the promised body, then close),
+``corrupt`` (not FITS), ``slow`` (answer after the client's timeout), ``bands2`` (a 2-band cube),
+``nan`` (a non-finite pixel). With no fault left, the request succeeds.
+"""
+from __future__ import annotations
+
+import io
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from PIL import Image
+
+SLOW_SECONDS = 0.6
+RETRY_AFTER = "0.3"
+
+
+def cutout_array(ra: float, dec: float, size: int = 128, nbands: int = 3) -> np.ndarray:
+    """Deterministic per position, so a test can check the cached cube is the one served."""
+    rng = np.random.default_rng(int(abs(ra) * 1e4) + int(abs(dec) * 1e2))
+    return rng.normal(0.0, 0.01, size=(nbands, size, size)).astype(np.float32)
+
+
+def fits_bytes(data: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    hdu = fits.PrimaryHDU(data)
+    hdu.header["BANDS"] = "grz"[: data.shape[0]] if data.ndim == 3 else "g"
+    hdu.writeto(buf)
+    return buf.getvalue()
+
+
+def jpeg_bytes(seed: int, size: int = 32) -> bytes:
+    rng = np.random.default_rng(seed)
+    img = Image.fromarray(rng.integers(0, 255, size=(size, size, 3), dtype=np.uint8), "RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+class FixtureServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.files: dict[str, bytes] = {}  # static path -> body
+        self.faults: dict[str, list[str]] = {}  # key -> queued faults
+        self.log: list[tuple[float, str, dict]] = []  # (time, path, query) per GET
+        self.lock = threading.Lock()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def next_fault(self, key: str) -> str:
+        with self.lock:
+            queue = self.faults.get(key, [])
+            return queue.pop(0) if queue else "ok"
+
+    def requests_for(self, path: str) -> list[dict]:
+        return [q for _, p, q in self.log if p == path]
+
+    def handle_error(self, request, client_address):  # clients that time out close early: fine
+        pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FixtureServer
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def do_HEAD(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        parts = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        with self.server.lock:
+            self.server.log.append((time.monotonic(), parts.path, query))
+        if parts.path.endswith("/fits-cutout"):
+            key = query.get("ra", "")
+            ra, dec, size = float(query["ra"]), float(query["dec"]), int(query["size"])
+            fault = self.server.next_fault(key)
+            nbands = 2 if fault == "bands2" else len(query.get("bands", "grz"))
+            data = cutout_array(ra, dec, size, nbands)
+            if fault == "nan":
+                data[0, 0, 0] = np.nan
+            body = b"SIMPLE  =                    T / garbage, not FITS" if fault == "corrupt" \
+                else fits_bytes(data)
+        elif parts.path in self.server.files:
+            fault = self.server.next_fault(parts.path)
+            body = self.server.files[parts.path]
+        else:
+            self.send_error(404)
+            return
+        self._answer(fault, body)
+
+    def _answer(self, fault: str, body: bytes) -> None:
+        if fault == "500":
+            self.send_error(500)
+            return
+        if fault == "429":
+            self.send_response(429)
+            self.send_header("Retry-After", RETRY_AFTER)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if fault == "slow":
+            time.sleep(SLOW_SECONDS)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            if fault == "truncate":
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def fixture_server():
+    server = FixtureServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def closed_port_url():
+    """A URL on 127.0.0.1 where nothing listens: what 'no network' looks like to requests."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def real_cfg(tmp_path, monkeypatch):
+    """Smoke-profile config with source=real writing under tmp_path."""
+    from raregal import config
+
+    monkeypatch.setenv("RAREGAL_ROOT", str(tmp_path))
+    return config.setup("smoke", "real", 0)
