@@ -14,9 +14,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+import astropy.units as u
 import numpy as np
+import pandas as pd
 import pytest
 from astropy.io import fits
+from astropy.table import Table
 from PIL import Image
 
 SLOW_SECONDS = 0.6
@@ -43,6 +46,38 @@ def jpeg_bytes(seed: int, size: int = 32) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="JPEG")
     return buf.getvalue()
+
+
+def gama_files(folder, n=6, seed=0):
+    """StellarMassesGKV (FITS, with units) + MagPhys (FITS, linear percentiles) sharing CATAID."""
+    rng = np.random.default_rng(seed)
+    cataid = np.arange(1000, 1000 + n)
+    ra, dec = 180.0 + rng.uniform(0, 1, n), rng.uniform(-1, 1, n)
+    z = np.linspace(0.05, 0.9, n)
+    logm = rng.uniform(9, 11.5, n)
+    sm = Table({"CATAID": cataid, "uberID": cataid * 10, "RAcen": ra, "Deccen": dec, "Z": z,
+                "logmstar": logm, "dellogmstar": np.full(n, 0.1)})
+    sm["RAcen"].unit = u.deg
+    sm.write(folder / "StellarMassesGKVv24.fits")
+    sfr = 10 ** rng.uniform(-1, 1, n)  # M☉/yr, linear, as percentiles
+    mp = Table({"CATAID": cataid[::-1], "Z": z[::-1],
+                "mass_stellar_percentile16": 10 ** (logm[::-1] - 0.2),
+                "mass_stellar_percentile50": 10 ** logm[::-1],
+                "mass_stellar_percentile84": 10 ** (logm[::-1] + 0.2),
+                "SFR_0_1Gyr_percentile16": sfr[::-1] / 10 ** 0.3,
+                "SFR_0_1Gyr_percentile50": sfr[::-1],
+                "SFR_0_1Gyr_percentile84": sfr[::-1] * 10 ** 0.3})
+    for c in ("SFR_0_1Gyr_percentile16", "SFR_0_1Gyr_percentile50", "SFR_0_1Gyr_percentile84"):
+        mp[c].unit = u.Msun / u.yr
+    mp.write(folder / "MagPhysv06.fits")
+    return dict(ra=ra, dec=dec, z=z, logm=logm, logsfr=np.log10(sfr))
+
+
+def anomaly_files(folder, ra0=10.0):
+    pd.DataFrame({"name": ["GP1", "GP2"], "ra": [ra0, ra0 + 1], "dec": [0.0, 0.5],
+                  "z": [0.2, 0.3]}).to_csv(folder / "green_peas.csv", index=False)
+    pd.DataFrame({"objid": [7, 8, 9], "RAJ2000": [20.0, 21.0, np.nan], "DEJ2000": [1.0, 2.0, 3.0],
+                  "redshift": [0.05, 0.06, 0.07]}).to_csv(folder / "red_spirals.csv", index=False)
 
 
 class FixtureServer(ThreadingHTTPServer):
@@ -161,4 +196,6 @@ def real_cfg(tmp_path, monkeypatch):
     from raregal import config
 
     monkeypatch.setenv("RAREGAL_ROOT", str(tmp_path))
-    return config.setup("smoke", "real", 0)
+    cfg = config.setup("smoke", "real", 0)
+    (cfg.paths.raw / "catalogs").mkdir(parents=True)
+    return cfg

@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_server import (RETRY_AFTER, closed_port_url, cutout_array,  # noqa: F401 (fixtures)
-                             fixture_server, real_cfg)
+from fixtures_server import (RETRY_AFTER, anomaly_files, closed_port_url, cutout_array,  # noqa: F401,E501
+                             fixture_server, gama_files, real_cfg)
 
 from raregal.fetch import legacy_survey as ls
 from raregal.fetch.http import (NoNetworkError, RateLimiter, RetryPolicy, check_reachable,
@@ -196,3 +196,31 @@ def test_write_cutouts_h5_matches_contract(fixture_server, tmp_path):
         assert h5["images"].dtype == np.float32 and h5["images"].shape == (3, 3, 16, 16)
         assert h5["id"].dtype == np.int64 and list(h5["id"][:]) == [0, 1, 2]
         np.testing.assert_array_equal(h5["images"][2], cutout_array(rows.ra[2], rows.dec[2], 16))
+
+
+def test_prepare_survey_a_writes_the_mock_layout_and_lists_failures(fixture_server, real_cfg):
+    folder = real_cfg.paths.raw / "catalogs"
+    truth = gama_files(folder, n=5)
+    anomaly_files(folder)
+    fixture_server.faults[ra_key(truth["ra"][3])] = ["corrupt"]
+    real_cfg.sections["survey_a"]["n_normal"] = 4  # profile size: 4 of the 5 normal galaxies
+    res = ls.prepare_survey_a(real_cfg, fixture_server.url + "/viewer", spec=ls.CutoutSpec(),
+                              policy=FAST, workers=2, progress=False)
+    out = real_cfg.data_dir("interim", "survey_a")
+    kept = pd.read_parquet(out / "catalog.parquet")
+    failures = pd.read_csv(out / "fetch_failures.csv")
+    assert res["n_requested"] == 8 and res["n_kept"] + res["n_failed"] == 8
+    assert set(kept["class"]) == {"normal", "green_pea", "red_spiral"}
+    assert {"id", "ra", "dec", "class", "z", "z_err", "logmstar", "logmstar_err", "logsfr",
+            "logsfr_err"} <= set(kept.columns)
+    with h5py.File(out / "cutouts.h5") as h5:
+        assert h5["images"].shape == (len(kept), 3, 128, 128) and h5["images"].dtype == np.float32
+        np.testing.assert_array_equal(h5["id"][:], kept["id"].to_numpy())
+        for i in (0, len(kept) - 1):
+            r = kept.iloc[i]
+            np.testing.assert_array_equal(h5["images"][i], cutout_array(r.ra, r.dec, 128))
+    # seeded subsample keeps galaxies 0-3 (the corrupt one, 3, among them) and drops 4
+    assert failures["id"].tolist() == [3] and failures["class"].tolist() == ["normal"]
+    assert "not a readable FITS" in failures["reason"][0]
+    assert kept["id"].tolist() == [0, 1, 2, 5, 6, 7, 8]
+    assert res["by_class"] == {"normal": 3, "green_pea": 2, "red_spiral": 2}

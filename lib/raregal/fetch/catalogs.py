@@ -195,8 +195,11 @@ def _percentile_columns(df, stem_aliases, where) -> tuple[str, str, str] | None:
 def _standardise(df: pd.DataFrame, units: dict, where: str, cls: str, catalog: str,
                  columns: dict | None, units_override: dict | None, required: tuple[str, ...]):
     """Map one catalog onto SCHEMA (minus id/class) with unit conversion; optional fields → NaN."""
-    units = {**units, **{columns.get(k, k) if columns else k: _unit(v)
-                         for k, v in (units_override or {}).items()}}
+    override = {k: _unit(v) for k, v in (units_override or {}).items()}
+
+    def unit_of(field: str, col: str):  # the user's unit (by schema or file name), else the file's
+        return override.get(field) or override.get(col) or units.get(col)
+
     out = pd.DataFrame(index=df.index)
     id_col = pick_column(df, "id", where, columns, required=False)
     out["catalog"] = catalog
@@ -210,7 +213,7 @@ def _standardise(df: pd.DataFrame, units: dict, where: str, cls: str, catalog: s
                            ("logsfr", LOG_SFR, ("SFR_0_1Gyr", "sfr"))):
         trio = None if (columns and f in columns) else _percentile_columns(df, pct, where)
         if trio:  # MagPhys style: median and 16/84 percentiles
-            unit50 = resolve_unit(df[trio[1]], units.get(trio[1]), target, trio[1])
+            unit50 = resolve_unit(df[trio[1]], unit_of(f, trio[1]), target, trio[1])
             lo, mid, hi = (to_log10(df[c], units.get(c) or unit50, target, c) for c in trio)
             out[f], out[f + "_err"] = mid, (hi - lo) / 2
             continue
@@ -218,10 +221,10 @@ def _standardise(df: pd.DataFrame, units: dict, where: str, cls: str, catalog: s
         if c is None:
             out[f], out[f + "_err"] = np.nan, np.nan
             continue
-        centre_unit = resolve_unit(df[c], units.get(c), target, c)
+        centre_unit = resolve_unit(df[c], unit_of(f, c), target, c)
         out[f] = to_log10(df[c], centre_unit, target, c)
         ce = pick_column(df, f + "_err", where, columns, required=f + "_err" in required)
-        out[f + "_err"] = (log_error(df[ce], units.get(ce), out[f].to_numpy(), centre_unit, ce)
+        out[f + "_err"] = (log_error(df[ce], unit_of(f + "_err", ce), out[f].to_numpy(), centre_unit, ce)
                            if ce else np.nan)
     out["class"] = cls
     return out
