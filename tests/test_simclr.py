@@ -1,0 +1,166 @@
+"""SimCLR: NT-Xent against a hand-written loop, augmentations, input checks, train/resume, embed, probe."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from raregal import simclr
+from raregal.simclr import SimCLRSettings
+
+TINY = dict(image_size=16, width=0.0625, proj_dim=8, batch_size=8, val_fraction=0.25, seed=3)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny CPU nets: one thread avoids OpenMP spin-waits on a shared machine (restored after)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _naive_nt_xent(z1, z2, tau):
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    n2 = len(z)
+    n = n2 // 2
+    losses = []
+    for i in range(n2):
+        pos = (i + n) % n2
+        num = math.exp(float(z[i] @ z[pos]) / tau)
+        den = sum(math.exp(float(z[i] @ z[j]) / tau) for j in range(n2) if j != i)
+        losses.append(-math.log(num / den))
+    return sum(losses) / n2
+
+
+def test_nt_xent_matches_the_formula():
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g)
+    loss, _ = simclr.nt_xent(z1, z2, 0.5)
+    assert loss.item() == pytest.approx(_naive_nt_xent(z1, z2, 0.5), rel=1e-5)
+
+
+def test_nt_xent_known_values():
+    # identical views, mutually orthogonal images: positive sim 1, negatives 0.
+    z = torch.eye(4)
+    loss, top1 = simclr.nt_xent(z, z.clone(), 0.5)
+    expected = -math.log(math.exp(2) / (math.exp(2) + 6))  # 2N-2 = 6 negatives at exp(0)
+    assert loss.item() == pytest.approx(expected, rel=1e-6) and top1 == 1.0
+    # swapped views: each view's positive is now orthogonal -> never ranked first
+    _, top1_bad = simclr.nt_xent(z, torch.roll(z, 1, dims=0), 0.5)
+    assert top1_bad < 1.0
+    with pytest.raises(ValueError, match="at least 2"):
+        simclr.nt_xent(z[:1], z[:1])
+
+
+def test_augment_shapes_and_randomness():
+    s = SimCLRSettings(**TINY)
+    aug = simclr.make_augment(s)
+    torch.manual_seed(0)
+    x = torch.rand(6, 3, 24, 24)
+    a, b = aug(x), aug(x)
+    assert a.shape == (6, 3, 16, 16) and not torch.allclose(a, b)
+    assert a.min() >= 0 and a.max() <= 1 + 1e-5
+
+
+def test_prepare_images_resizes_with_warning_and_refuses_bad_input():
+    ok = torch.rand(2, 3, 16, 16)
+    assert simclr.prepare_images(ok, 16) is not None
+    with pytest.warns(UserWarning, match=r"resizing 2 image\(s\) from 20×20 to 16×16"):
+        out = simclr.prepare_images(torch.rand(2, 3, 20, 20), 16)
+    assert out.shape == (2, 3, 16, 16)
+    u8 = np.full((1, 3, 16, 16), 255, dtype=np.uint8)
+    assert simclr.prepare_images(u8, 16).max().item() == 1.0
+    with pytest.raises(ValueError, match="channels-last"):
+        simclr.prepare_images(np.zeros((2, 16, 16, 3), np.float32), 16)
+    with pytest.raises(ValueError, match="3 colour channels"):
+        simclr.prepare_images(torch.rand(2, 1, 16, 16), 16)
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+        simclr.prepare_images(torch.rand(2, 3, 16, 16) * 255, 16)
+    with pytest.raises(ValueError, match="NaN"):
+        simclr.prepare_images(torch.full((1, 3, 16, 16), float("nan")), 16)
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        simclr.prepare_images(torch.rand(3, 16, 16), 16)
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="temperature"):
+        SimCLRSettings(temperature=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        SimCLRSettings(batch_size=1)
+
+
+def _images(n=24, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 3, size, size)).astype(np.float32)
+
+
+def test_two_epoch_run_writes_files_and_resume_equals_straight_run(tmp_path):
+    x = _images()
+    straight = simclr.train_simclr(x, tmp_path / "a", SimCLRSettings(epochs=2, **TINY), log=lambda m: None)
+    assert list(straight["epoch"]) == [1, 2]
+    assert straight[["train_loss", "val_loss"]].notna().all().all()
+    assert ((straight["train_top1"] >= 0) & (straight["train_top1"] <= 1)).all()
+    assert (tmp_path / "a" / "simclr.pt").exists()
+    hist = simclr.load_history(tmp_path / "a")
+    pd.testing.assert_frame_equal(hist[["epoch", "train_loss"]], straight[["epoch", "train_loss"]])
+
+    simclr.train_simclr(x, tmp_path / "b", SimCLRSettings(epochs=1, **TINY), log=lambda m: None)
+    msgs = []
+    resumed = simclr.train_simclr(x, tmp_path / "b", SimCLRSettings(epochs=2, **TINY), log=msgs.append)
+    assert any("resuming" in m for m in msgs) and list(resumed["epoch"]) == [1, 2]
+    np.testing.assert_allclose(resumed["train_loss"], straight["train_loss"], rtol=1e-5)
+    ma, mb = simclr.load_simclr(tmp_path / "a"), simclr.load_simclr(tmp_path / "b")
+    for (k, va), vb in zip(ma.state_dict().items(), mb.state_dict().values()):
+        assert torch.allclose(va, vb, atol=1e-5), k
+
+    with pytest.raises(ValueError, match="different settings"):
+        simclr.train_simclr(x, tmp_path / "a", SimCLRSettings(epochs=3, **{**TINY, "width": 0.125}))
+    with pytest.raises(ValueError, match="trained on 24 images"):
+        simclr.train_simclr(x[:20], tmp_path / "a", SimCLRSettings(epochs=3, **TINY))
+
+
+def test_training_lowers_the_loss_on_structured_images(tmp_path):
+    # two kinds of image (bright centre vs bright ring) in random noise: the loss must fall.
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:16, :16]
+    r = np.hypot(yy - 7.5, xx - 7.5)
+    blobs = np.where(rng.random(64)[:, None, None] < 0.5, np.exp(-r**2 / 8), np.exp(-(r - 5) ** 2 / 2))
+    x = np.clip(blobs[:, None] * np.array([1, 0.7, 0.4])[None, :, None, None]
+                + 0.05 * rng.random((64, 3, 16, 16)), 0, 1).astype(np.float32)
+    s = SimCLRSettings(**{**TINY, "epochs": 6, "batch_size": 16, "width": 0.125, "val_fraction": 0})
+    h = simclr.train_simclr(x, tmp_path, s, log=lambda m: None)
+    assert h["train_loss"].iloc[-3:].mean() < h["train_loss"].iloc[:2].mean()
+    assert h["val_loss"].isna().all()  # val_fraction 0: no validation, said as NaN
+
+
+def test_embed_checks_and_shapes(tmp_path):
+    x = _images(12)
+    simclr.train_simclr(x, tmp_path, SimCLRSettings(epochs=0, **TINY), log=lambda m: None)
+    model = simclr.load_simclr(tmp_path)
+    e = simclr.embed(model, x, batch_size=5)
+    assert e.shape == (12, model.feature_dim) and e.dtype == np.float32
+    np.testing.assert_allclose(simclr.embed(model, x[:3]), e[:3], atol=1e-5)  # batch-independent
+    with pytest.warns(UserWarning, match="resizing"):
+        assert simclr.embed(model, _images(2, size=32)).shape == (2, model.feature_dim)
+    with pytest.raises(ValueError, match="3 colour channels"):
+        simclr.embed(model, np.zeros((2, 4, 16, 16), np.float32))
+    assert simclr.embed(model, np.zeros((0, 3, 16, 16), np.float32)).shape == (0, model.feature_dim)
+    with pytest.raises(FileNotFoundError, match="09_simclr"):
+        simclr.load_simclr(tmp_path / "nowhere")
+
+
+def test_linear_probe_separable_and_random():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    sep = rng.normal(size=(120, 5)) + 4 * np.eye(3, 5)[y]
+    res = simclr.linear_probe(sep, y, seed=0)
+    assert res["accuracy"] > 0.95 and res["n_test"] == 36
+    noise = simclr.linear_probe(rng.normal(size=(120, 5)), y, seed=0)
+    assert noise["accuracy"] < 0.6 and noise["chance"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        simclr.linear_probe(sep, np.zeros(120))
+    with pytest.raises(ValueError, match="fewer than 2"):
+        simclr.linear_probe(sep, np.r_[np.zeros(119), 1])
