@@ -78,14 +78,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{res.kind}: {res.path or 'built from config (no weights)'}")
         return 0
     if args.command == "estimate":
-        from .legacy_survey import estimate_fetch_seconds
+        from .legacy_survey import cutout_bytes, estimate_fetch_seconds
 
         sec = config.SECTIONS["survey_a"][args.profile]
         n = args.n or sec["n_normal"] + sec["n_green_pea"] + sec["n_red_spiral"]
         s = estimate_fetch_seconds(n, args.delay, args.workers, args.latency)
         print(f"{n} cutouts at one request per {args.delay:g} s, {args.workers} workers, "
               f"{args.latency:g} s latency: {s:.0f} s = {s / 3600:.2f} h "
-              f"(≈{n * 197 / 1e6:.1f} GB of 128 px grz float32 FITS)")
+              f"(≈{n * cutout_bytes() / 1e9:.1f} GB of 128 px grz float32 FITS)")
         return 0
     if args.command == "cutouts":
         import pandas as pd

@@ -239,3 +239,9 @@ def estimate_fetch_seconds(n: int, delay: float = RetryPolicy.delay, workers: in
     ``workers`` requests in flight each taking ``latency`` seconds (an assumption; measure yours)."""
     rate = min(1.0 / delay if delay > 0 else float("inf"), workers / latency)
     return n / rate
+
+
+def cutout_bytes(spec: CutoutSpec = CutoutSpec()) -> int:
+    """Size of one float32 FITS cutout: a 2880-byte header block plus data padded to 2880 bytes."""
+    data = 4 * len(spec.bands) * spec.size ** 2
+    return 2880 + -(-data // 2880) * 2880
