@@ -11,7 +11,8 @@ export MPLBACKEND=Agg
 _raregal_install() {  # $1 = python
   echo "setup: installing raregal and its pinned dependencies into $("$1" -c 'import sys; print(sys.prefix)') (first run: several minutes)"
   "$1" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-  if ! "$1" -m pip install --quiet -e "$RAREGAL_ROOT"; then
+  # (the grep drops pip's notices about this machine's unused local index folders, nothing else)
+  if ! "$1" -m pip install --quiet -e "$RAREGAL_ROOT" 2> >(grep -v "^WARNING: Location 'file:" >&2); then
     echo "setup: error: pip install -e . failed (see the pip output above)" >&2
     return 1
   fi
