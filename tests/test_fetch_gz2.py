@@ -62,8 +62,8 @@ def test_prepare_gz2_writes_contract_layout_and_lists_drops(fixture_server, real
     fixture_server.faults["/zenodo/images_gz2.zip"] = ["truncate", "500"]  # retried, then whole
     pd.DataFrame({"dr7objid": IDS[:2], "z": [0.03, 0.05], "logmstar": [10.1, 10.9]}).to_csv(
         real_cfg.paths.raw / "catalogs" / "gz2_physical.csv", index=False)
-    pd.DataFrame({"dr7objid": [IDS[0]]}).to_csv(real_cfg.paths.raw / "catalogs" /
-                                                "detg_kaviraj12.csv", index=False)
+    pd.DataFrame({"dr7objid": [IDS[0], 123]}).to_csv(real_cfg.paths.raw / "catalogs" /
+                                                     "detg_kaviraj12.csv", index=False)
     res = run_prepare(fixture_server, real_cfg)
     out = real_cfg.data_dir("interim", "gz2")
     table = pd.read_csv(out / "gz2_hart16.csv.gz")
@@ -79,7 +79,10 @@ def test_prepare_gz2_writes_contract_layout_and_lists_drops(fixture_server, real
     np.testing.assert_allclose(table["z"], [0.03, 0.05])
     assert table["rmag"].isna().all() and "absent columns" in res["physical"]
     assert (table.columns[:3] == ["dr7objid", "ra", "dec"]).all()
-    assert pd.read_csv(out / "detg_kaviraj12.csv")["dr7objid"].tolist() == [IDS[0]]
+    known = pd.read_csv(out / "detg_known.csv")  # same file the mock writes
+    assert list(known.columns) == ["dr7objid", "ra", "dec", "z"]
+    assert known["dr7objid"].tolist() == [IDS[0]] and known["z"].tolist() == [0.03]
+    assert "2 listed, 1 found in the GZ2 catalog, 1 in the sample" in res["detg"]
     archive = real_cfg.paths.raw / "gz2" / "images_gz2.zip"
     assert sha256_of(archive) in (archive.parent / "images_gz2.zip.sha256").read_text()
     assert len(fixture_server.requests_for("/zenodo/images_gz2.zip")) == 3
@@ -88,13 +91,18 @@ def test_prepare_gz2_writes_contract_layout_and_lists_drops(fixture_server, real
     assert len(fixture_server.log) == n_before
 
 
-def test_prepare_gz2_respects_the_profile_sample_size(fixture_server, real_cfg):
+def test_profile_sample_size_keeps_known_detgs_found_by_position(fixture_server, real_cfg):
     serve_gz2(fixture_server)
-    real_cfg.sections["survey_b"]["n_galaxies"] = 2
+    h = hart16_frame()
+    pd.DataFrame({"ra": [h.ra[1] + 0.5 / 3600], "dec": [h.dec[1]]}).to_csv(
+        real_cfg.paths.raw / "catalogs" / "detg_kaviraj12.csv", index=False)
+    real_cfg.sections["survey_b"]["n_galaxies"] = 1
     res = run_prepare(fixture_server, real_cfg)
-    table = pd.read_csv(real_cfg.data_dir("interim", "gz2") / "gz2_hart16.csv.gz")
-    assert len(table) + (res["n_dropped"] - 1) == 2  # the unmapped galaxy is listed, not sampled
-    assert set(table["dr7objid"]) <= set(IDS[:2])
+    out = real_cfg.data_dir("interim", "gz2")
+    table = pd.read_csv(out / "gz2_hart16.csv.gz")
+    assert table["dr7objid"].tolist() == [IDS[1]]  # the known D-ETG (0.5" away) fills the sample
+    assert pd.read_csv(out / "detg_known.csv")["dr7objid"].tolist() == [IDS[1]]
+    assert res["n_detg_known"] == 1 and "no gz2_physical table" in res["physical"]
 
 
 def test_offline_gz2_stops_with_one_message_naming_the_file(real_cfg, closed_port_url):

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from ..outputs import atomic_path
-from .catalogs import CatalogError, find_catalog_file, read_table
+from .catalogs import CatalogError, crossmatch, find_catalog_file, read_table
 from .http import RetryPolicy, check_reachable, download_file, make_session
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -148,6 +148,19 @@ def read_detg_catalog(path: Path | str) -> pd.DataFrame:
     return df
 
 
+def match_known(known: pd.DataFrame, cat: pd.DataFrame, radius_arcsec: float = 2.0) -> pd.Series:
+    """dr7objids of ``cat`` galaxies in the known list: by dr7objid, else by position (≤ radius)."""
+    if "dr7objid" in known.columns:
+        ids = pd.to_numeric(known["dr7objid"], errors="coerce").dropna().astype("int64")
+        return cat.loc[cat["dr7objid"].isin(ids), "dr7objid"]
+    pos = cat.dropna(subset=["ra", "dec"])
+    if pos.empty:
+        raise CatalogError("the D-ETG list has only positions, but this GZ2 catalog has none "
+                           "(Kaggle form): give the list a dr7objid column")
+    idx, ok = crossmatch(known.dropna(subset=["ra", "dec"]), pos, radius_arcsec)
+    return pos["dr7objid"].iloc[np.unique(idx[ok])]
+
+
 def check_jpeg(data: bytes) -> str:
     """'' for a readable RGB-convertible JPEG, else the reason it is not."""
     try:
@@ -247,22 +260,34 @@ def gather_inputs(raw: Path, hart16_url: str = HART16_URL, zenodo_url: str = ZEN
 
 def prepare_gz2(cfg: "RunConfig", hart16_url: str = HART16_URL, zenodo_url: str = ZENODO_GZ2_URL,
                 policy: RetryPolicy = RetryPolicy(), progress: bool = True) -> dict:
-    """Real paper-B data in the mock's layout: ``images/<dr7objid>.jpg`` + ``gz2_hart16.csv.gz``.
+    """Real paper-B data in the mock's layout: ``images/<dr7objid>.jpg``, ``gz2_hart16.csv.gz``
+    and ``detg_known.csv`` (dr7objid, ra, dec, z of known D-ETGs in the sample).
 
-    Takes ``survey_b.n_galaxies`` galaxies (seeded) from those with an image name, joins the
-    user's physical columns (``data/raw/catalogs/gz2_physical.*``) and copies the D-ETG list
-    (``data/raw/catalogs/detg_kaviraj12.*``) when present; galaxies whose image is missing or
-    corrupt are dropped and listed in ``fetch_drops.csv``.
+    Takes ``survey_b.n_galaxies`` galaxies with an image: every galaxy of the user's D-ETG list
+    (``data/raw/catalogs/detg_kaviraj12.*``) first, so the rare class survives a small profile,
+    then a seeded random draw. Joins the user's physical columns
+    (``data/raw/catalogs/gz2_physical.*``). Galaxies whose image is missing or corrupt are dropped
+    and listed in ``fetch_drops.csv``.
     """
-    raw = cfg.paths.raw / "gz2"
+    raw, user = cfg.paths.raw / "gz2", cfg.paths.raw / "catalogs"
     raw.mkdir(parents=True, exist_ok=True)
+    detg_path = find_catalog_file(user, "detg_kaviraj12")
     cat, source, form = gather_inputs(raw, hart16_url, zenodo_url, policy)
     try:
         drops = [pd.DataFrame({"dr7objid": cat.loc[cat["image_name"] == "", "dr7objid"],
                                "reason": "no image in the filename mapping"})]
         usable = cat[cat["image_name"] != ""]
-        n = min(cfg.survey_b.n_galaxies, len(usable))
-        sample = usable.sample(n=n, random_state=cfg.seed) if n < len(usable) else usable
+        known_list = read_detg_catalog(detg_path) if detg_path is not None else None
+        known = (match_known(known_list, usable) if known_list is not None
+                 else pd.Series([], dtype="int64"))
+        n_total = min(cfg.survey_b.n_galaxies, len(usable))
+        first = usable[usable["dr7objid"].isin(known)]
+        if len(first) > n_total:
+            first = first.sample(n=n_total, random_state=cfg.seed)
+        rest = usable[~usable["dr7objid"].isin(first["dr7objid"])]
+        n = n_total - len(first)
+        sample = pd.concat([first, rest.sample(n=n, random_state=cfg.seed) if n < len(rest)
+                            else rest])
         out_dir = cfg.data_dir("interim", "gz2")
         drops.append(extract_images(sample, source, out_dir / "images", progress))
     finally:
@@ -270,20 +295,21 @@ def prepare_gz2(cfg: "RunConfig", hart16_url: str = HART16_URL, zenodo_url: str 
     drops = pd.concat(drops, ignore_index=True)
     kept = sample[~sample["dr7objid"].isin(drops["dr7objid"])].drop(columns="image_name")
     kept = kept.sort_values("dr7objid").reset_index(drop=True)
-    physical, note = read_physical(find_catalog_file(cfg.paths.raw / "catalogs", "gz2_physical"),
-                                   kept["dr7objid"])
+    physical, note = read_physical(find_catalog_file(user, "gz2_physical"), kept["dr7objid"])
     kept = pd.concat([kept.drop(columns=[c for c in PHYSICAL_COLUMNS if c in kept]), physical],
                      axis=1)
     with atomic_path(out_dir / HART16_CSV) as tmp:
         kept.to_csv(tmp, index=False, compression="gzip")
     with atomic_path(out_dir / "fetch_drops.csv") as tmp:
         drops.to_csv(tmp, index=False)
-    detg_path = find_catalog_file(cfg.paths.raw / "catalogs", "detg_kaviraj12")
-    if detg_path is not None:
-        with atomic_path(out_dir / "detg_kaviraj12.csv") as tmp:
-            read_detg_catalog(detg_path).to_csv(tmp, index=False)
+    detg = kept.loc[kept["dr7objid"].isin(known), ["dr7objid", "ra", "dec", "z"]]
+    with atomic_path(out_dir / "detg_known.csv") as tmp:
+        detg.to_csv(tmp, index=False)
+    detg_note = (f"D-ETG list {detg_path.name}: {len(known_list)} listed, {len(known)} found in the "
+                 f"GZ2 catalog, {len(detg)} in the sample" if known_list is not None else
+                 "no D-ETG list in data/raw/catalogs (detg_kaviraj12.*): detg_known.csv is empty")
     print(f"gz2 (real, {form} form): {len(kept)} galaxies with images in {out_dir}; "
-          f"{len(drops)} dropped (listed in fetch_drops.csv); {note}")
+          f"{len(drops)} dropped (listed in fetch_drops.csv); {note}; {detg_note}")
     return {"form": form, "n_catalog": len(cat), "n_kept": len(kept), "n_dropped": len(drops),
-            "drops": drops, "physical": note, "out_dir": out_dir,
-            "detg_catalog": detg_path is not None}
+            "drops": drops, "physical": note, "detg": detg_note, "n_detg_known": len(detg),
+            "out_dir": out_dir}

@@ -170,12 +170,11 @@ def write_cutouts_h5(ids: np.ndarray, paths: list[Path], out: Path | str,
     out = Path(out)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
         images = h5.create_dataset("images", shape=(len(paths), *spec.shape), dtype="float32",
-                                   chunks=(1, *spec.shape) if paths else None)
+                                   chunks=(min(16, len(paths)), *spec.shape) if paths else None)
         h5.create_dataset("id", data=np.asarray(ids, dtype=np.int64))
-        images.attrs["bands"] = spec.bands
-        images.attrs["pixscale_arcsec"] = spec.pixscale
-        images.attrs["layer"] = spec.layer
-        images.attrs["unit"] = "nanomaggies"
+        images.attrs.update({"bands": ",".join(spec.bands), "units": "nanomaggies",  # as the mock
+                             "pixel_scale_arcsec": spec.pixscale, "source": "real",
+                             "layer": spec.layer})
         for i, p in enumerate(paths):
             images[i] = read_cutout(p, spec)
     return out
