@@ -224,3 +224,14 @@ def test_prepare_survey_a_writes_the_mock_layout_and_lists_failures(fixture_serv
     assert "not a readable FITS" in failures["reason"][0]
     assert kept["id"].tolist() == [0, 1, 2, 5, 6, 7, 8]
     assert res["by_class"] == {"normal": 3, "green_pea": 2, "red_spiral": 2}
+
+
+def test_prepare_survey_a_offline_stops_before_writing_anything(real_cfg, closed_port_url):
+    gama_files(real_cfg.paths.raw / "catalogs", n=3)
+    anomaly_files(real_cfg.paths.raw / "catalogs")
+    with pytest.raises(NoNetworkError) as err:
+        ls.prepare_survey_a(real_cfg, closed_port_url + "/viewer", policy=FAST, progress=False)
+    msg = str(err.value)
+    assert msg.startswith("cannot reach 127.0.0.1") and "copy FITS cutouts named like" in msg
+    assert str(real_cfg.paths.raw / "legacy_survey" / "ls-dr10" / "grz-128px-0.262") in msg
+    assert not real_cfg.data_dir("interim", "survey_a").exists()
