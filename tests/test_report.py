@@ -39,5 +39,24 @@ def test_report_lists_every_output_present_or_missing(tmp_cfg):
     assert html.index('id="A-data-summary"') < html.index('id="A-fig1"') < html.index('id="B-figD4"')
 
 
+def test_latex_report_escapes_and_points_at_outputs(tmp_cfg, monkeypatch):
+    outputs.save_table(pd.DataFrame({"quantity": ["log_mstar"], "ours": [0.7], "paper": [0.75]}),
+                       "A-table1", tmp_cfg, caption="R² of 100% & more")
+    report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
+    tex = (tmp_cfg.paths.root / "paper" / "build" / "report.tex").read_text()
+    assert tex.startswith("\\documentclass") and tex.rstrip().endswith("\\end{document}")
+    assert "R² of 100\\% \\& more" in tex
+    assert f"\\input{{{tmp_cfg.paths.root.as_posix()}/paper/tables/A-table1.tex}}" in tex
+    assert "mock survey" in tex and "02\\_preprocess" in tex
+    assert "log\\_mstar" in (tmp_cfg.paths.tables / "A-table1.tex").read_text()
+    monkeypatch.setenv("PATH", "")
+    assert report.compile_pdf(tmp_cfg.paths.root / "paper" / "build" / "report.tex") is None
+
+
+def test_latex_escape():
+    assert report.latex_escape("a_b & 5% {x} #1 $y$ ~^\\") == (
+        "a\\_b \\& 5\\% \\{x\\} \\#1 \\$y\\$ \\textasciitilde{}\\^{}\\textbackslash{}")
+
+
 def test_git_commit_outside_git_is_reported(tmp_path):
     assert report.git_commit(tmp_path).startswith("unknown")

@@ -118,7 +118,7 @@ def save_table(df: pd.DataFrame, output_id: str, cfg: "RunConfig", caption: str 
         tmp.write_text(md + "\n")
     written.append(base.with_suffix(".md"))
     with atomic_path(base.with_suffix(".tex")) as tmp:
-        text.to_latex(tmp, index=False, caption=caption or None, label=f"tab:{output_id}")
+        text.to_latex(tmp, index=False, escape=True, caption=caption or None, label=f"tab:{output_id}")
     written.append(base.with_suffix(".tex"))
     meta_path = base.with_suffix(".json")
     with atomic_path(meta_path) as tmp:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -186,10 +187,16 @@ def main(argv: list[str] | None = None) -> int:
             break
     _save_timings(root, results)
     if not args.no_report:
-        from .report import build_report
+        from .report import build_report, compile_pdf
 
         path = build_report(root, profile=args.profile, source=args.source, seed=seed)
         print(f"run_all: report {path.relative_to(root)}", flush=True)
+        try:
+            pdf = compile_pdf(path.with_suffix(".tex"))
+            print(f"run_all: report {pdf.relative_to(root)}" if pdf else
+                  "run_all: no LaTeX engine on PATH: paper/build/report.tex written, no PDF", flush=True)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as err:
+            print(f"run_all: warning: PDF report not built: {err}", file=sys.stderr, flush=True)
     if failed:
         print(f"run_all: FAILED in notebook {failed['notebook']}: {failed['error']}\n"
               f"run_all: executed copy with the traceback: build/notebooks/{failed['notebook']}.ipynb",

@@ -2,18 +2,21 @@
 
 Present figures are embedded (the file stands alone), tables show the paper's value beside ours,
 missing outputs are listed as missing, and the header says profile, source, git commit and the
-seconds each notebook took. Rendered with a Jinja2 template (templates/report.html.j2).
+seconds each notebook took. Rendered with Jinja2 templates (templates/report.html.j2). The same content
+goes to ``paper/build/report.tex`` (templates/report.tex.j2), compiled to PDF when a LaTeX engine is on
+PATH (pdflatex, xelatex, lualatex or tectonic).
 """
 from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from . import registry
 from .outputs import RECORDS_FILE, atomic_path
@@ -75,18 +78,52 @@ def collect(root: Path) -> list[dict]:
     return sections
 
 
-def build_report(root: Path, profile: str, source: str, seed: int) -> Path:
-    env = Environment(loader=PackageLoader("raregal", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+LATEX_ENGINES = ("pdflatex", "xelatex", "lualatex", "tectonic")
+
+
+def latex_escape(text: object) -> str:
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text))
+
+
+def _context(root: Path, profile: str, source: str, seed: int) -> dict:
     sections = collect(root)
     outputs = [o for s in sections for o in s["outputs"]]
-    records = _json(root / "paper" / "tables" / RECORDS_FILE)
-    html = env.get_template("report.html.j2").render(
-        profile=profile, source=source, seed=seed, commit=git_commit(root),
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), sections=sections,
-        records=records, n_present=sum(o["present"] for o in outputs), n_total=len(outputs),
-        total_seconds=sum((s["run"] or {}).get("seconds", 0) for s in sections))
-    path = root / "paper" / "build" / "report.html"
+    return dict(profile=profile, source=source, seed=seed, commit=git_commit(root),
+                generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), sections=sections,
+                records=_json(root / "paper" / "tables" / RECORDS_FILE),
+                n_present=sum(o["present"] for o in outputs), n_total=len(outputs),
+                total_seconds=sum((s["run"] or {}).get("seconds", 0) for s in sections))
+
+
+def compile_pdf(tex: Path) -> Path | None:
+    """Run the first LaTeX engine found on PATH; None when there is none (the .tex stays)."""
+    engine = next((e for e in LATEX_ENGINES if shutil.which(e)), None)
+    if engine is None:
+        return None
+    cmd = [engine, tex.name] if engine == "tectonic" else [
+        engine, "-interaction=nonstopmode", "-halt-on-error", tex.name]
+    for _ in range(1 if engine == "tectonic" else 2):  # twice: references
+        res = subprocess.run(cmd, cwd=tex.parent, capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            raise RuntimeError(f"{engine} failed on {tex}; see {tex.with_suffix('.log')}")
+    return tex.with_suffix(".pdf")
+
+
+def build_report(root: Path, profile: str, source: str, seed: int) -> Path:
+    context = _context(root, profile, source, seed)
+    html_env = Environment(loader=PackageLoader("raregal", "templates"), autoescape=True)
+    out_dir = root / "paper" / "build"
+    path = out_dir / "report.html"
     with atomic_path(path) as tmp:
-        tmp.write_text(html, encoding="utf-8")
+        tmp.write_text(html_env.get_template("report.html.j2").render(**context), encoding="utf-8")
+    tex_env = Environment(loader=PackageLoader("raregal", "templates"), autoescape=False,
+                          block_start_string="((*", block_end_string="*))",
+                          variable_start_string="(((", variable_end_string=")))",
+                          comment_start_string="((#", comment_end_string="#))")
+    tex_env.filters["tex"] = latex_escape
+    with atomic_path(out_dir / "report.tex") as tmp:
+        tmp.write_text(tex_env.get_template("report.tex.j2").render(root=root.as_posix(), **context),
+                       encoding="utf-8")
     return path
