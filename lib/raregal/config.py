@@ -122,17 +122,19 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "default": {"n_trials": 5, "n_neighbours": 10},
         "paper": {"n_trials": 5, "n_neighbours": 10},
     },
-    # Paper B mock GZ2 survey (issue 6)
+    # Paper B mock GZ2 survey (issue 6). image_size px spans fov_r90 × R90 (GZ2 native: 424 px,
+    # 8.48 R90; default: GZ2's central half at 64 px so features span pixels). detg_fraction: true
+    # D-ETGs (paper ≈0.13 %; default 1 % so Table 3 has 100 training positives + a test set).
     "survey_b": {
-        "smoke": {"n_galaxies": 400, "image_size": 64},
-        "default": {"n_galaxies": 20000, "image_size": 64},
-        "paper": {"n_galaxies": 240000, "image_size": 424},
+        "smoke": {"n_galaxies": 400, "image_size": 64, "fov_r90": 4.24, "detg_fraction": 0.02},
+        "default": {"n_galaxies": 20000, "image_size": 64, "fov_r90": 4.24, "detg_fraction": 0.01},
+        "paper": {"n_galaxies": 240000, "image_size": 424, "fov_r90": 8.48, "detg_fraction": 0.0013},
     },
-    # Paper B tags and balancing (issue 6)
+    # Paper B tags and balancing (issue 6): at most tag_cap galaxies per tag combination (paper 2,000)
     "labels": {
-        "smoke": {"tag_cap": 50},
-        "default": {"tag_cap": 400},
-        "paper": {"tag_cap": 2000},
+        "smoke": {"tag_cap": 50, "gallery_per_tag": 4},
+        "default": {"tag_cap": 400, "gallery_per_tag": 8},
+        "paper": {"tag_cap": 2000, "gallery_per_tag": 8},
     },
     # Paper B diffusion fine-tune (issue 7)
     "diffusion": {

@@ -1,0 +1,463 @@
+"""GZ2 votes → well-sampled tags → text prompts (paper B §3.1, Willett et al. 2013 Table 3).
+
+Everything that encodes knowledge is a data table here, imported by the diffusion, SimCLR/metrics and
+classifier code and by the tests:
+
+``TREE``        the GZ2 decision tree (Willett 2013 Table 2): one row per answer with its task, Hart16
+                column stem and the task it leads to.
+``THRESHOLDS``  per task, the answer of an earlier task whose vote fraction must exceed a value for the
+                task to count as well answered (Willett 2013 Table 3, N ≥ 20 column). The chain is
+                followed up the tree, so a bar needs p(features) > 0.430 *and* p(not edge-on) > 0.715.
+``TAGS``        the tag vocabulary: ``name, task, answer, phrase, pattern, primary``. ``phrase`` is the
+                text used in prompts (seed 004 Table 1 style), ``pattern`` the regular expression that
+                recognises it (also in the paper's wordings, e.g. "spiral galaxy with loosely wound 2
+                spiral arms" → spiral, winding_loose, arms_2), ``primary`` marks the categories shown
+                in the Fig. 2 upset plot (details such as bulge prominence and arm number excluded).
+``NON_INFORMATIVE`` answers that never become tags ("star or artifact", "something odd", "other",
+                "can't tell") — seed 004 drops them; answers that only deny a feature (not edge-on, no
+                bar, no spiral, nothing odd) are not tags either: the prompt simply omits the feature.
+``EARLY_TYPE_TAGS`` tags that make a galaxy early-type; with ``dust_lane`` they mark a D-ETG-like
+                label that is kept out of the diffusion training set (seed 004 §3.2).
+
+A galaxy gets the tag of answer *a* of task *t* when (i) the vote fraction chain of ``THRESHOLDS``
+holds, (ii) task *t* has ≥ ``MIN_VOTES`` votes (sum of its answer counts; Hart16 has no per-task
+total), and (iii) the debiased fraction of *a* is ≥ ``MIN_DEBIASED``.
+
+Functions: :func:`validate_catalog` (columns, bad counts dropped and counted), :func:`well_sampled_tags`,
+:func:`balance_by_label` (cap per tag combination), :func:`build_tag_table` (→ ``tags.parquet``),
+:func:`prompt_from_tags` / :func:`tags_from_prompt` (round trip, weights like ``{dust lane:1.3}``
+accepted), :func:`truth_labels` (mock truth for the classifier tasks), :func:`tag_counts`.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+MIN_VOTES = 20  # votes on the task itself (seed 004: "greater than 20"; Willett: N >= 20)
+MIN_DEBIASED = 0.8  # debiased vote fraction of the answer
+CHAIN_FRACTION = "fraction"  # which Hart16 fraction the preceding-task thresholds apply to
+COUNT_KINDS = ("count", "weight", "fraction", "weighted_fraction", "debiased", "flag")
+ID_COLUMNS = ("dr7objid", "ra", "dec", "total_classifications", "total_votes")
+
+# --- the decision tree (task, task name, answer id, answer name, next task; "" = end) -------------
+_TREE_ROWS = [
+    ("t01", "smooth_or_features", "a01", "smooth", "t07"),
+    ("t01", "smooth_or_features", "a02", "features_or_disk", "t02"),
+    ("t01", "smooth_or_features", "a03", "star_or_artifact", ""),
+    ("t02", "edgeon", "a04", "yes", "t09"),
+    ("t02", "edgeon", "a05", "no", "t03"),
+    ("t03", "bar", "a06", "bar", "t04"),
+    ("t03", "bar", "a07", "no_bar", "t04"),
+    ("t04", "spiral", "a08", "spiral", "t10"),
+    ("t04", "spiral", "a09", "no_spiral", "t05"),
+    ("t05", "bulge_prominence", "a10", "no_bulge", "t06"),
+    ("t05", "bulge_prominence", "a11", "just_noticeable", "t06"),
+    ("t05", "bulge_prominence", "a12", "obvious", "t06"),
+    ("t05", "bulge_prominence", "a13", "dominant", "t06"),
+    ("t06", "odd", "a14", "yes", "t08"),
+    ("t06", "odd", "a15", "no", ""),
+    ("t07", "rounded", "a16", "completely_round", "t06"),
+    ("t07", "rounded", "a17", "in_between", "t06"),
+    ("t07", "rounded", "a18", "cigar_shaped", "t06"),
+    ("t08", "odd_feature", "a19", "ring", ""),
+    ("t08", "odd_feature", "a20", "lens_or_arc", ""),
+    ("t08", "odd_feature", "a21", "disturbed", ""),
+    ("t08", "odd_feature", "a22", "irregular", ""),
+    ("t08", "odd_feature", "a23", "other", ""),
+    ("t08", "odd_feature", "a24", "merger", ""),
+    ("t08", "odd_feature", "a38", "dust_lane", ""),
+    ("t09", "bulge_shape", "a25", "rounded", "t06"),
+    ("t09", "bulge_shape", "a26", "boxy", "t06"),
+    ("t09", "bulge_shape", "a27", "no_bulge", "t06"),
+    ("t10", "arms_winding", "a28", "tight", "t11"),
+    ("t10", "arms_winding", "a29", "medium", "t11"),
+    ("t10", "arms_winding", "a30", "loose", "t11"),
+    ("t11", "arms_number", "a31", "1", "t05"),
+    ("t11", "arms_number", "a32", "2", "t05"),
+    ("t11", "arms_number", "a33", "3", "t05"),
+    ("t11", "arms_number", "a34", "4", "t05"),
+    ("t11", "arms_number", "a36", "more_than_4", "t05"),
+    ("t11", "arms_number", "a37", "cant_tell", "t05"),
+]
+TREE = pd.DataFrame(_TREE_ROWS, columns=["task", "task_name", "answer", "answer_name", "next"])
+TREE["stem"] = TREE.task + "_" + TREE.task_name + "_" + TREE.answer + "_" + TREE.answer_name
+TASKS = list(dict.fromkeys(TREE.task))
+
+# --- Willett 2013 Table 3 (N >= 20 column): task -> (earlier task, its answer, fraction must exceed)
+THRESHOLDS = pd.DataFrame([
+    ("t02", "t01", "a02", 0.430),
+    ("t03", "t02", "a05", 0.715),
+    ("t04", "t02", "a05", 0.715),
+    ("t05", "t02", "a05", 0.715),
+    ("t07", "t01", "a01", 0.469),
+    ("t08", "t06", "a14", 0.420),
+    ("t09", "t02", "a04", 0.602),
+    ("t10", "t04", "a08", 0.619),
+    ("t11", "t04", "a08", 0.619),
+], columns=["task", "parent_task", "parent_answer", "threshold"]).set_index("task")
+
+# --- tag vocabulary (name, task, answer, prompt phrase, regex, primary category for Fig. 2) ----------
+_TAG_ROWS = [
+    ("smooth", "t01", "a01", "smooth", r"\bsmooth\b", False),
+    ("features_or_disk", "t01", "a02", "features or disk", r"features or disk", False),
+    ("edge_on", "t02", "a04", "edge-on galaxy", r"edge-on (?:disk |disc )?galaxy", True),
+    ("bar", "t03", "a06", "bar-shaped structure in the center of galaxy",
+     r"bar-shaped structure|\bbarred\b", True),
+    ("spiral", "t04", "a08", "spiral galaxy", r"spiral galaxy", True),
+    ("no_bulge", "t05", "a10", "no central bulge", r"\bno central bulge", False),
+    ("bulge_just_noticeable", "t05", "a11", "just noticeable central bulge prominence",
+     r"just noticeable (?:central )?bulge", False),
+    ("bulge_obvious", "t05", "a12", "obvious central bulge prominence",
+     r"obvious (?:central )?bulge", False),
+    ("bulge_dominant", "t05", "a13", "dominant central bulge prominence",
+     r"dominant (?:central )?bulge", False),
+    ("completely_round", "t07", "a16", "completely round galaxy", r"completely round", True),
+    ("in_between_round", "t07", "a17", "in-between round galaxy", r"in-between round", True),
+    ("cigar_shaped", "t07", "a18", "cigar-shaped galaxy", r"cigar[- ]shaped", True),
+    ("ring", "t08", "a19", "ring galaxy", r"\bring\b", True),
+    ("lens_or_arc", "t08", "a20", "lens or arc", r"\blens or arc\b|\bgravitational arc\b", True),
+    ("disturbed", "t08", "a21", "disturbed galaxy", r"\bdisturbed\b", True),
+    ("irregular", "t08", "a22", "irregular galaxy", r"\birregular\b", True),
+    ("merger", "t08", "a24", "merger", r"\bmerger\b|\bmerging\b", True),
+    ("dust_lane", "t08", "a38", "dust lane", r"\bdust lane\b", True),
+    ("edge_on_bulge_rounded", "t09", "a25", "with rounded edge-on bulge",
+     r"rounded edge-on bulge", False),
+    ("edge_on_bulge_boxy", "t09", "a26", "with boxy edge-on bulge", r"boxy edge-on bulge", False),
+    ("edge_on_no_bulge", "t09", "a27", "with no edge-on bulge", r"no edge-on bulge", False),
+    ("winding_tight", "t10", "a28", "tightly wound spiral arms", r"tightly wound", False),
+    ("winding_medium", "t10", "a29", "medium wound spiral arms", r"medium wound", False),
+    ("winding_loose", "t10", "a30", "loosely wound spiral arms", r"loosely wound", False),
+    ("arms_1", "t11", "a31", "1 spiral arm", r"(?<![\d.])1 spiral arms?\b", False),
+    ("arms_2", "t11", "a32", "2 spiral arms", r"(?<![\d.])2 spiral arms\b", False),
+    ("arms_3", "t11", "a33", "3 spiral arms", r"(?<![\d.])3 spiral arms\b", False),
+    ("arms_4", "t11", "a34", "4 spiral arms", r"(?<!more than )(?<![\d.])4 spiral arms\b", False),
+    ("arms_more_than_4", "t11", "a36", "more than 4 spiral arms", r"more than 4 spiral arms", False),
+]
+TAGS = pd.DataFrame(_TAG_ROWS, columns=["name", "task", "answer", "phrase", "pattern", "primary"])
+TAG_NAMES: tuple[str, ...] = tuple(TAGS.name)
+PRIMARY_TAGS: tuple[str, ...] = tuple(TAGS.name[TAGS.primary])
+NON_INFORMATIVE = pd.DataFrame([
+    ("t01", "a03", "star or artifact: not a galaxy morphology (seed 004 drops it)"),
+    ("t06", "a14", "something odd: says nothing about which feature (seed 004 drops it)"),
+    ("t08", "a23", "other: an unnamed odd feature, not describable in a prompt"),
+    ("t11", "a37", "can't tell: the arm number is unknown"),
+], columns=["task", "answer", "reason"])
+EARLY_TYPE_TAGS = ("smooth", "completely_round", "in_between_round", "cigar_shaped")
+PROMPT_PREFIXES = ("sdss",)  # style tokens a prompt may start with (seed 004: "sdss, smooth, ...")
+_WEIGHT = re.compile(r"\{\s*([^{}:]+?)\s*:\s*[0-9.]+\s*\}")
+_COMPILED = [(name, re.compile(pat, re.IGNORECASE)) for name, pat in zip(TAGS.name, TAGS.pattern)]
+_PHRASE = dict(zip(TAGS.name, TAGS.phrase))
+_TAG_SET = frozenset(TAG_NAMES)
+
+
+class CatalogError(ValueError):
+    """The vote catalog is missing columns or cannot be labelled."""
+
+
+class UnknownTagError(ValueError):
+    """A tag name or a prompt phrase that is not in the vocabulary."""
+
+
+def column(stem: str, kind: str) -> str:
+    """Hart16 column name, e.g. ``column(stem_of('t01', 'a01'), 'debiased')``."""
+    return f"{stem}_{kind}"
+
+
+def stem_of(task: str, answer: str) -> str:
+    row = TREE[(TREE.task == task) & (TREE.answer == answer)]
+    if row.empty:
+        raise KeyError(f"no answer {answer} in task {task}")
+    return row.stem.iloc[0]
+
+
+def required_columns(kinds: Sequence[str] = ("count", "fraction", "debiased")) -> list[str]:
+    return ["dr7objid"] + [column(s, k) for s in TREE.stem for k in kinds]
+
+
+def task_votes(catalog: pd.DataFrame) -> pd.DataFrame:
+    """Votes per task (sum of its answer counts; Hart16 has no per-task total), one column per task."""
+    return pd.DataFrame({t: catalog[[column(s, "count") for s in TREE.stem[TREE.task == t]]].sum(axis=1)
+                         for t in TASKS}, index=catalog.index)
+
+
+def validate_catalog(catalog: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the Hart16 columns, drop rows with NaN or negative counts / fractions outside [0, 1].
+
+    Returns ``(kept, drops)`` where ``drops`` has one row per dropped galaxy (``dr7objid, reason``).
+    Missing columns raise :class:`CatalogError` naming them.
+    """
+    missing = [c for c in required_columns() if c not in catalog.columns]
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" … ({len(missing)} in all)" if len(missing) > 8 else "")
+        raise CatalogError(f"GZ2 catalog lacks Hart16 columns: {shown}")
+    counts = catalog[[column(s, "count") for s in TREE.stem]]
+    fracs = catalog[[column(s, k) for s in TREE.stem for k in ("fraction", "debiased")]]
+    reasons = pd.Series("", index=catalog.index, dtype=object)
+    reasons[catalog.dr7objid.isna()] = "missing dr7objid"
+    reasons[(reasons == "") & counts.isna().any(axis=1)] = "NaN vote count"
+    reasons[(reasons == "") & (counts < 0).any(axis=1)] = "negative vote count"
+    reasons[(reasons == "") & fracs.isna().any(axis=1)] = "NaN vote fraction"
+    bad_frac = ((fracs < -1e-6) | (fracs > 1 + 1e-6)).any(axis=1)
+    reasons[(reasons == "") & bad_frac] = "vote fraction outside [0, 1]"
+    dup = catalog.dr7objid.duplicated(keep="first")
+    reasons[(reasons == "") & dup] = "duplicate dr7objid"
+    bad = reasons != ""
+    drops = pd.DataFrame({"dr7objid": catalog.dr7objid[bad].to_numpy(), "reason": reasons[bad].to_numpy()})
+    kept = catalog.loc[~bad].copy()
+    kept["dr7objid"] = kept.dr7objid.astype("int64")
+    return kept.reset_index(drop=True), drops
+
+
+def task_well_answered(catalog: pd.DataFrame, min_votes: int = MIN_VOTES,
+                       chain_fraction: str = CHAIN_FRACTION) -> pd.DataFrame:
+    """Per task, whether the threshold chain up the tree holds and the task has ≥ ``min_votes`` votes."""
+    votes = task_votes(catalog)
+    chain: dict[str, pd.Series] = {}
+    for t in TASKS:  # tree order: a task's parents come before it
+        ok = pd.Series(True, index=catalog.index)
+        if t in THRESHOLDS.index:
+            th = THRESHOLDS.loc[t]
+            p = catalog[column(stem_of(th.parent_task, th.parent_answer), chain_fraction)]
+            ok = chain.get(th.parent_task, ok) & (p > th.threshold)
+        chain[t] = ok
+    return pd.DataFrame({t: chain[t] & (votes[t] >= min_votes) for t in TASKS}, index=catalog.index)
+
+
+def well_sampled_tags(catalog: pd.DataFrame, min_votes: int = MIN_VOTES,
+                      min_debiased: float = MIN_DEBIASED,
+                      chain_fraction: str = CHAIN_FRACTION) -> pd.DataFrame:
+    """Bool frame ``tag_<name>`` per galaxy: chain of thresholds, N ≥ min_votes, debiased ≥ min_debiased."""
+    ok = task_well_answered(catalog, min_votes, chain_fraction)
+    out = {}
+    for row in TAGS.itertuples():
+        deb = catalog[column(stem_of(row.task, row.answer), "debiased")]
+        out[f"tag_{row.name}"] = (ok[row.task] & (deb >= min_debiased)).to_numpy()
+    return pd.DataFrame(out, index=catalog.index)
+
+
+def tag_lists(flags: pd.DataFrame) -> list[list[str]]:
+    """Tag names per row of a ``tag_<name>`` bool frame, in vocabulary order."""
+    names = np.array([c.removeprefix("tag_") for c in flags.columns])
+    arr = flags.to_numpy(bool)
+    return [list(names[r]) for r in arr]
+
+
+def check_tags(tags: Iterable[str]) -> list[str]:
+    tags = list(tags)
+    unknown = [t for t in tags if t not in _TAG_SET]
+    if unknown:
+        raise UnknownTagError(f"unknown tag(s) {unknown}; valid tags: {', '.join(TAG_NAMES)}")
+    return tags
+
+
+def prompt_from_tags(tags: Iterable[str], rng: np.random.Generator | None = None,
+                     weights: dict[str, float] | None = None, prefix: str = "") -> str:
+    """Join the tags' phrases with ", " (shuffled when ``rng`` is given, as in training).
+
+    ``weights`` wraps phrases as ``{phrase:w}`` (seed 004's cross-attention emphasis);
+    ``prefix`` (e.g. "sdss") is put first.
+    """
+    tags = check_tags(tags)
+    if rng is not None:
+        tags = [tags[i] for i in rng.permutation(len(tags))]
+    weights = weights or {}
+    check_tags(weights)
+    parts = [f"{{{_PHRASE[t]}:{weights[t]:g}}}" if t in weights else _PHRASE[t] for t in tags]
+    return ", ".join(([prefix] if prefix else []) + parts)
+
+
+def tags_from_prompt(prompt: str) -> list[str]:
+    """The tags a prompt implies, in vocabulary order; every comma-separated part must name ≥ 1 tag.
+
+    Weighted phrases ``{dust lane:1.3}`` count as their text; a leading style token ("sdss") is
+    ignored. A part that names no tag raises :class:`UnknownTagError` listing the valid phrases.
+    """
+    text = _WEIGHT.sub(lambda m: m.group(1), prompt)
+    found: set[str] = set()
+    for part in (p.strip() for p in text.split(",")):
+        if not part or part.lower() in PROMPT_PREFIXES:
+            continue
+        hits = {name for name, rx in _COMPILED if rx.search(part)}
+        if not hits:
+            raise UnknownTagError(f"prompt part {part!r} names no known tag; valid phrases: "
+                                  + "; ".join(TAGS.phrase))
+        found |= hits
+    return [t for t in TAG_NAMES if t in found]
+
+
+def diffusion_excluded(flags: pd.DataFrame, known_detg: pd.Series | np.ndarray | None = None) -> np.ndarray:
+    """Rows kept out of diffusion training: known D-ETGs and early-type + dust-lane tag combinations."""
+    early = np.zeros(len(flags), bool)
+    for t in EARLY_TYPE_TAGS:
+        early |= flags[f"tag_{t}"].to_numpy(bool)
+    out = early & flags["tag_dust_lane"].to_numpy(bool)
+    if known_detg is not None:
+        out |= np.asarray(known_detg, bool)
+    return out
+
+
+def balance_by_label(labels: Sequence[str], cap: int, seed: int = 0,
+                     eligible: np.ndarray | None = None) -> np.ndarray:
+    """Keep at most ``cap`` galaxies per label (a galaxy's "|"-joined tag set), chosen at random.
+
+    Seed 004: "14,835 galaxy images labeled as 'smooth, completely round galaxy' are randomly sampled
+    to 2,000" — the cap applies to a galaxy's label, so rare combinations are kept whole.
+    Empty labels and rows with ``eligible`` False are never kept.
+    """
+    if cap < 1:
+        raise ValueError(f"tag cap must be >= 1, got {cap}")
+    labels = pd.Series(list(labels), dtype=object)
+    ok = labels != ""
+    if eligible is not None:
+        ok &= np.asarray(eligible, bool)
+    rng = np.random.default_rng(seed)
+    order = pd.Series(rng.permutation(len(labels)), index=labels.index)  # random rank per row
+    rank = order[ok].groupby(labels[ok]).rank(method="first")
+    keep = np.zeros(len(labels), bool)
+    keep[rank.index[rank.to_numpy() <= cap]] = True
+    return keep
+
+
+def build_tag_table(catalog: pd.DataFrame, cap: int, seed: int = 0,
+                    known_detg: Iterable[int] | None = None) -> pd.DataFrame:
+    """The ``tags.parquet`` frame: ``dr7objid, tags, prompt, well_sampled, in_diffusion_train, tag_*``.
+
+    One row per catalog galaxy (validate the catalog first). ``prompt`` is one shuffled order of the
+    phrases (seeded); the trainer reshuffles per step with :func:`prompt_from_tags`.
+    """
+    flags = well_sampled_tags(catalog)
+    lists = tag_lists(flags)
+    labels = ["|".join(t) for t in lists]
+    rng = np.random.default_rng(seed)
+    prompts = [prompt_from_tags(t, rng) if t else "" for t in lists]
+    known = catalog.dr7objid.isin(set(known_detg or ())).to_numpy()
+    excluded = diffusion_excluded(flags, known)
+    keep = balance_by_label(labels, cap, seed, eligible=~excluded)
+    out = pd.DataFrame({"dr7objid": catalog.dr7objid.to_numpy(np.int64), "tags": labels,
+                        "prompt": prompts, "well_sampled": [bool(t) for t in lists],
+                        "in_diffusion_train": keep, "known_detg": known})
+    return pd.concat([out, flags.reset_index(drop=True)], axis=1)
+
+
+PAPER_LABEL_COUNTS = {"smooth|completely_round": (14_835, 2_000)}  # seed 004 §3.1, before/after
+
+
+def tag_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Long table for ``B-table-tags``: galaxies per tag (and per paper-quoted label) among the
+    well-sampled ones and in the balanced diffusion training set; ``paper`` where seed 004 gives one."""
+    rows = []
+    for name in TAG_NAMES:
+        col = table[f"tag_{name}"]
+        rows.append(("tag", name, "well-sampled", int(col.sum()), np.nan))
+        rows.append(("tag", name, "after balancing", int((col & table.in_diffusion_train).sum()), np.nan))
+    for label, (before, after) in PAPER_LABEL_COUNTS.items():
+        same = table.tags == label
+        rows.append(("label", label, "well-sampled", int(same.sum()), before))
+        rows.append(("label", label, "after balancing", int((same & table.in_diffusion_train).sum()),
+                     after))
+    return pd.DataFrame(rows, columns=["kind", "tag", "quantity", "ours", "paper"])
+
+
+def truth_labels(catalog: pd.DataFrame) -> pd.DataFrame:
+    """Mock-truth labels for the classifier tasks of seed 004 §4.2–4.3, one bool column each.
+
+    ``spiral`` (spiral arms in a face-on disk), ``edge_on_disk``, ``bar``, ``bulge`` (obvious or
+    dominant bulge in a face-on disk), ``detg`` (early type + dust lane). Needs the mock's ``true_*``
+    columns; on real data use the volunteer tags (``tag_*``) instead.
+    """
+    need = ["true_spiral", "true_edge_on", "true_bar", "true_bulge_prominence", "true_detg"]
+    missing = [c for c in need if c not in catalog.columns]
+    if missing:
+        raise CatalogError(f"truth labels need the mock's columns {missing}; real catalogs have no "
+                           "truth — use the well-sampled tag_* columns of tags.parquet")
+    face_on_disk = (catalog.true_class == "features") & ~catalog.true_edge_on.astype(bool)
+    return pd.DataFrame({
+        "dr7objid": catalog.dr7objid.to_numpy(np.int64),
+        "spiral": catalog.true_spiral.astype(bool).to_numpy(),
+        "edge_on_disk": catalog.true_edge_on.astype(bool).to_numpy(),
+        "bar": catalog.true_bar.astype(bool).to_numpy(),
+        "bulge": (face_on_disk & catalog.true_bulge_prominence.isin(["obvious", "dominant"])).to_numpy(),
+        "detg": catalog.true_detg.astype(bool).to_numpy(),
+    })
+
+
+# --- files and summaries used by notebooks 01 and 07 ---------------------------------------------
+CATALOG_FILE = "gz2_hart16.csv.gz"  # in cfg.data_dir("interim", "gz2")
+KNOWN_DETG_FILE = "detg_known.csv"  # dr7objid (+ ra, dec, z) of the known D-ETG catalog
+IMAGES_DIR = "images"
+TAGS_FILE = "tags.parquet"  # in cfg.data_dir("processed", "gz2")
+PAPER_COUNTS = {  # seed 004 §3 and §3.2
+    "galaxies in catalog": 239_695, "well-sampled galaxies": 71_455,
+    "diffusion training images": 27_910, "known D-ETGs (catalog)": 352,
+}
+
+
+def read_catalog(folder) -> pd.DataFrame:
+    """``gz2_hart16.csv.gz`` (mock or real) from ``folder``; fails naming notebook 01 if absent."""
+    from pathlib import Path
+
+    from .config import require
+
+    return pd.read_csv(require(Path(folder) / CATALOG_FILE, made_by="01_fetch"))
+
+
+def read_known_detg(folder) -> np.ndarray | None:
+    """dr7objids of the known D-ETG catalog, or None when the folder has none (real data without it)."""
+    from pathlib import Path
+
+    path = Path(folder) / KNOWN_DETG_FILE
+    if not path.exists():
+        return None
+    ids = pd.read_csv(path)
+    if "dr7objid" not in ids.columns:
+        raise CatalogError(f"{path} needs a dr7objid column; has {list(ids.columns)}")
+    return ids.dr7objid.to_numpy(np.int64)
+
+
+def data_summary(n_catalog: int, table: pd.DataFrame, drops: pd.DataFrame | None = None,
+                 n_detg_true: int | None = None) -> pd.DataFrame:
+    """Long table for ``B-data-summary``: our counts beside seed 004's (239,695 / 71,455 / 27,910)."""
+    rows = [("galaxies in catalog", n_catalog),
+            ("galaxies dropped (bad votes or image)", 0 if drops is None else len(drops)),
+            ("galaxies labelled", len(table)),
+            ("well-sampled galaxies", int(table.well_sampled.sum())),
+            ("diffusion training images", int(table.in_diffusion_train.sum())),
+            ("known D-ETGs (catalog)", int(table.known_detg.sum()))]
+    if n_detg_true is not None:
+        rows.append(("true D-ETGs (mock truth)", n_detg_true))
+    out = pd.DataFrame(rows, columns=["quantity", "ours"])
+    out["paper"] = out.quantity.map(PAPER_COUNTS).astype(float)
+    frac = {"well-sampled galaxies": n_catalog, "diffusion training images": n_catalog}
+    out["note"] = [f"{v / frac[q]:.1%} of catalog" if q in frac and n_catalog else ""
+                   for q, v in zip(out.quantity, out.ours)]
+    return out
+
+
+def upset_counts(table: pd.DataFrame, tags: Sequence[str] = PRIMARY_TAGS,
+                 rows: np.ndarray | None = None) -> pd.Series:
+    """Galaxy counts per combination of ``tags`` (bool MultiIndex, as upsetplot expects).
+
+    Defaults to the diffusion training set and the primary tags (seed 004 Fig. 2); galaxies with
+    none of the tags are left out.
+    """
+    sel = table[table.in_diffusion_train] if rows is None else table[rows]
+    flags = sel[[f"tag_{t}" for t in tags]].astype(bool)
+    flags.columns = list(tags)
+    flags = flags[flags.any(axis=1)]
+    counts = flags.value_counts()
+    counts.index = counts.index.set_names(list(tags))
+    return counts.sort_values(ascending=False)
+
+
+def gallery_ids(table: pd.DataFrame, per_tag: int, seed: int = 0,
+                tags: Sequence[str] | None = None) -> dict[str, list[int]]:
+    """Up to ``per_tag`` random well-sampled galaxies per tag (for a by-eye check of the labels)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for t in tags or [t for t in TAG_NAMES if t not in ("smooth", "features_or_disk")]:
+        ids = table.dr7objid[table[f"tag_{t}"]].to_numpy()
+        out[t] = list(rng.choice(ids, size=min(per_tag, len(ids)), replace=False)) if len(ids) else []
+    return out
