@@ -1,0 +1,226 @@
+"""Train a physics-informed or vanilla CVAE: accelerate loop, best-validation checkpoint, resume.
+
+Data are held as tensors and batched by index (no per-sample Python lists or collation — see
+``benchmarks/cvae.py`` for what that buys). Adam at a constant learning rate, as in the paper. Files in
+``out_dir``:
+
+- ``best.pt``: weights at the lowest validation loss, with ``arch``, ``hparams``, ``epoch``, ``val_loss``
+  (reload with :func:`raregal.cvae.model.load_model`);
+- ``last.pt``: the end of the latest epoch plus optimizer/RNG state and history, for resume;
+- ``history.csv``: one row per epoch (train/val loss and the val terms of the loss).
+
+A rerun with ``resume=True`` continues from ``last.pt`` (or returns at once when all epochs are done);
+hyper-parameters other than ``epochs`` must match, a changed data set starts over. A non-finite loss
+stops training with :class:`TrainingDiverged` naming the epoch and the last good checkpoint.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from accelerate import Accelerator
+
+from ..outputs import atomic_path
+from .loss import LOSSES
+from .model import Arch, CheckpointMismatchError, ConvVAE, check_arch
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_recon", "val_kl", "val_prop", "seconds")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf; the message names the epoch and the last good checkpoint."""
+
+
+@dataclass
+class TrainConfig:
+    kind: str = "physics"  # physics (eq. 2) | vanilla
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1e-3
+    beta0: float = 10.0
+    beta1: float = 50.0
+    periodic_orientation: bool = False
+    seed: int = 0
+    arch: Arch = field(default_factory=Arch)
+
+    def __post_init__(self):
+        if self.kind not in LOSSES:
+            raise ValueError(f"kind must be one of {sorted(LOSSES)}, got {self.kind!r}")
+        if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError(f"need epochs >= 0, batch_size >= 1, lr > 0 (got {self.epochs}, "
+                             f"{self.batch_size}, {self.lr})")
+
+    def hparams(self) -> dict:
+        d = asdict(self)
+        d["arch"] = self.arch.as_dict()
+        return d
+
+
+@dataclass
+class TrainData:
+    """Normalised images (N, C, H, W) float32 and property targets/errors (N, 4) for train and val."""
+
+    x_train: torch.Tensor
+    p_train: torch.Tensor
+    s_train: torch.Tensor
+    x_val: torch.Tensor
+    p_val: torch.Tensor
+    s_val: torch.Tensor
+
+    def __post_init__(self):
+        for part in ("train", "val"):
+            x, p, s = (getattr(self, f"{k}_{part}") for k in "xps")
+            if x.ndim != 4 or len(x) == 0:
+                raise ValueError(f"x_{part} must be a non-empty (N, C, H, W) tensor, got shape {tuple(x.shape)}")
+            if not (len(p) == len(s) == len(x)):
+                raise ValueError(f"{part}: {len(x)} images but {len(p)} targets and {len(s)} errors")
+            if not torch.isfinite(x).all():
+                raise ValueError(f"x_{part} has non-finite pixels; preprocessing must drop those cutouts")
+            if not (torch.isfinite(p).all() and torch.isfinite(s).all() and (s > 0).all()):
+                raise ValueError(f"{part}: targets must be finite and errors > 0 (use loss.property_targets)")
+
+    def fingerprint(self) -> list[float]:
+        """Cheap identity of the data set, so a resume never mixes two data sets."""
+        return [float(len(self.x_train)), float(len(self.x_val)), float(self.p_train.double().sum()),
+                float(self.x_train[::37].double().sum()), float(self.x_val[::37].double().sum())]
+
+
+@dataclass
+class TrainResult:
+    best_path: Path
+    best_epoch: int
+    best_val_loss: float
+    history: pd.DataFrame
+    epochs_run: int  # in this call (0 when resumed from a finished run)
+    seconds: float
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator, rank: int = 0, world: int = 1):
+    order = torch.randperm(n, generator=generator)
+    order = order[rank::world]  # each process takes its shard (multi-GPU through accelerate)
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def evaluate(model: ConvVAE, x, p, s, loss_fn, cfg: TrainConfig, batch_size: int = 1024) -> dict[str, float]:
+    """Mean loss terms over a data set, in eval mode (latent = μ, BatchNorm running statistics)."""
+    model.eval()
+    sums: dict[str, float] = {}
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            x_hat, mu, logvar = model(xb)
+            terms = loss_fn(xb, x_hat, mu, logvar, p[i:i + batch_size], s[i:i + batch_size],
+                            beta0=cfg.beta0, beta1=cfg.beta1, periodic_orientation=cfg.periodic_orientation)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(xb)
+    return {k: v / len(x) for k, v in sums.items()}
+
+
+def _save(obj: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _resume_state(last: Path, cfg: TrainConfig, data: TrainData, log) -> dict | None:
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    check_arch(state["arch"], cfg.arch, where=str(last))
+    mine, theirs = cfg.hparams(), dict(state["hparams"])
+    diffs = {k: (theirs.get(k), v) for k, v in mine.items() if k != "epochs" and theirs.get(k) != v}
+    if diffs:
+        raise CheckpointMismatchError(f"{last} was trained with other hyper-parameters "
+                                      f"{ {k: f'{a} -> {b}' for k, (a, b) in diffs.items()} }; "
+                                      "pass resume=False (or delete the folder) to train from scratch")
+    if not np.allclose(state["fingerprint"], data.fingerprint(), rtol=1e-6):
+        log(f"{last}: the data set changed since that run; training from scratch")
+        return None
+    return state
+
+
+def train(data: TrainData, out_dir: Path | str, cfg: TrainConfig, resume: bool = True,
+          log: Callable[[str], None] = print, log_every: int = 1) -> TrainResult:
+    """Train ``cfg.kind`` on ``data``; keep the best-validation checkpoint in ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    best_path, last_path, hist_path = out_dir / "best.pt", out_dir / "last.pt", out_dir / "history.csv"
+    loss_fn = LOSSES[cfg.kind]
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    torch.manual_seed(cfg.seed)
+    model = ConvVAE(cfg.arch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history: list[dict] = []
+    start, best_val, best_epoch = 0, float("inf"), -1
+    state = _resume_state(last_path, cfg, data, log) if (resume and last_path.exists()) else None
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        history = state["history"]
+        start, best_val, best_epoch = state["epoch"] + 1, state["best_val_loss"], state["best_epoch"]
+        log(f"resuming {cfg.kind} CVAE from {last_path} at epoch {start} (best val {best_val:.4g} at epoch {best_epoch})")
+    model, optimizer = accelerator.prepare(model, optimizer)
+    dev = accelerator.device
+    x_tr, p_tr, s_tr = (t.to(dev) for t in (data.x_train, data.p_train, data.s_train))
+    x_va, p_va, s_va = (t.to(dev) for t in (data.x_val, data.p_val, data.s_val))
+    fingerprint = data.fingerprint()
+    t_start, run = time.perf_counter(), 0
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        total, seen = 0.0, 0
+        for b, idx in enumerate(_batches(len(x_tr), cfg.batch_size, gen,
+                                         accelerator.process_index, accelerator.num_processes)):
+            idx = idx.to(dev)
+            xb = x_tr[idx]
+            x_hat, mu, logvar = model(xb)
+            loss = loss_fn(xb, x_hat, mu, logvar, p_tr[idx], s_tr[idx], beta0=cfg.beta0, beta1=cfg.beta1,
+                           periodic_orientation=cfg.periodic_orientation)["loss"]
+            if not torch.isfinite(loss):
+                good = (f"{last_path} (end of epoch {epoch - 1}); best: {best_path} (epoch {best_epoch})"
+                        if last_path.exists() and epoch > 0 else "none (diverged in the first epoch)")
+                raise TrainingDiverged(f"{cfg.kind} CVAE: loss became {float(loss)} at epoch {epoch}, batch {b} "
+                                       f"(lr={cfg.lr}); last good checkpoint: {good}. Lower lr or check the inputs.")
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        unwrapped = accelerator.unwrap_model(model)
+        val = evaluate(unwrapped, x_va, p_va, s_va, loss_fn, cfg)
+        if not np.isfinite(val["loss"]):
+            raise TrainingDiverged(f"{cfg.kind} CVAE: validation loss became {val['loss']} at epoch {epoch}; "
+                                   f"last good checkpoint: {last_path if last_path.exists() else 'none'}")
+        row = {"epoch": epoch, "train_loss": total / seen, "val_loss": val["loss"], "val_recon": val["recon"],
+               "val_kl": val["kl"], "val_prop": val["prop"], "seconds": time.perf_counter() - t0}
+        history.append(row)
+        run += 1
+        if accelerator.is_main_process:
+            payload = {"arch": cfg.arch.as_dict(), "hparams": cfg.hparams(), "kind": cfg.kind,
+                       "state_dict": {k: v.detach().cpu() for k, v in unwrapped.state_dict().items()}}
+            if val["loss"] < best_val:
+                best_val, best_epoch = val["loss"], epoch
+                _save({**payload, "epoch": epoch, "val_loss": best_val}, best_path)
+            _save({**payload, "epoch": epoch, "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+                   "history": history, "best_val_loss": best_val, "best_epoch": best_epoch,
+                   "fingerprint": fingerprint}, last_path)
+            with atomic_path(hist_path) as tmp:
+                pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(tmp, index=False)
+        if log_every and (epoch % log_every == 0 or epoch == cfg.epochs - 1):
+            log(f"{cfg.kind} epoch {epoch:3d}  train {row['train_loss']:.4g}  val {row['val_loss']:.4g}  "
+                f"(recon {val['recon']:.4g}, kl {val['kl']:.4g}, prop {val['prop']:.4g})  {row['seconds']:.1f}s")
+    if best_epoch < 0:
+        raise ValueError(f"no epoch trained in {out_dir} (epochs={cfg.epochs})")
+    return TrainResult(best_path, best_epoch, best_val, pd.DataFrame(history, columns=HISTORY_COLUMNS), run,
+                       time.perf_counter() - t_start)
+
+
+def read_history(out_dir: Path | str) -> pd.DataFrame:
+    """The loss history a training run saved (for plotting without retraining)."""
+    from ..config import require
+
+    return pd.read_csv(require(Path(out_dir) / "history.csv", made_by="03_train_cvae"))
