@@ -105,10 +105,15 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "paper": {"n_normal": 26126, "n_green_pea": 13, "n_red_spiral": 294, "bad_fraction": 0.01},
     },
     # Paper A preprocessing (issue 3)
+    # orientation_method: "fast" (batched moments, validated) or "photutils" (paper's recipe, ~60 ms
+    # each); n_photutils_check: galaxies also measured with photutils to report the agreement.
     "preprocess": {
-        "smoke": {"beta": 10.0, "size": 69, "max_drop_fraction": 0.2},
-        "default": {"beta": 10.0, "size": 69, "max_drop_fraction": 0.1},
-        "paper": {"beta": 10.0, "size": 69, "max_drop_fraction": 0.1},
+        "smoke": {"beta": 10.0, "size": 69, "max_drop_fraction": 0.2, "orientation_method": "fast",
+                  "n_photutils_check": 8},
+        "default": {"beta": 10.0, "size": 69, "max_drop_fraction": 0.1,
+                    "orientation_method": "fast", "n_photutils_check": 250},
+        "paper": {"beta": 10.0, "size": 69, "max_drop_fraction": 0.1,
+                  "orientation_method": "photutils", "n_photutils_check": 0},
     },
     # Paper A CVAE training (issue 4)
     "cvae": {
