@@ -1,0 +1,303 @@
+"""The Stable-Diffusion pieces (UNet, VAE, text encoder + tokenizer, noise scheduler), SD-1.5 or tiny.
+
+``pretrained`` is a hub id / local diffusers folder (SD-1.5 layout: unet, vae, text_encoder, tokenizer,
+scheduler) or ``"tiny"``: the same classes with small configs built here, so one fine-tune and one
+generation code path serve both. The tiny tokenizer is a real byte-level BPE ``CLIPTokenizer`` trained
+on the prompt corpus (no download), and the tiny VAE is pre-trained briefly on the survey images so its
+latents mean something before the diffusion model learns on them. Everything is written with
+``save_pretrained`` (safetensors) as a diffusers folder that ``from_pretrained`` reloads.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+# The noise schedule of SD-1.5 (scaled_linear β from 0.00085 to 0.012 over 1000 steps); seed 004 keeps it.
+SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
+            "beta_schedule": "scaled_linear", "steps_offset": 1}
+SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """Sizes of the tiny pipeline (same topology as SD-1.5: VAE → UNet with cross-attention ← CLIP text)."""
+
+    resolution: int = 32
+    vae_channels: tuple[int, ...] = (32, 64, 64)  # 3 levels → latents at resolution / 4
+    latent_channels: int = 4
+    unet_channels: tuple[int, ...] = (32, 64, 64)
+    unet_layers_per_block: int = 1
+    attention_head_dim: int = 8
+    text_hidden: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    max_length: int = 24  # tokens incl. BOS/EOS; the longest tag prompt is ~20 tokens
+    vocab_size: int = 1200  # BPE budget; the trainer stops earlier when every corpus word is one token
+
+    @property
+    def latent_size(self) -> int:
+        return self.resolution // 2 ** (len(self.vae_channels) - 1)
+
+    def __post_init__(self):
+        factor = 2 ** (len(self.vae_channels) - 1)
+        if self.resolution % factor:
+            raise ValueError(f"resolution {self.resolution} must be a multiple of the VAE factor {factor}")
+        if len(self.unet_channels) < 2:
+            raise ValueError("unet_channels needs at least two levels")
+
+
+@dataclass
+class Components:
+    unet: "torch.nn.Module"
+    vae: "torch.nn.Module"
+    text_encoder: "torch.nn.Module"
+    tokenizer: object
+    noise_scheduler: object
+    info: dict = field(default_factory=dict)
+
+    def save(self, folder: Path | str) -> Path:
+        """Write the five sub-folders and a ``model_index.json`` (a loadable diffusers pipeline folder)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.unet.save_pretrained(folder / "unet", safe_serialization=True)
+        self.vae.save_pretrained(folder / "vae", safe_serialization=True)
+        self.text_encoder.save_pretrained(folder / "text_encoder", safe_serialization=True)
+        self.tokenizer.save_pretrained(folder / "tokenizer")
+        self.noise_scheduler.save_pretrained(folder / "scheduler")
+        write_model_index(folder, self)
+        (folder / "raregal.json").write_text(json.dumps(self.info, indent=1, default=str))
+        return folder
+
+
+def write_model_index(folder: Path, comps: Components) -> None:
+    """The ``model_index.json`` StableDiffusionPipeline.from_pretrained reads (no safety checker)."""
+    import diffusers
+
+    def lib_of(obj) -> str:
+        return "diffusers" if type(obj).__module__.startswith("diffusers") else "transformers"
+
+    index = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": diffusers.__version__,
+             "requires_safety_checker": False, "safety_checker": [None, None],
+             "feature_extractor": [None, None], "image_encoder": [None, None]}
+    for name, obj in (("unet", comps.unet), ("vae", comps.vae), ("text_encoder", comps.text_encoder),
+                      ("tokenizer", comps.tokenizer), ("scheduler", comps.noise_scheduler)):
+        index[name] = [lib_of(obj), type(obj).__name__]
+    (folder / "model_index.json").write_text(json.dumps(index, indent=1))
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokenizer
+# --------------------------------------------------------------------------------------------------
+_WORD = re.compile(r"[^\W\d_]+|\d|[^\s\w]+")
+
+
+def build_tokenizer(corpus: Iterable[str], max_length: int = 24, vocab_size: int = 1200):
+    """A byte-level BPE ``CLIPTokenizer`` (CLIP's normaliser, pre-tokeniser and ``</w>`` suffix) trained on
+    ``corpus``. Every word of the corpus becomes one token; unseen words still tokenise (byte fallback)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Regex
+    from transformers import CLIPTokenizer
+
+    texts = [str(t) for t in corpus]
+    if not texts:
+        raise ValueError("build_tokenizer needs a non-empty corpus of prompts")
+    tok = Tokenizer(models.BPE(continuing_subword_prefix="", end_of_word_suffix="</w>"))
+    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "),
+                                           normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""),
+                             behavior="removed", invert=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=1, special_tokens=[BOS, EOS],
+                                  initial_alphabet=alphabet, end_of_word_suffix="</w>",
+                                  show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    model = json.loads(tok.to_str())["model"]
+    vocab = dict(model["vocab"])
+    for ch in sorted(alphabet):  # every byte can end a word, so no word ever maps to <unk>
+        for piece in (ch, ch + "</w>"):
+            vocab.setdefault(piece, len(vocab))
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
+
+
+def corpus_words(texts: Iterable[str]) -> list[str]:
+    """Lower-case words of ``texts`` as CLIP pre-tokenises them (used to check tokenizer coverage)."""
+    return sorted({w for t in texts for w in _WORD.findall(str(t).lower())})
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------------
+def _groups(channels: Sequence[int]) -> int:
+    return int(np.gcd.reduce([8, *channels]))
+
+
+def tiny_vae(spec: TinySpec):
+    from diffusers import AutoencoderKL
+
+    n = len(spec.vae_channels)
+    return AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
+                         up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=spec.vae_channels,
+                         layers_per_block=1, latent_channels=spec.latent_channels,
+                         norm_num_groups=_groups(spec.vae_channels), sample_size=spec.resolution,
+                         mid_block_add_attention=False)
+
+
+def tiny_unet(spec: TinySpec):
+    from diffusers import UNet2DConditionModel
+
+    n = len(spec.unet_channels)
+    down = ("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",)
+    up = ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1)
+    heads = tuple(max(1, c // spec.attention_head_dim) for c in spec.unet_channels)
+    return UNet2DConditionModel(sample_size=spec.latent_size, in_channels=spec.latent_channels,
+                                out_channels=spec.latent_channels, down_block_types=down,
+                                up_block_types=up, block_out_channels=spec.unet_channels,
+                                layers_per_block=spec.unet_layers_per_block,
+                                cross_attention_dim=spec.text_hidden, attention_head_dim=heads,
+                                norm_num_groups=_groups(spec.unet_channels))
+
+
+def tiny_text_encoder(spec: TinySpec, tokenizer):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    config = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=spec.text_hidden,
+                            intermediate_size=2 * spec.text_hidden,
+                            num_hidden_layers=spec.text_layers, num_attention_heads=spec.text_heads,
+                            max_position_embeddings=spec.max_length,
+                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                            pad_token_id=tokenizer.pad_token_id)
+    return CLIPTextModel(config)
+
+
+def noise_scheduler():
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(**SCHEDULE, prediction_type="epsilon", clip_sample=False)
+
+
+def build_tiny(corpus: Iterable[str], spec: TinySpec | None = None, seed: int = 0) -> Components:
+    """Fresh tiny components (random weights; the VAE still needs :func:`pretrain_vae`)."""
+    spec = spec or TinySpec()
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer(corpus, spec.max_length, spec.vocab_size)
+    comps = Components(unet=tiny_unet(spec), vae=tiny_vae(spec),
+                       text_encoder=tiny_text_encoder(spec, tokenizer), tokenizer=tokenizer,
+                       noise_scheduler=noise_scheduler(),
+                       info={"pretrained": "tiny", "spec": asdict(spec)})
+    comps.info["n_params"] = n_params(comps)
+    return comps
+
+
+def n_params(comps: Components) -> dict[str, int]:
+    return {k: sum(p.numel() for p in getattr(comps, k).parameters())
+            for k in ("unet", "vae", "text_encoder")}
+
+
+def load_components(pretrained: str | Path) -> Components:
+    """Components from a hub id or a local diffusers folder (SD-1.5 layout, or a saved tiny one)."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import AutoTokenizer, CLIPTextModel
+
+    src = str(pretrained)
+    if src == "tiny":
+        raise ValueError("'tiny' has no weights to load: build it with build_tiny(corpus, spec)")
+    local = Path(src)
+    if local.exists():
+        missing = [s for s in SUBFOLDERS if not (local / s).is_dir()]
+        if missing:
+            raise FileNotFoundError(f"{local} is not a diffusers pipeline folder: missing {missing}")
+    info_path = local / "raregal.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {"pretrained": src}
+    comps = Components(
+        unet=UNet2DConditionModel.from_pretrained(src, subfolder="unet"),
+        vae=AutoencoderKL.from_pretrained(src, subfolder="vae"),
+        text_encoder=CLIPTextModel.from_pretrained(src, subfolder="text_encoder"),
+        tokenizer=AutoTokenizer.from_pretrained(src, subfolder="tokenizer"),
+        noise_scheduler=DDPMScheduler.from_pretrained(src, subfolder="scheduler"),
+        info=info)
+    comps.info["n_params"] = n_params(comps)
+    return comps
+
+
+# --------------------------------------------------------------------------------------------------
+# VAE pre-training (tiny only: SD-1.5's VAE is used as released)
+# --------------------------------------------------------------------------------------------------
+def to_model_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (N, H, W, 3) or float [0, 1] (N, 3, H, W) images → float tensor (N, 3, H, W) in [-1, 1]."""
+    x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
+    if x.ndim != 4:
+        raise ValueError(f"images must be a 4-d batch, got shape {tuple(x.shape)}")
+    if x.shape[-1] == 3 and x.shape[1] != 3:
+        x = x.permute(0, 3, 1, 2)
+    if x.shape[1] != 3:
+        raise ValueError(f"images need 3 colour channels, got shape {tuple(x.shape)}")
+    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+    if x.min() < -1e-3 or x.max() > 1 + 1e-3:
+        raise ValueError(f"float images must lie in [0, 1]; got [{float(x.min()):.3g}, {float(x.max()):.3g}]")
+    return x.clamp(0, 1) * 2 - 1
+
+
+def pretrain_vae(vae, images, steps: int, batch_size: int = 32, lr: float = 2e-3,
+                 kl_weight: float = 1e-6, seed: int = 0, progress: bool = False) -> list[float]:
+    """Train the tiny AutoencoderKL on survey images (L1 + tiny KL, AdamW, one-cycle lr), then set its
+    ``scaling_factor`` to 1 / std of the latents, as SD did, so the diffusion model sees unit variance."""
+    from tqdm.auto import tqdm
+
+    x_all = to_model_range(images)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=1e-4)
+    from .finetune import one_cycle
+
+    sched = one_cycle(opt, max(1, steps // 10), max(steps, 1))
+    vae.train()
+    losses = []
+    for _ in tqdm(range(steps), desc="VAE", disable=not progress):
+        idx = torch.randint(len(x_all), (min(batch_size, len(x_all)),), generator=gen)
+        x = x_all[idx]
+        post = vae.encode(x).latent_dist
+        rec = vae.decode(post.sample(generator=gen)).sample
+        loss = F.l1_loss(rec, x) + kl_weight * post.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    vae.eval()
+    vae.requires_grad_(False)
+    with torch.no_grad():
+        lat = torch.cat([vae.encode(x_all[i:i + 256]).latent_dist.mean for i in range(0, len(x_all), 256)])
+    vae.register_to_config(scaling_factor=float(1.0 / lat.std().clamp_min(1e-6)))
+    return losses
+
+
+@torch.no_grad()
+def encode_latents(vae, images, batch_size: int = 128, seed: int = 0) -> torch.Tensor:
+    """Scaled latents (mean and std of the posterior) for caching: the VAE is frozen during fine-tuning,
+    so each training step samples ``mean + std·ε`` instead of running the encoder."""
+    x_all = to_model_range(images)
+    vae.eval()
+    out = []
+    for i in range(0, len(x_all), batch_size):
+        dist = vae.encode(x_all[i:i + batch_size]).latent_dist
+        out.append(torch.stack([dist.mean, dist.std]) * vae.config.scaling_factor)
+    return torch.cat(out, dim=1).transpose(0, 1).contiguous()  # (N, 2, C, h, w)
+
+
+@torch.no_grad()
+def reconstruction_error(vae, images, n: int = 64) -> float:
+    """Mean |x − decode(encode(x))| in [0, 1] units: how much the VAE blurs the galaxies."""
+    x = to_model_range(np.asarray(images)[:n] if not torch.is_tensor(images) else images[:n])
+    rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+    return float((rec.clamp(-1, 1) - x).abs().mean() / 2)

@@ -1,0 +1,420 @@
+"""Fine-tune the text-conditioned diffusion model on (tag prompt, galaxy image) pairs — seed 004 §2, §3.1.
+
+One accelerate loop, split into small functions: the UNet and the text encoder are both trained (the
+paper fine-tunes every parameter), the VAE is frozen and its latents cached, the loss is the ε-prediction
+MSE, AdamW (weight decay 1e-3) with a one-cycle schedule (warm-up then cosine decay) whose peak is
+``lr_per_sample × batch × processes``, gradients clipped at 1.0, an EMA of the trained weights.
+Tag order is shuffled per sample. Every random draw of step ``s`` comes from generators seeded by
+``(seed, s)``, so a run resumed from ``checkpoint-{s}/`` continues exactly as the uninterrupted run would.
+
+Layout of ``out_dir``: ``checkpoint-{step}/`` (``unet/``, ``text_encoder/`` as diffusers/transformers
+folders, ``ema.safetensors``, accelerate's optimizer/scheduler/RNG state), ``train_log.csv`` (step, loss,
+lr), ``finetune.json`` (settings and the base pipeline) and, at the end, ``pipeline/``: a complete
+diffusers folder holding the EMA weights.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .components import Components, load_components
+
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+EMA_FILE = "ema.safetensors"
+EMA_STATE = "ema.json"
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Hyper-parameters of one fine-tune (the profile gives them; seed 004 values in comments)."""
+
+    steps: int  # 10,000
+    batch_size: int = 16  # 16
+    lr_per_sample: float = 1e-7  # peak lr = lr_per_sample × batch × processes (1.6e-6)
+    warmup_steps: int = 400  # 400 of 10,000
+    weight_decay: float = 1e-3
+    max_grad_norm: float = 1.0
+    ema_decay: float = 0.9999  # upper bound; EMA warm-up ramps the decay from 0
+    checkpoint_every: int = 1000
+    checkpoints_total_limit: int | None = None  # None keeps every checkpoint (notebook 10 reads them)
+    uncond_prob: float = 0.0  # caption dropout; a from-scratch model needs it for guidance to work
+    train_text_encoder: bool = True
+    mixed_precision: str = "auto"  # auto → fp16 on CUDA, no on CPU
+    gradient_checkpointing: str = "auto"  # auto → on for CUDA
+    seed: int = 114514
+
+    def __post_init__(self):
+        problems = []
+        if self.steps < 1:
+            problems.append(f"steps={self.steps} must be ≥ 1")
+        if self.batch_size < 1:
+            problems.append(f"batch_size={self.batch_size} must be ≥ 1")
+        if not self.lr_per_sample > 0:
+            problems.append(f"lr_per_sample={self.lr_per_sample} must be > 0")
+        if self.checkpoint_every < 1:
+            problems.append(f"checkpoint_every={self.checkpoint_every} must be ≥ 1")
+        if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
+            problems.append("checkpoints_total_limit must be ≥ 1 or None")
+        if not 0 <= self.uncond_prob < 1:
+            problems.append(f"uncond_prob={self.uncond_prob} must be in [0, 1)")
+        if self.mixed_precision not in ("auto", "no", "fp16", "bf16"):
+            problems.append(f"mixed_precision={self.mixed_precision!r}: use auto, no, fp16 or bf16")
+        if problems:
+            raise ValueError("invalid fine-tune settings: " + "; ".join(problems))
+
+
+@dataclass
+class TrainingSet:
+    """Cached VAE latents (N, 2, C, h, w: posterior mean and std) and each image's tag phrases."""
+
+    latents: torch.Tensor
+    tags: list[list[str]]
+    ids: list
+
+    def __post_init__(self):
+        if self.latents.ndim != 5 or self.latents.shape[1] != 2:
+            raise ValueError(f"latents must be (N, 2, C, h, w), got {tuple(self.latents.shape)}")
+        if not (len(self.latents) == len(self.tags) == len(self.ids)):
+            raise ValueError(f"latents ({len(self.latents)}), tags ({len(self.tags)}) and ids "
+                             f"({len(self.ids)}) must have one row per image")
+        empty = [i for i, t in zip(self.ids, self.tags) if not t]
+        if empty:
+            raise ValueError(f"{len(empty)} training images have no tags (first: {empty[:5]}); "
+                             "drop them (and count them) before building the training set")
+
+
+def shuffled_caption(tags: Sequence[str], rng: np.random.Generator) -> str:
+    """Seed 004: tags are shuffled per sample so the model learns each phrase, not one word order."""
+    order = rng.permutation(len(tags))
+    return ", ".join(tags[i] for i in order)
+
+
+def peak_lr(settings: FinetuneSettings, num_processes: int = 1) -> float:
+    return settings.lr_per_sample * settings.batch_size * num_processes
+
+
+def step_rngs(seed: int, step: int) -> tuple[np.random.Generator, torch.Generator]:
+    """The numpy and torch generators of one step: a resumed run draws exactly what a straight run draws."""
+    rng = np.random.default_rng([seed, step])
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    return rng, gen
+
+
+def draw_batch(data: TrainingSet, step: int, settings: FinetuneSettings,
+               caption_fn: Callable[[Sequence[str], np.random.Generator], str] = shuffled_caption):
+    """Indices, sampled latents (mean + std·ε of the cached posterior) and captions of step ``step``."""
+    rng, gen = step_rngs(settings.seed, step)
+    idx = rng.choice(len(data.latents), size=min(settings.batch_size, len(data.latents)), replace=False)
+    cached = data.latents[torch.as_tensor(idx)]
+    latents = cached[:, 0] + cached[:, 1] * torch.randn(cached[:, 0].shape, generator=gen)
+    drop = rng.random(len(idx)) < settings.uncond_prob
+    captions = ["" if d else caption_fn(data.tags[i], rng) for i, d in zip(idx, drop)]
+    return idx, latents, captions, gen
+
+
+def one_cycle(opt, warmup_steps: int, total_steps: int):
+    """One cycle: linear warm-up to the peak lr, then cosine decay to 0 at ``total_steps``."""
+    from diffusers.optimization import get_cosine_schedule_with_warmup
+
+    return get_cosine_schedule_with_warmup(opt, num_warmup_steps=min(warmup_steps, total_steps - 1),
+                                           num_training_steps=total_steps)
+
+
+def tokenize(tokenizer, captions: Sequence[str]) -> torch.Tensor:
+    return tokenizer(list(captions), padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt").input_ids
+
+
+def epsilon_loss(unet, text_encoder, noise_scheduler, latents: torch.Tensor, input_ids: torch.Tensor,
+                 gen: torch.Generator) -> torch.Tensor:
+    """ε-prediction MSE at uniformly drawn timesteps (DDPM forward process of the noise scheduler)."""
+    noise = torch.randn(latents.shape, generator=gen).to(latents.device)
+    t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), generator=gen)
+    t = t.to(latents.device)
+    noisy = noise_scheduler.add_noise(latents, noise, t)
+    encoder_hidden_states = text_encoder(input_ids.to(latents.device))[0]
+    pred = unet(noisy, t, encoder_hidden_states).sample
+    return F.mse_loss(pred.float(), noise.float())
+
+
+# --------------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------------
+def list_checkpoints(out_dir: Path | str) -> list[tuple[int, Path]]:
+    """``(step, folder)`` of every complete ``checkpoint-{step}/`` in ``out_dir``, oldest first."""
+    out_dir = Path(out_dir)
+    found = []
+    if out_dir.is_dir():
+        for p in out_dir.iterdir():
+            m = CHECKPOINT_RE.match(p.name)
+            if m and p.is_dir() and (p / EMA_STATE).exists():
+                found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def resolve_checkpoint(out_dir: Path | str, resume: str | int | Path | None) -> Path | None:
+    """``None`` → start fresh; ``"latest"`` → newest checkpoint (or fresh when none); a step or a path."""
+    if resume is None:
+        return None
+    ckpts = list_checkpoints(out_dir)
+    if resume == "latest":
+        return ckpts[-1][1] if ckpts else None
+    if isinstance(resume, int) or (isinstance(resume, str) and resume.isdigit()):
+        match = [p for s, p in ckpts if s == int(resume)]
+        if not match:
+            raise FileNotFoundError(f"no checkpoint-{resume} in {out_dir}; have {[s for s, _ in ckpts]}")
+        return match[0]
+    path = Path(resume)
+    if not (path / EMA_STATE).exists():
+        raise FileNotFoundError(f"{path} is not a complete fine-tune checkpoint (no {EMA_STATE})")
+    return path
+
+
+def rotate_checkpoints(out_dir: Path, limit: int | None) -> list[int]:
+    """Delete the oldest checkpoints beyond ``limit``; returns the steps removed."""
+    ckpts = list_checkpoints(out_dir)
+    if limit is None or len(ckpts) <= limit:
+        return []
+    removed = ckpts[: len(ckpts) - limit]
+    for _, p in removed:
+        shutil.rmtree(p)
+    return [s for s, _ in removed]
+
+
+def save_ema(ema, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = ema.state_dict()
+    shadow = state.pop("shadow_params")
+    save_file({f"p{i:05d}": t.detach().cpu().contiguous() for i, t in enumerate(shadow)},
+              str(folder / EMA_FILE))
+    (folder / EMA_STATE).write_text(json.dumps(state, indent=1, default=float))
+
+
+def load_ema_state(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(Path(folder) / EMA_FILE))
+    state = json.loads((Path(folder) / EMA_STATE).read_text())
+    state["shadow_params"] = [tensors[k] for k in sorted(tensors)]
+    return state
+
+
+def _trained_models(comps: Components, settings: FinetuneSettings) -> list:
+    return [comps.unet, comps.text_encoder] if settings.train_text_encoder else [comps.unet]
+
+
+def make_accelerator(out_dir: Path, settings: FinetuneSettings):
+    """An Accelerator whose save/load_state writes the trained models as diffusers/transformers folders."""
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    mp = settings.mixed_precision
+    if mp == "auto":
+        mp = "fp16" if torch.cuda.is_available() else "no"
+    acc = Accelerator(mixed_precision=mp, project_config=ProjectConfiguration(project_dir=str(out_dir)))
+
+    def subfolder(model) -> str:
+        return "unet" if type(acc.unwrap_model(model)).__name__.startswith("UNet") else "text_encoder"
+
+    def save_hook(models, weights, output_dir):
+        for model in models:
+            acc.unwrap_model(model).save_pretrained(Path(output_dir) / subfolder(model),
+                                                    safe_serialization=True)
+        weights.clear()  # written above; accelerate must not write model.safetensors as well
+
+    def load_hook(models, input_dir):
+        from safetensors.torch import load_file
+
+        while models:
+            model = models.pop()
+            folder = Path(input_dir) / subfolder(model)
+            files = sorted(folder.glob("*.safetensors"))
+            if not files:
+                raise FileNotFoundError(f"checkpoint {input_dir} lacks {folder.name}/ weights")
+            state = {}
+            for f in files:
+                state.update(load_file(str(f)))
+            acc.unwrap_model(model).load_state_dict(state)
+
+    acc.register_save_state_pre_hook(save_hook)
+    acc.register_load_state_pre_hook(load_hook)
+    return acc
+
+
+def save_checkpoint(acc, ema, out_dir: Path, step: int, limit: int | None) -> Path:
+    """Write ``checkpoint-{step}/`` under a temporary name, then rename: a crash never leaves half of one."""
+    final = out_dir / f"checkpoint-{step}"
+    tmp = out_dir / f".checkpoint-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    acc.save_state(str(tmp))
+    save_ema(ema, tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    rotate_checkpoints(out_dir, limit)
+    return final
+
+
+# --------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------
+def _write_log(rows: list[dict], path: Path) -> None:
+    from ..outputs import atomic_path
+
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=["step", "loss", "lr"]).to_csv(tmp, index=False)
+
+
+def _read_log(path: Path, upto: int) -> list[dict]:
+    if not path.exists():
+        return []
+    df = pd.read_csv(path)
+    return df[df["step"] <= upto].to_dict("records")
+
+
+def finetune(comps: Components, data: TrainingSet, settings: FinetuneSettings, out_dir: Path | str,
+             base: str | Path, resume: str | int | Path | None = "latest",
+             caption_fn: Callable = shuffled_caption, progress: bool = True) -> dict:
+    """Train ``comps.unet`` (+ text encoder) on ``data``; checkpoints, log and final ``pipeline/`` in
+    ``out_dir``. ``base`` names the pipeline the components came from (recorded so checkpoints reload).
+    Returns a summary (steps run, resumed-from step, final loss, peak lr, parameter counts)."""
+    from diffusers.training_utils import EMAModel
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    acc = make_accelerator(out_dir, settings)
+    torch.manual_seed(settings.seed)
+
+    comps.vae.requires_grad_(False)
+    models = _trained_models(comps, settings)
+    if not settings.train_text_encoder:
+        comps.text_encoder.requires_grad_(False)
+    on_cuda = acc.device.type == "cuda"
+    if settings.gradient_checkpointing == "on" or (settings.gradient_checkpointing == "auto" and on_cuda):
+        comps.unet.enable_gradient_checkpointing()
+        if settings.train_text_encoder:
+            comps.text_encoder.gradient_checkpointing_enable()
+    for m in models:
+        m.requires_grad_(True)
+        m.train()
+    params = [p for m in models for p in m.parameters()]
+    lr = peak_lr(settings, acc.num_processes)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=settings.weight_decay)
+    sched = one_cycle(opt, settings.warmup_steps, settings.steps)
+    prepared = acc.prepare(*models, opt, sched)
+    models, opt, sched = list(prepared[:-2]), prepared[-2], prepared[-1]
+    unet = models[0]
+    text_encoder = models[1] if settings.train_text_encoder else comps.text_encoder.to(acc.device)
+    ema = EMAModel([p for m in models for p in acc.unwrap_model(m).parameters()],
+                   decay=settings.ema_decay, use_ema_warmup=True)
+    ema.to(acc.device)
+
+    meta = {"base": str(base), "settings": asdict(settings), "peak_lr": lr,
+            "n_train": len(data.latents), "info": comps.info}
+    (out_dir / "finetune.json").write_text(json.dumps(meta, indent=1, default=str))
+
+    start = 0
+    ckpt = resolve_checkpoint(out_dir, resume)
+    if ckpt is not None:
+        acc.load_state(str(ckpt))
+        ema.load_state_dict(load_ema_state(ckpt))
+        ema.to(acc.device)
+        start = int(CHECKPOINT_RE.match(ckpt.name).group(1))
+    log_path = out_dir / "train_log.csv"
+    log = _read_log(log_path, start) if start else []
+
+    bar = tqdm(range(start, settings.steps), desc="fine-tune", disable=not progress,
+               initial=start, total=settings.steps)
+    for step in bar:
+        _, latents, captions, gen = draw_batch(data, step, settings, caption_fn)
+        ids = tokenize(comps.tokenizer, captions)
+        with acc.autocast():
+            loss = epsilon_loss(unet, text_encoder, comps.noise_scheduler, latents.to(acc.device),
+                                ids, gen)
+        acc.backward(loss)
+        if acc.sync_gradients:
+            acc.clip_grad_norm_(params, settings.max_grad_norm)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        if acc.sync_gradients:
+            ema.step([p for m in models for p in acc.unwrap_model(m).parameters()])
+        done = step + 1
+        log.append({"step": done, "loss": float(loss.detach()), "lr": sched.get_last_lr()[0]})
+        bar.set_postfix(loss=f"{log[-1]['loss']:.4f}")
+        if acc.is_main_process and (done % settings.checkpoint_every == 0 or done == settings.steps):
+            save_checkpoint(acc, ema, out_dir, done, settings.checkpoints_total_limit)
+            _write_log(log, log_path)
+    if acc.is_main_process:
+        _write_log(log, log_path)
+        export_pipeline(out_dir, comps, ema, models, acc)
+    acc.end_training()
+    recent = [r["loss"] for r in log[-max(1, len(log) // 10):]]
+    return {"steps": settings.steps, "resumed_from": start, "steps_run": settings.steps - start,
+            "final_loss": float(np.mean(recent)) if recent else math.nan, "peak_lr": lr,
+            "n_params": comps.info.get("n_params"), "out_dir": str(out_dir)}
+
+
+def export_pipeline(out_dir: Path, comps: Components, ema, models, acc) -> Path:
+    """``pipeline/``: the base components with the EMA weights swapped in (the trained weights restored)."""
+    params = [p for m in models for p in acc.unwrap_model(m).parameters()]
+    ema.store(params)
+    ema.copy_to(params)
+    try:
+        target = out_dir / "pipeline"
+        tmp = out_dir / ".pipeline.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        Components(unet=acc.unwrap_model(comps.unet), vae=comps.vae,
+                   text_encoder=acc.unwrap_model(comps.text_encoder), tokenizer=comps.tokenizer,
+                   noise_scheduler=comps.noise_scheduler, info=comps.info).save(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    finally:
+        ema.restore(params)
+    return target
+
+
+def components_at(out_dir: Path | str, step: int | str | None = None, use_ema: bool = True) -> Components:
+    """Components of a fine-tune at ``checkpoint-{step}`` (``"latest"``), or the final ``pipeline/``
+    when ``step`` is None; ``use_ema`` swaps in the EMA weights (what ``pipeline/`` holds)."""
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    out_dir = Path(out_dir)
+    if step is None:
+        from ..config import require
+
+        return load_components(require(out_dir / "pipeline", made_by="08_finetune_diffusion"))
+    meta = json.loads((out_dir / "finetune.json").read_text())
+    ckpt = resolve_checkpoint(out_dir, step)
+    if ckpt is None:
+        raise FileNotFoundError(f"no checkpoints in {out_dir}")
+    comps = load_components(meta["base"])
+    comps.unet = UNet2DConditionModel.from_pretrained(ckpt / "unet")
+    if (ckpt / "text_encoder").is_dir():
+        comps.text_encoder = CLIPTextModel.from_pretrained(ckpt / "text_encoder")
+    if use_ema:
+        trained = [comps.unet] + ([comps.text_encoder] if (ckpt / "text_encoder").is_dir() else [])
+        params = [p for m in trained for p in m.parameters()]
+        shadow = load_ema_state(ckpt)["shadow_params"]
+        if len(shadow) != len(params):
+            raise ValueError(f"{ckpt}: EMA has {len(shadow)} tensors, models have {len(params)}")
+        with torch.no_grad():
+            for p, s in zip(params, shadow):
+                p.copy_(s.to(p.dtype))
+    comps.info = {**comps.info, "checkpoint_step": int(CHECKPOINT_RE.match(ckpt.name).group(1)),
+                  "use_ema": use_ema}
+    return comps

@@ -1,0 +1,137 @@
+"""Weighted prompts of seed 004: ``"sdss, {completely round:1.2} galaxy, {dust lane:1.3}"``.
+
+A ``{phrase:weight}`` group multiplies the text-encoder embeddings of the phrase's tokens by ``weight``;
+afterwards the overall mean of the embeddings is restored to the unweighted one (the usual "emphasis"
+recipe: the phrase gains weight in cross-attention without moving the whole conditioning). The result goes to the pipeline as ``prompt_embeds``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+_GROUP = re.compile(r"\{([^{}:]*):([^{}]*)\}")
+
+
+class PromptSyntaxError(ValueError):
+    """A weighted prompt is malformed or names a phrase the tokenizer cannot locate."""
+
+
+@dataclass(frozen=True)
+class WeightedPrompt:
+    text: str  # the prompt with the braces and weights removed (what the tokenizer sees)
+    spans: tuple[tuple[int, int, float], ...]  # (start, end, weight) character spans in ``text``
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {self.text[a:b]: w for a, b, w in self.spans}
+
+
+def parse_weighted_prompt(prompt: str) -> WeightedPrompt:
+    """Split ``prompt`` into plain text and weighted spans; malformed groups raise PromptSyntaxError."""
+    if not isinstance(prompt, str):
+        raise PromptSyntaxError(f"prompt must be a string, got {type(prompt).__name__}")
+    text, spans, pos = [], [], 0
+    length = 0
+    for m in _GROUP.finditer(prompt):
+        plain = prompt[pos:m.start()]
+        _check_plain(plain, prompt, pos)
+        text.append(plain)
+        length += len(plain)
+        phrase, weight_str = m.group(1), m.group(2).strip()
+        if not phrase.strip():
+            raise PromptSyntaxError(f"empty phrase in {m.group(0)!r} at position {m.start()} of {prompt!r}")
+        try:
+            weight = float(weight_str)
+        except ValueError:
+            raise PromptSyntaxError(f"weight {weight_str!r} in {m.group(0)!r} is not a number "
+                                    f"(write {{phrase:1.3}})") from None
+        if not (0 < weight < 100) or weight != weight:
+            raise PromptSyntaxError(f"weight {weight} in {m.group(0)!r} must be a positive number")
+        lead = len(phrase) - len(phrase.lstrip())
+        start = length + lead
+        spans.append((start, start + len(phrase.strip()), weight))
+        text.append(phrase)
+        length += len(phrase)
+        pos = m.end()
+    tail = prompt[pos:]
+    _check_plain(tail, prompt, pos)
+    text.append(tail)
+    return WeightedPrompt("".join(text), tuple(spans))
+
+
+def _check_plain(chunk: str, prompt: str, offset: int) -> None:
+    for ch in "{}":
+        i = chunk.find(ch)
+        if i >= 0:
+            raise PromptSyntaxError(
+                f"unbalanced or malformed '{ch}' at position {offset + i} of {prompt!r}: "
+                "weighted phrases are written {phrase:weight}, e.g. {dust lane:1.3}")
+
+
+def token_weights(tokenizer, wp: WeightedPrompt) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input ids (1, L) padded to the tokenizer's length and the per-token weight (L,), 1 by default.
+
+    Every weighted phrase must cover at least one token inside the window (not truncated away)."""
+    enc = tokenizer(wp.text, padding="max_length", max_length=tokenizer.model_max_length,
+                    truncation=True, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc["offset_mapping"][0]
+    weights = torch.ones(offsets.shape[0])
+    special = set(tokenizer.all_special_ids)
+    ids = enc["input_ids"][0]
+    for a, b, w in wp.spans:
+        hit = [i for i, (s, e) in enumerate(offsets.tolist())
+               if e > s and s < b and e > a and int(ids[i]) not in special]
+        if not hit:
+            raise PromptSyntaxError(
+                f"phrase {wp.text[a:b]!r} not found among the prompt's tokens (it is cut off by the "
+                f"{tokenizer.model_max_length}-token limit or has no tokens): shorten the prompt")
+        weights[hit] *= w
+    return enc["input_ids"], weights
+
+
+@torch.no_grad()
+def weighted_embeddings(prompt: str, tokenizer, text_encoder) -> torch.Tensor:
+    """``prompt_embeds`` (1, L, d): encoder output with weighted tokens scaled, overall mean restored."""
+    wp = parse_weighted_prompt(prompt)
+    ids, w = token_weights(tokenizer, wp)
+    device = next(text_encoder.parameters()).device
+    emb = text_encoder(ids.to(device))[0]
+    return scale_embeddings(emb, w.to(emb.device, emb.dtype))
+
+
+def scale_embeddings(emb: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Multiply token ``i`` of ``emb`` (B, L, d) by ``weights[i]``, then shift every value by one constant
+    so the overall mean of each prompt's embeddings is what it was.
+
+    A shift rather than a rescale: a CLIP encoder ends in a layer norm, so the mean is often near zero
+    and a rescale by old/new mean could flip or blow up every token."""
+    if weights.ndim != 1 or weights.shape[0] != emb.shape[1]:
+        raise ValueError(f"need one weight per token: weights {tuple(weights.shape)}, embeddings "
+                         f"{tuple(emb.shape)}")
+    scaled = emb * weights.to(emb.dtype)[None, :, None]
+    shift = scaled.float().mean(dim=(1, 2), keepdim=True) - emb.float().mean(dim=(1, 2), keepdim=True)
+    return (scaled - shift.to(emb.dtype)).to(emb.dtype)
+
+
+# Seed 004 Table 1: the prompts of Fig. 3 (letter → prompt, verbatim).
+TABLE1 = pd.DataFrame([
+    ("A", "cigar-shaped galaxy"),
+    ("B", "completely round galaxy"),
+    ("C", "edge-on galaxy"),
+    ("D", "in-between round galaxy"),
+    ("E", "ring galaxy"),
+    ("F", "spiral galaxy with 4 spiral arms"),
+    ("G", "spiral galaxy with loosely wound 2 spiral arms"),
+    ("H", "spiral galaxy with tightly wound spiral arms"),
+    ("I", "spiral galaxy with just noticeable central bulge prominence"),
+    ("J", "spiral galaxy with obvious central bulge prominence"),
+    ("K", "in-between round galaxy, {dust lane:1.3}"),
+    ("L", "edge-on galaxy, {dust lane:1.3}, with rounded edge-on bulge"),
+    ("M", "bar-shaped structure in the center of galaxy"),
+    ("N", "edge-on galaxy, with rounded edge-on bulge"),
+    ("O", "in-between round galaxy, merger"),
+    ("P", "spiral galaxy, just noticeable bulge prominence, merger"),
+], columns=["letter", "prompt"])

@@ -1,0 +1,219 @@
+"""Tiny diffusers pipeline: components round trip, VAE pre-training, two-step fine-tune with resume
+and EMA, checkpoint rotation, text-to-image and img2img generation (synthetic images and tags)."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from raregal.diffusion import components as C
+from raregal.diffusion import finetune as FT
+from raregal.diffusion import generate as G
+
+CORPUS = ["completely round galaxy", "cigar-shaped galaxy", "dust lane", "edge-on galaxy"]
+SPEC = C.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32), text_hidden=32,
+                  text_layers=1, text_heads=2, max_length=16)
+
+
+def synthetic_images(n=8, size=16, seed=0):
+    """Round blobs and horizontal bars: two classes a model could tell apart."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    out = np.zeros((n, size, size, 3), np.uint8)
+    for i in range(n):
+        q = 1.0 if i % 2 == 0 else 0.3
+        blob = np.exp(-(xx ** 2 + (yy / q) ** 2) / (2 * (size / 6) ** 2))
+        out[i] = (np.clip(blob[..., None] * [0.9, 0.8, 0.6] + rng.normal(0, 0.02, (size, size, 3)),
+                          0, 1) * 255).astype(np.uint8)
+    return out
+
+
+TAGS = [["completely round galaxy"] if i % 2 == 0 else ["cigar-shaped galaxy", "dust lane"]
+        for i in range(8)]
+
+
+def settings(**kw):
+    base = dict(steps=2, batch_size=4, lr_per_sample=1e-4, warmup_steps=1, checkpoint_every=1,
+                uncond_prob=0.25, ema_decay=0.9, seed=3)
+    base.update(kw)
+    return FT.FinetuneSettings(**base)
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    comps = C.build_tiny(CORPUS, SPEC, seed=0)
+    C.pretrain_vae(comps.vae, synthetic_images(), steps=2, batch_size=4)
+    folder = tmp_path_factory.mktemp("tiny") / "base"
+    comps.save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(base_dir):
+    comps = C.load_components(base_dir)
+    lat = C.encode_latents(comps.vae, synthetic_images())
+    return FT.TrainingSet(lat, TAGS, list(range(8)))
+
+
+@pytest.fixture(scope="module")
+def trained(base_dir, data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ft") / "run"
+    summary = FT.finetune(C.load_components(base_dir), data, settings(), out, base=base_dir,
+                          progress=False)
+    return out, summary
+
+
+def test_tokenizer_makes_every_corpus_word_one_token_and_round_trips(tmp_path):
+    from transformers import AutoTokenizer, CLIPTokenizer
+
+    tok = C.build_tokenizer(CORPUS, max_length=16)
+    assert isinstance(tok, CLIPTokenizer)
+    for w in C.corpus_words(CORPUS):
+        assert tok.tokenize(w) == [w + "</w>"]
+    assert len(tok.tokenize("zebra")) >= 1 and tok.unk_token_id not in tok("zebra").input_ids[1:-1]
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again("cigar-shaped galaxy, dust lane").input_ids == tok("cigar-shaped galaxy, dust lane").input_ids
+
+
+def test_components_save_as_a_loadable_diffusers_pipeline(base_dir):
+    from diffusers import StableDiffusionPipeline
+
+    index = json.loads((base_dir / "model_index.json").read_text())
+    assert index["unet"] == ["diffusers", "UNet2DConditionModel"]
+    assert index["text_encoder"] == ["transformers", "CLIPTextModel"]
+    assert list((base_dir / "unet").glob("*.safetensors"))
+    pipe = StableDiffusionPipeline.from_pretrained(base_dir, safety_checker=None)
+    again = C.load_components(base_dir)
+    for a, b in zip(pipe.unet.state_dict().values(), again.unet.state_dict().values()):
+        assert torch.equal(a, b)
+    assert again.noise_scheduler.config.beta_schedule == "scaled_linear"
+    assert again.noise_scheduler.config.beta_start == 0.00085
+    with pytest.raises(FileNotFoundError, match="not a diffusers pipeline folder"):
+        C.load_components(base_dir / "unet")
+
+
+def test_pretrain_vae_learns_and_scales_latents_to_unit_std():
+    comps = C.build_tiny(CORPUS, SPEC, seed=1)
+    imgs = synthetic_images()
+    before = C.reconstruction_error(comps.vae, imgs)
+    losses = C.pretrain_vae(comps.vae, imgs, steps=25, batch_size=8, lr=3e-3)
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    assert C.reconstruction_error(comps.vae, imgs) < before
+    lat = C.encode_latents(comps.vae, imgs)
+    assert lat.shape == (8, 2, 4, 8, 8)
+    assert float(lat[:, 0].std()) == pytest.approx(1.0, rel=0.05)
+    assert not any(p.requires_grad for p in comps.vae.parameters())
+
+
+def test_bad_images_and_settings_are_rejected():
+    with pytest.raises(ValueError, match="colour channels"):
+        C.to_model_range(np.zeros((2, 4, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        C.to_model_range(np.full((2, 3, 8, 8), 2.0, np.float32))
+    with pytest.raises(ValueError, match="steps=0"):
+        settings(steps=0)
+    with pytest.raises(ValueError, match="multiple of the VAE factor"):
+        C.TinySpec(resolution=18)
+    with pytest.raises(ValueError, match="no tags"):
+        FT.TrainingSet(torch.zeros(2, 2, 4, 2, 2), [["a"], []], [1, 2])
+
+
+def test_draw_batch_is_step_keyed_and_shuffles_tag_order(data):
+    s = settings(batch_size=8, uncond_prob=0.0)
+    a = FT.draw_batch(data, 5, s)
+    b = FT.draw_batch(data, 5, s)
+    assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    orders = {FT.draw_batch(data, k, s)[2][list(FT.draw_batch(data, k, s)[0]).index(1)]
+              for k in range(12)}
+    assert orders == {"cigar-shaped galaxy, dust lane", "dust lane, cigar-shaped galaxy"}
+    dropped = FT.draw_batch(data, 0, settings(batch_size=8, uncond_prob=0.99))[2]
+    assert dropped.count("") >= 6
+
+
+def test_two_step_finetune_writes_checkpoints_ema_and_pipeline(trained):
+    out, summary = trained
+    assert [s for s, _ in FT.list_checkpoints(out)] == [1, 2]
+    for sub in ("unet", "text_encoder"):
+        assert list((out / "checkpoint-2" / sub).glob("*.safetensors"))
+    assert (out / "checkpoint-2" / "ema.safetensors").exists()
+    assert (out / "pipeline" / "model_index.json").exists()
+    assert summary["steps_run"] == 2 and np.isfinite(summary["final_loss"])
+    assert summary["peak_lr"] == pytest.approx(4e-4)
+    log = (out / "train_log.csv").read_text().splitlines()
+    assert log[0] == "step,loss,lr" and len(log) == 3
+    ema = FT.components_at(out, 2, use_ema=True)
+    plain = FT.components_at(out, 2, use_ema=False)
+    final = FT.components_at(out, None)
+    diff = [not torch.equal(a, b) for a, b in zip(ema.unet.parameters(), plain.unet.parameters())]
+    assert any(diff), "EMA weights must differ from the trained weights"
+    for a, b in zip(ema.unet.parameters(), final.unet.parameters()):
+        assert torch.equal(a, b)  # pipeline/ holds the EMA weights
+
+
+def test_resume_from_latest_reproduces_the_uninterrupted_run(trained, base_dir, data, tmp_path):
+    out, _ = trained
+    resumed = tmp_path / "run"
+    shutil.copytree(out, resumed)
+    shutil.rmtree(resumed / "checkpoint-2")
+    shutil.rmtree(resumed / "pipeline")
+    summary = FT.finetune(C.load_components(base_dir), data, settings(), resumed, base=base_dir,
+                          progress=False)
+    assert summary["resumed_from"] == 1 and summary["steps_run"] == 1
+    a = FT.components_at(out, 2, use_ema=False)
+    b = FT.components_at(resumed, 2, use_ema=False)
+    for p, q in zip(list(a.unet.parameters()) + list(a.text_encoder.parameters()),
+                    list(b.unet.parameters()) + list(b.text_encoder.parameters())):
+        assert torch.allclose(p, q, atol=1e-6)
+    ea = FT.load_ema_state(out / "checkpoint-2")
+    eb = FT.load_ema_state(resumed / "checkpoint-2")
+    assert ea["optimization_step"] == eb["optimization_step"] == 2
+    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(ea["shadow_params"], eb["shadow_params"]))
+
+
+def test_checkpoint_total_limit_keeps_the_newest(base_dir, data, tmp_path):
+    FT.finetune(C.load_components(base_dir), data, settings(steps=3, checkpoints_total_limit=2),
+                tmp_path, base=base_dir, progress=False)
+    assert [s for s, _ in FT.list_checkpoints(tmp_path)] == [2, 3]
+    with pytest.raises(FileNotFoundError, match="no checkpoint-1"):
+        FT.resolve_checkpoint(tmp_path, 1)
+
+
+def test_img2img_and_text2img_generation_is_seeded_and_written(trained, tmp_path):
+    out, _ = trained
+    pipes = G.load_pipelines(out, step=2)
+    refs = synthetic_images(2, size=32)  # resized to the pipeline's 16 px
+    reqs = [G.Request("completely round galaxy", 11, reference=refs[0], reference_id=101, key="B"),
+            G.Request("cigar-shaped galaxy, {dust lane:1.3}", 12, key="K"),
+            G.Request("completely round galaxy", 11, reference=refs[0], reference_id=101, key="B")]
+    ims, meta = G.generate(pipes[:2], reqs, out_dir=tmp_path, steps=4, strength=0.5, batch_size=2,
+                           checkpoint_step=pipes[2], progress=False)
+    assert ims.shape == (3, 16, 16, 3) and ims.dtype == np.uint8
+    assert np.array_equal(ims[0], ims[2])  # same prompt, seed and reference → same image
+    assert list(meta["mode"]) == ["img2img", "text2img", "img2img"]
+    assert meta.loc[1, "weights"] == "dust lane:1.3" and meta.loc[1, "prompt_text"] == "cigar-shaped galaxy, dust lane"
+    assert set(meta.checkpoint_step) == {2}
+    assert (tmp_path / "metadata.csv").exists()
+    assert all((tmp_path / f).exists() for f in meta.file)
+    alone, _ = G.generate(pipes[:2], reqs[1:2], steps=4, batch_size=1, progress=False)
+    assert np.array_equal(alone[0], ims[1])  # an image does not depend on its batch
+    weak, _ = G.generate(pipes[:2], reqs[:1], steps=10, strength=0.1, progress=False)
+    strong, _ = G.generate(pipes[:2], reqs[:1], steps=10, strength=1.0, progress=False)
+    ref16 = C.to_model_range(refs[:1])
+    ref16 = ((torch.nn.functional.interpolate(ref16, size=(16, 16), mode="bilinear", antialias=True) + 1) * 127.5)
+    ref16 = ref16[0].permute(1, 2, 0).numpy()
+    assert np.abs(weak[0] - ref16).mean() < np.abs(strong[0] - ref16).mean()
+    with pytest.raises(Exception, match="unbalanced"):
+        G.generate(pipes[:2], [G.Request("{dust lane:1.3", 1)], steps=2, progress=False)
+
+
+def test_generate_for_prompt_from_a_checkpoint(trained):
+    out, _ = trained
+    ims, meta = G.generate_for_prompt(out, "edge-on galaxy", 3, step="latest", seed=5, steps=2,
+                                      progress=False)
+    assert ims.shape == (3, 16, 16, 3)
+    assert list(meta.seed) == [5, 6, 7]
+    with pytest.raises(ValueError, match="n must be"):
+        G.generate_for_prompt(out, "edge-on galaxy", 0)
