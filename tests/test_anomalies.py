@@ -1,0 +1,97 @@
+"""SVM + SMOTE trials, 2-D boundaries and latent nearest neighbours on synthetic latents."""
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from imblearn.pipeline import Pipeline
+
+from raregal import anomalies as an
+
+matplotlib.use("Agg")
+
+
+def _latents(n_normal=300, n_rs=30, n_gp=8, sep=6.0, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(0, 1, (n_normal, 5)), rng.normal(0, 0.5, (n_rs, 5)) + [sep, 0, 0, 0, 0],
+                   rng.normal(0, 0.5, (n_gp, 5)) + [0, -sep, 0, 0, 0]])
+    y = np.array(["normal"] * n_normal + ["red_spiral"] * n_rs + ["green_pea"] * n_gp)
+    return X, y
+
+
+def test_svm_trials_separable_classes():
+    X, y = _latents()
+    t = an.svm_trials(X, y, n_trials=5, seed=0)
+    assert len(t) == 10 and set(t["class"]) == {"red_spiral", "green_pea"}
+    assert (t.recovery == 1).all() and (t.contamination <= 0.01).all()
+    gp = t[t["class"] == "green_pea"]
+    assert (gp.n_test == 2).all() and (gp.n_train == 6).all()  # stratified 80/20 of 8
+    assert (t.n_test_normal == 60).all()
+
+
+def test_svm_pipeline_resamples_training_only():
+    X, y = _latents()
+    clf = an.rbf_pipeline(y, seed=0)
+    assert isinstance(clf, Pipeline) and [s for s, _ in clf.steps] == ["smote", "scale", "svm"]
+    clf.fit(X, y)
+    assert len(clf.predict(X[:7])) == 7  # imblearn skips SMOTE at predict time
+    assert clf.named_steps["svm"].gamma == "scale" and clf.named_steps["svm"].kernel == "rbf"
+
+
+def test_svm_trials_overlapping_classes_and_small_class():
+    X, y = _latents(sep=0.0, n_gp=3)  # anomalies inside the normals: recovery must fall, contamination rise
+    t = an.svm_trials(X, y, n_trials=3, seed=1)
+    assert t.contamination.mean() > 0.02
+    with pytest.raises(ValueError, match="at least 2"):
+        an.rbf_pipeline(np.array(["normal"] * 5 + ["green_pea"]))
+    with pytest.raises(ValueError, match="need 'normal'"):
+        an.svm_trials(X[:10], np.array(["a"] * 10))
+
+
+def test_svm_table_rows_percent_and_paper():
+    trials = pd.DataFrame({"trial": [0, 1], "class": ["green_pea"] * 2, "recovery": [0.5, 1.0],
+                           "contamination": [0.02, 0.04], "n_test": [2, 2], "n_test_normal": [50, 50],
+                           "n_train": [8, 8]})
+    r = an.svm_table_rows(trials, "physics CVAE").set_index("quantity")
+    assert r.loc["recovery [%]", "ours"] == pytest.approx(75) and r.loc["recovery [%]", "std"] == pytest.approx(25)
+    assert r.loc["recovery [%]", "paper"] == 67 and r.loc["contamination [%]", "paper"] == 2
+    assert r.loc["contamination [%]", "ours"] == pytest.approx(3)
+
+
+def test_linear_boundary_and_grid():
+    rng = np.random.default_rng(0)
+    X2 = np.vstack([rng.normal(0, 0.5, (100, 2)), rng.normal(0, 0.5, (20, 2)) + [4, 0]])
+    y = np.array(["normal"] * 100 + ["red_spiral"] * 20)
+    clf = an.linear_boundary_2d(X2, y)
+    assert clf.named_steps["svm"].kernel == "linear"
+    xx, yy, zz = an.decision_grid(clf, (-2, 6), (-2, 2), n=50)
+    assert zz.shape == (50, 50)
+    rs = list(clf.classes_).index("red_spiral")
+    assert zz[25, -1] == rs and zz[25, 0] != rs
+
+
+def test_nearest_normals_minkowski_and_sharing():
+    normals = np.array([[0.0, 0.0], [3.0, 0.0], [2.0, 2.0], [10.0, 10.0]])
+    anoms = np.array([[2.9, 0.0], [2.1, 1.9]])
+    d, i = an.nearest_normals(anoms, normals, k=2, p=1)
+    assert i[0, 0] == 1 and d[0, 0] == pytest.approx(0.1) and i[1, 0] == 2 and d[1, 0] == pytest.approx(0.2)
+    _, i2 = an.nearest_normals([[2.0, 0.9]], normals, k=1, p=1)  # L1: (3,0) at 1.9 vs (2,2) at 1.1
+    assert i2[0, 0] == 2
+    shared = an.shared_neighbours(i, d, ["red_spiral", "red_spiral"])
+    top = shared.iloc[0]
+    assert top["class"] == "red_spiral" and top.n_anomalies == 2 and int(top.normal) in (1, 2)
+    assert shared.n_anomalies.sum() == 4
+
+
+def test_rgb_and_figures():
+    imgs = np.zeros((2, 3, 5, 5))
+    imgs[:, 2] = 1.0  # z band → red
+    out = an.rgb(imgs)
+    assert out.shape == (2, 5, 5, 3) and out[0, 0, 0, 0] == 1 and out[0, 0, 0, 2] == 0
+    X, y = _latents(n_normal=80)
+    fig = an.figure_latent_projections(X, X, y, [(0, 1)], [(0, 1), (2, 4)], ["a", "b", "c", "d", "e"])
+    assert len(fig.axes) == 4
+    _, idx = an.nearest_normals(X[y != "normal"], X[y == "normal"], k=3)
+    shared = an.shared_neighbours(idx, np.ones_like(idx, float), y[y != "normal"])
+    fig3 = an.figure_neighbours(np.random.rand(80, 3, 8, 8), shared, n_show=5)
+    expected = sum(min(5, n) for n in shared.groupby("class").size())
+    assert sum(bool(a.images) for a in fig3.axes) == expected

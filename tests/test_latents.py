@@ -1,0 +1,118 @@
+"""Encoding, R² regressions and the Table 1 baselines on tiny synthetic data."""
+import h5py
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from raregal import latents
+from raregal.cvae import Arch, ConvVAE
+
+matplotlib.use("Agg")
+TINY = Arch(latent_dim=5, channels=(4, 8), image_size=17)
+
+
+def _trained_like_model():
+    torch.manual_seed(0)
+    m = ConvVAE(TINY)
+    m.train()
+    with torch.no_grad():  # give BatchNorm non-trivial running statistics to fold
+        for _ in range(3):
+            m(torch.rand(16, 3, 17, 17) * 2)
+    return m.eval()
+
+
+def test_encode_equals_model_mu_and_is_batched():
+    m = _trained_like_model()
+    x = torch.rand(37, 3, 17, 17)
+    with torch.inference_mode():
+        mu, _ = m.encode(x)
+    out = latents.encode(m, x.numpy(), batch_size=8)
+    assert out.shape == (37, 5) and out.dtype == np.float32
+    np.testing.assert_allclose(out, mu.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_encode_timing_rows():
+    t = latents.encode_timing(_trained_like_model(), np.random.rand(8, 3, 17, 17), batch_sizes=(1, 16),
+                              n_galaxies=32, repeats=1)
+    assert list(t.batch_size) == [1, 16] and (t.ms_per_galaxy > 0).all()
+
+
+def test_r2_linear():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=500)
+    assert latents.r2_linear(x, 3 * x - 2) == pytest.approx(1.0)
+    assert latents.r2_linear(x, rng.normal(size=500)) < 0.02
+    two = rng.normal(size=(500, 2))
+    assert latents.r2_linear(two, two[:, 0] - two[:, 1]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="finite rows"):
+        latents.r2_linear([1.0, np.nan, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_cutout_fluxes_aligned_by_id(tmp_path):
+    n, size = 6, 33
+    imgs = np.ones((n, 3, size, size), np.float32) * np.arange(1, n + 1, dtype=np.float32)[:, None, None, None]
+    imgs[:, 1] *= 2  # r twice g
+    path = tmp_path / "cutouts.h5"
+    with h5py.File(path, "w") as f:
+        f["images"] = imgs
+        f["id"] = np.arange(100, 100 + n)
+    ids = np.array([104, 100, 102])
+    flux = latents.cutout_fluxes(path, ids, radius_px=5, chunk=2)
+    area = np.pi * 25
+    np.testing.assert_allclose(flux[:, 0], np.array([5, 1, 3]) * area, rtol=1e-6)
+    np.testing.assert_allclose(flux[:, 1], 2 * flux[:, 0])
+    with pytest.raises(KeyError, match="1 ids not in"):
+        latents.cutout_fluxes(path, [100, 999])
+
+
+def test_magnitudes_and_clipping():
+    mags, n = latents.magnitudes(np.array([[1.0, 100.0, 1e-5], [10.0, 10.0, 10.0]]))
+    assert mags[0, 0] == pytest.approx(22.5) and mags[0, 1] == pytest.approx(17.5)
+    assert n == 1 and mags[0, 2] == pytest.approx(22.5 + 5)
+    feats, _ = latents.photometry_features(np.array([[1.0, 10.0, 100.0]]))
+    assert feats.shape == (1, 5) and feats[0, 3] == pytest.approx(2.5) and feats[0, 4] == pytest.approx(2.5)
+
+
+def test_baselines_learn_simple_relations():
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0, 1, 400)
+    phot = np.column_stack([20 + 2 * y, 19 + y, 18.5 + 0.5 * y]) + rng.normal(0, 0.02, (400, 3))
+    assert latents.photometry_mlp_r2(phot[:300], y[:300], phot[300:], y[300:]) > 0.8
+    imgs = y[:, None, None, None] * rng.uniform(0.5, 1, (1, 3, 9, 9)) + rng.normal(0, 0.01, (400, 3, 9, 9))
+    e_tr, e_va = latents.pixel_embedding(imgs[:300], [imgs[300:]], n_components=4)
+    assert e_tr.shape == (300, 4) and e_va.shape == (100, 4)
+    assert latents.embedding_knn_r2(e_tr, y[:300], e_va, y[300:]) > 0.9
+
+
+def _val_catalog(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    cat = pd.DataFrame({q: rng.normal(size=n) for q in ("orientation", "z", "logmstar", "logsfr")})
+    for q in ("z", "logmstar", "logsfr"):
+        cat[f"{q}_err"] = 0.1
+        cat[f"true_{q}"] = cat[q] + rng.normal(0, 0.1, n)
+    return cat
+
+
+def test_table1_rows_layout_and_paper_values():
+    cat = _val_catalog()
+    phys = np.column_stack([cat.orientation, cat.z, cat.logmstar, 0.5 * cat.logsfr, np.zeros(len(cat))])
+    van = np.random.default_rng(1).normal(size=(len(cat), 5))
+    t = latents.table1_rows(phys, van, cat, {("photometry + MLP", "z"): 0.5, ("image embedding + kNN", "logmstar"): 0.4})
+    row = t.set_index(["method", "quantity", "against"])
+    assert row.loc[("physics CVAE", "z", "catalog"), "ours"] == pytest.approx(1.0)
+    assert row.loc[("physics CVAE", "z", "catalog"), "paper"] == 0.83
+    assert row.loc[("physics CVAE", "logsfr", "catalog"), "paper"] == 0.26
+    assert row.loc[("photometry + MLP", "z", "catalog"), "paper"] == 0.69
+    assert np.isnan(row.loc[("vanilla CVAE", "z", "catalog"), "paper"])
+    assert row.loc[("physics CVAE", "z", "truth"), "ours"] < 1 and np.isnan(row.loc[("physics CVAE", "z", "truth"), "paper"])
+    assert row.loc[("vanilla CVAE", "z", "catalog"), "ours"] < 0.1
+    assert {"method", "quantity", "against", "ours", "paper", "n", "note"} <= set(t.columns)
+
+
+def test_figure_latents_vs_catalog():
+    cat = _val_catalog(50)
+    lat = np.random.default_rng(0).normal(size=(50, 5))
+    fig = latents.figure_latents_vs_catalog(lat, cat, {"green_pea": (lat[:3], cat.iloc[:3])}, title="mock")
+    assert len(fig.axes) == 4 and fig.axes[1].get_ylabel() == "latent 2"
