@@ -103,6 +103,10 @@ def test_profile_sample_size_keeps_known_detgs_found_by_position(fixture_server,
     assert table["dr7objid"].tolist() == [IDS[1]]  # the known D-ETG (0.5" away) fills the sample
     assert pd.read_csv(out / "detg_known.csv")["dr7objid"].tolist() == [IDS[1]]
     assert res["n_detg_known"] == 1 and "no gz2_physical table" in res["physical"]
+    assert res["n_dropped"] == 0  # unmapped galaxies outside the sample are not drops of this run
+    real_cfg.sections["survey_b"]["n_galaxies"] = 4
+    res = run_prepare(fixture_server, real_cfg)
+    assert res["n_kept"] + res["n_dropped"] == 4 and len(res["drops"]) == res["n_dropped"]
 
 
 def test_offline_gz2_stops_with_one_message_naming_the_file(real_cfg, closed_port_url):

@@ -258,14 +258,25 @@ def gather_inputs(raw: Path, hart16_url: str = HART16_URL, zenodo_url: str = ZEN
     return cat, ImageSource(archive), "hart16"
 
 
+def draw_sample(cat: pd.DataFrame, known: pd.Series, n: int, seed: int) -> pd.DataFrame:
+    """``n`` galaxies: the known D-ETGs first (the rare class must survive a small profile), then
+    a seeded random draw of the rest. Galaxies without an image stay in: they become counted drops."""
+    n = min(n, len(cat))
+    first = cat[cat["dr7objid"].isin(known)]
+    if len(first) > n:
+        first = first.sample(n=n, random_state=seed)
+    rest = cat[~cat["dr7objid"].isin(first["dr7objid"])]
+    take = n - len(first)
+    return pd.concat([first, rest.sample(n=take, random_state=seed) if take < len(rest) else rest])
+
+
 def prepare_gz2(cfg: "RunConfig", hart16_url: str = HART16_URL, zenodo_url: str = ZENODO_GZ2_URL,
                 policy: RetryPolicy = RetryPolicy(), progress: bool = True) -> dict:
     """Real paper-B data in the mock's layout: ``images/<dr7objid>.jpg``, ``gz2_hart16.csv.gz``
     and ``detg_known.csv`` (dr7objid, ra, dec, z of known D-ETGs in the sample).
 
-    Takes ``survey_b.n_galaxies`` galaxies with an image: every galaxy of the user's D-ETG list
-    (``data/raw/catalogs/detg_kaviraj12.*``) first, so the rare class survives a small profile,
-    then a seeded random draw. Joins the user's physical columns
+    Takes ``survey_b.n_galaxies`` galaxies (:func:`draw_sample`; the user's D-ETG list is
+    ``data/raw/catalogs/detg_kaviraj12.*``). Joins the user's physical columns
     (``data/raw/catalogs/gz2_physical.*``). Galaxies whose image is missing or corrupt are dropped
     and listed in ``fetch_drops.csv``.
     """
@@ -274,22 +285,15 @@ def prepare_gz2(cfg: "RunConfig", hart16_url: str = HART16_URL, zenodo_url: str 
     detg_path = find_catalog_file(user, "detg_kaviraj12")
     cat, source, form = gather_inputs(raw, hart16_url, zenodo_url, policy)
     try:
-        drops = [pd.DataFrame({"dr7objid": cat.loc[cat["image_name"] == "", "dr7objid"],
-                               "reason": "no image in the filename mapping"})]
-        usable = cat[cat["image_name"] != ""]
         known_list = read_detg_catalog(detg_path) if detg_path is not None else None
-        known = (match_known(known_list, usable) if known_list is not None
+        known = (match_known(known_list, cat) if known_list is not None
                  else pd.Series([], dtype="int64"))
-        n_total = min(cfg.survey_b.n_galaxies, len(usable))
-        first = usable[usable["dr7objid"].isin(known)]
-        if len(first) > n_total:
-            first = first.sample(n=n_total, random_state=cfg.seed)
-        rest = usable[~usable["dr7objid"].isin(first["dr7objid"])]
-        n = n_total - len(first)
-        sample = pd.concat([first, rest.sample(n=n, random_state=cfg.seed) if n < len(rest)
-                            else rest])
+        sample = draw_sample(cat, known, cfg.survey_b.n_galaxies, cfg.seed)
+        no_image = sample["image_name"] == ""
         out_dir = cfg.data_dir("interim", "gz2")
-        drops.append(extract_images(sample, source, out_dir / "images", progress))
+        drops = [pd.DataFrame({"dr7objid": sample.loc[no_image, "dr7objid"],
+                               "reason": "no image in the filename mapping"}),
+                 extract_images(sample[~no_image], source, out_dir / "images", progress)]
     finally:
         source.close()
     drops = pd.concat(drops, ignore_index=True)

@@ -228,8 +228,8 @@ def prepare_survey_a(cfg: "RunConfig", base_url: str = LEGACY_SURVEY_URL,
           + (f"; failures listed in {out_dir / 'fetch_failures.csv'}" if len(failures) else ""))
     return {"n_requested": len(targets), "n_kept": len(kept), "n_failed": len(failures),
             "n_cached": report.n_cached, "n_downloaded": report.n_downloaded,
-            "by_class": kept["class"].value_counts().to_dict(), "failures": failures,
-            "out_dir": out_dir}
+            "by_class": kept["class"].value_counts().to_dict(),
+            "failures_csv": out_dir / "fetch_failures.csv", "out_dir": out_dir}
 
 
 def estimate_fetch_seconds(n: int, delay: float = RetryPolicy.delay, workers: int = 4,
