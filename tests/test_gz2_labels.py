@@ -156,7 +156,7 @@ def test_tag_table_excludes_detg_and_early_type_dust(tmp_path):
         assert gl.tags_from_prompt(prompt) == (tags.split("|") if tags else [])
     counts = gl.tag_counts(table).set_index(["tag", "quantity"])
     assert counts.ours["bar", "well-sampled"] == 2 and counts.ours["bar", "after balancing"] == 1
-    assert counts.paper["smooth|completely_round", "well-sampled"] == 14_835
+    assert counts.paper["smooth + completely_round", "well-sampled"] == 14_835
     up = gl.upset_counts(table)
     assert up.sum() == 1 and up.index.names == list(gl.PRIMARY_TAGS)
     summary = gl.data_summary(len(cat), table).set_index("quantity")

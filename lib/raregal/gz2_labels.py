@@ -333,7 +333,7 @@ def build_tag_table(catalog: pd.DataFrame, cap: int, seed: int = 0,
     labels = ["|".join(t) for t in lists]
     rng = np.random.default_rng(seed)
     prompts = [prompt_from_tags(t, rng) if t else "" for t in lists]
-    known = catalog.dr7objid.isin(set(known_detg or ())).to_numpy()
+    known = catalog.dr7objid.isin(set(() if known_detg is None else known_detg)).to_numpy()
     excluded = diffusion_excluded(flags, known)
     keep = balance_by_label(labels, cap, seed, eligible=~excluded)
     out = pd.DataFrame({"dr7objid": catalog.dr7objid.to_numpy(np.int64), "tags": labels,
@@ -355,8 +355,9 @@ def tag_counts(table: pd.DataFrame) -> pd.DataFrame:
         rows.append(("tag", name, "after balancing", int((col & table.in_diffusion_train).sum()), np.nan))
     for label, (before, after) in PAPER_LABEL_COUNTS.items():
         same = table.tags == label
-        rows.append(("label", label, "well-sampled", int(same.sum()), before))
-        rows.append(("label", label, "after balancing", int((same & table.in_diffusion_train).sum()),
+        shown = label.replace("|", " + ")  # "|" would split a markdown table cell
+        rows.append(("label", shown, "well-sampled", int(same.sum()), before))
+        rows.append(("label", shown, "after balancing", int((same & table.in_diffusion_train).sum()),
                      after))
     return pd.DataFrame(rows, columns=["kind", "tag", "quantity", "ours", "paper"])
 
@@ -461,3 +462,44 @@ def gallery_ids(table: pd.DataFrame, per_tag: int, seed: int = 0,
         ids = table.dr7objid[table[f"tag_{t}"]].to_numpy()
         out[t] = list(rng.choice(ids, size=min(per_tag, len(ids)), replace=False)) if len(ids) else []
     return out
+
+
+def draw_upset(counts: pd.Series, fig, max_subsets: int = 25, title: str = ""):
+    """Seed 004 Fig. 2: bars of the commonest tag combinations over a dot matrix, per-tag totals
+    on the right. Drawn with matplotlib because upsetplot 0.9 fails under pandas 3 (its
+    ``styles[col].fillna(..., inplace=True)`` is a no-op with copy-on-write, leaving NaN colours)."""
+    tags = list(counts.index.names)
+    member = np.array(list(counts.index), dtype=bool).reshape(len(counts), len(tags))
+    totals = (member * counts.to_numpy()[:, None]).sum(axis=0)
+    order = np.argsort(totals)  # commonest tag at the top of the matrix
+    top = counts.iloc[:max_subsets]
+    m = member[:max_subsets][:, order]
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.4, 1], width_ratios=[4, 1], hspace=0.05,
+                            wspace=0.02)
+    ax_bar, ax_dot = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0])
+    ax_tot = fig.add_subplot(grid[1, 1], sharey=ax_dot)
+    x = np.arange(len(top))
+    ax_bar.bar(x, top.to_numpy(), color="0.25", width=0.6)
+    for xi, v in zip(x, top.to_numpy()):
+        ax_bar.text(xi, v, f"{v:,}", ha="center", va="bottom", fontsize=6, rotation=90)
+    ax_bar.set_xlim(-0.6, len(top) - 0.4)
+    ax_bar.set_xticks([])
+    ax_bar.set_ylabel("galaxies with exactly this combination")
+    ax_bar.spines[["top", "right"]].set_visible(False)
+    if title:
+        ax_bar.set_title(title)
+    yy, xx = np.meshgrid(np.arange(len(tags)), x)
+    ax_dot.scatter(xx.ravel(), yy.ravel(), s=28, color=np.where(m.ravel(), "0.15", "0.85"))
+    for xi, row in zip(x, m):
+        on = np.nonzero(row)[0]
+        if len(on) > 1:
+            ax_dot.plot([xi, xi], [on.min(), on.max()], color="0.15", lw=1.5)
+    ax_dot.set_yticks(np.arange(len(tags)), [tags[i].replace("_", " ") for i in order], fontsize=8)
+    ax_dot.set_xlim(ax_bar.get_xlim())
+    ax_dot.set_xticks([])
+    ax_dot.spines[:].set_visible(False)
+    ax_tot.barh(np.arange(len(tags)), totals[order], color="0.45", height=0.6)
+    ax_tot.set_xlabel("galaxies per tag")
+    ax_tot.tick_params(labelleft=False)
+    ax_tot.spines[["top", "right"]].set_visible(False)
+    return ax_bar, ax_dot, ax_tot

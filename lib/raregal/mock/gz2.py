@@ -73,12 +73,13 @@ BULGE_BT = {"no_bulge": (0.0, 0.02), "just_noticeable": (0.08, 0.15), "obvious":
 EDGE_BULGE_BT = {"rounded": (0.25, 0.40), "boxy": (0.25, 0.38), "no_bulge": (0.0, 0.0)}
 # volunteer confusion per task: base ε and where confused votes go (answers in TREE order)
 VOTE_MODEL = {
-    "t01": (0.55, [0.45, 0.50, 0.05]), "t02": (0.25, [0.3, 0.7]), "t03": (0.35, [0.3, 0.7]),
-    "t04": (0.50, [0.6, 0.4]), "t05": (0.45, [0.15, 0.45, 0.3, 0.1]), "t06": (0.30, [0.3, 0.7]),
+    "t01": (0.60, [0.45, 0.50, 0.05]), "t02": (0.30, [0.3, 0.7]), "t03": (0.45, [0.3, 0.7]),
+    "t04": (0.60, [0.6, 0.4]), "t05": (0.55, [0.15, 0.45, 0.3, 0.1]), "t06": (0.30, [0.3, 0.7]),
     "t07": (0.50, [0.35, 0.45, 0.2]), "t08": (0.35, [0.12, 0.05, 0.15, 0.1, 0.3, 0.15, 0.13]),
-    "t09": (0.40, [0.45, 0.2, 0.35]), "t10": (0.45, [0.3, 0.4, 0.3]),
-    "t11": (0.45, [0.1, 0.35, 0.15, 0.1, 0.08, 0.22]),
+    "t09": (0.50, [0.45, 0.2, 0.35]), "t10": (0.55, [0.3, 0.4, 0.3]),
+    "t11": (0.55, [0.1, 0.35, 0.15, 0.1, 0.08, 0.22]),
 }
+SMOOTH_EASE = 0.45  # ellipticals are easy: their smooth/roundness votes agree more (GZ2 clean samples)
 # resolution bias: (task, from answer index, to answer index, strength × (1 − visibility))
 VOTE_BIAS = [("t01", 1, 0, 0.45), ("t04", 0, 1, 0.35), ("t06", 0, 1, 0.30), ("t11", None, 5, 0.40)]
 # colours as (g/r, 1, i/r) flux ratios
@@ -253,13 +254,15 @@ def _answer_probabilities(truth: pd.DataFrame, rng: np.random.Generator
     """Per task (biased, unbiased) answer probabilities (n, k) of one volunteer."""
     n = len(truth)
     vis = truth.true_visibility.to_numpy()
-    ease = rng.lognormal(0.0, 0.55, n)  # some galaxies are simply ambiguous
+    ease = rng.lognormal(0.3, 0.55, n)  # some galaxies are simply ambiguous
+    smooth = truth.true_class.to_numpy() == "smooth"
     latent = _latent_answers(truth, rng)
     biased, clean = {}, {}
     for task, (eps0, base) in VOTE_MODEL.items():
         base = np.asarray(base, float)
         k = len(base)
-        eps = np.clip(eps0 * ease * (1.6 - vis), 0.0, 0.95)[:, None]
+        easy = np.where(smooth, SMOOTH_EASE, 1.0) if task in ("t01", "t07") else 1.0
+        eps = np.clip(eps0 * ease * easy * (1.6 - vis), 0.0, 0.95)[:, None]
         onehot = np.eye(k)[latent[task]]
         p = (1 - eps) * onehot + eps * base[None, :]
         clean[task] = p
