@@ -122,7 +122,7 @@ def test_offline_gz2_stops_with_one_message_naming_the_file(real_cfg, closed_por
 def test_kaggle_form_becomes_hart16_columns(tmp_path):
     row = {"GalaxyID": 100008, "Class1.1": 0.6, "Class1.2": 0.4, "Class1.3": 0.0,
            "Class2.1": 0.1, "Class2.2": 0.3, "Class6.1": 0.2, "Class6.2": 0.8}
-    for n, (_, answers) in enumerate(gz2.KAGGLE_TASKS, start=1):
+    for n, (_, answers) in enumerate(gz2.kaggle_tasks(), start=1):
         for m in range(1, len(answers) + 1):
             row.setdefault(f"Class{n}.{m}", 0.0)
     row.update({"Class7.1": 0.3, "Class7.2": 0.3, "Class8.7": 0.1, "Class8.1": 0.1})
@@ -134,6 +134,9 @@ def test_kaggle_form_becomes_hart16_columns(tmp_path):
     assert df["t07_rounded_a16_completely_round_count"][0] == 12  # 0.5 of 0.6·40 reaching t07
     assert df["t01_smooth_or_features_a01_smooth_count"][0] == 24
     assert df["t03_bar_a06_bar_fraction"][0] == 0.0  # task never reached: zeros, not NaN
+    from raregal import gz2_labels  # the label code accepts the converted table as it is
+    kept, drops = gz2_labels.validate_catalog(df)
+    assert len(kept) == 1 and drops.empty
     with pytest.raises(CatalogError, match="missing Kaggle columns"):
         pd.DataFrame([{"GalaxyID": 1, "Class1.1": 1.0}]).to_csv(tmp_path / "bad.csv", index=False)
         gz2.read_kaggle_solutions(tmp_path / "bad.csv")
@@ -142,7 +145,7 @@ def test_kaggle_form_becomes_hart16_columns(tmp_path):
 def test_kaggle_inputs_take_the_place_of_hart16(real_cfg):
     raw = real_cfg.paths.raw / "gz2"
     (raw / gz2.KAGGLE_IMAGES).mkdir(parents=True)
-    row = {f"Class{n}.{m}": 0.0 for n, (_, a) in enumerate(gz2.KAGGLE_TASKS, 1)
+    row = {f"Class{n}.{m}": 0.0 for n, (_, a) in enumerate(gz2.kaggle_tasks(), 1)
            for m in range(1, len(a) + 1)}
     rows = [{"GalaxyID": g, **row, "Class1.1": 1.0} for g in (11, 12)]
     pd.DataFrame(rows).to_csv(raw / gz2.KAGGLE_CSV, index=False)
@@ -151,6 +154,7 @@ def test_kaggle_inputs_take_the_place_of_hart16(real_cfg):
     assert res["form"] == "kaggle" and res["n_kept"] == 1
     out = real_cfg.data_dir("interim", "gz2")
     assert (out / "images" / "11.jpg").exists() and not (out / "images" / "12.jpg").exists()
+    assert not (out / "detg_known.csv").exists() and "no D-ETG list" in res["detg"]
 
 
 def test_hart16_schema_is_checked(tmp_path):

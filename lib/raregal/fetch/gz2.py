@@ -38,21 +38,15 @@ PHYSICAL_COLUMNS = ("z", "rmag", "logmstar", "logsfr", "loghalomass")
 HART16_ID_COLUMNS = ("dr7objid", "ra", "dec")
 KAGGLE_N_CLASSIFICATIONS = 40  # assumed votes per galaxy for the Kaggle form (it has no counts)
 
-# The GZ2 tree in Kaggle order (ClassN.M = task N, answer M): Hart16 task and answer column names.
-KAGGLE_TASKS = (
-    ("t01_smooth_or_features", ("a01_smooth", "a02_features_or_disk", "a03_star_or_artifact")),
-    ("t02_edgeon", ("a04_yes", "a05_no")),
-    ("t03_bar", ("a06_bar", "a07_no_bar")),
-    ("t04_spiral", ("a08_spiral", "a09_no_spiral")),
-    ("t05_bulge_prominence", ("a10_no_bulge", "a11_just_noticeable", "a12_obvious", "a13_dominant")),
-    ("t06_odd", ("a14_yes", "a15_no")),
-    ("t07_rounded", ("a16_completely_round", "a17_in_between", "a18_cigar_shaped")),
-    ("t08_odd_feature", ("a19_ring", "a20_lens_or_arc", "a21_disturbed", "a22_irregular",
-                         "a23_other", "a24_merger", "a38_dust_lane")),
-    ("t09_bulge_shape", ("a25_rounded", "a26_boxy", "a27_no_bulge")),
-    ("t10_arms_winding", ("a28_tight", "a29_medium", "a30_loose")),
-    ("t11_arms_number", ("a31_1", "a32_2", "a33_3", "a34_4", "a36_more_than_4", "a37_cant_tell")),
-)
+
+
+def kaggle_tasks() -> list[tuple[str, list[str]]]:
+    """The GZ2 tree in Kaggle order (ClassN.M = task N, answer M): per task, its Hart16 column stems.
+
+    Kaggle numbers tasks and answers in the tree's own order, so this is ``gz2_labels.TREE``."""
+    from ..gz2_labels import TASKS, TREE
+
+    return [(t, list(TREE.stem[TREE.task == t])) for t in TASKS]
 
 
 def read_hart16(path: Path | str) -> pd.DataFrame:
@@ -101,8 +95,8 @@ def read_kaggle_solutions(path: Path | str,
     if "GalaxyID" not in df.columns:
         raise CatalogError(f"{path}: not the Kaggle training-solutions form (no GalaxyID column)")
     out = {"dr7objid": df["GalaxyID"].astype("int64"), "ra": np.nan, "dec": np.nan}
-    for n, (task, answers) in enumerate(KAGGLE_TASKS, start=1):
-        cols = [f"Class{n}.{m}" for m in range(1, len(answers) + 1)]
+    for n, (_, stems) in enumerate(kaggle_tasks(), start=1):
+        cols = [f"Class{n}.{m}" for m in range(1, len(stems) + 1)]
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise CatalogError(f"{path}: missing Kaggle columns {missing}")
@@ -110,8 +104,7 @@ def read_kaggle_solutions(path: Path | str,
         reach = vals.sum(axis=1, keepdims=True)
         frac = np.divide(vals, reach, out=np.zeros_like(vals), where=reach > 0)
         task_votes = np.rint(n_classifications * np.minimum(reach, 1.0))
-        for j, ans in enumerate(answers):
-            prefix = f"{task}_{ans}"
+        for j, prefix in enumerate(stems):
             out[f"{prefix}_count"] = np.rint(frac[:, j] * task_votes[:, 0]).astype(int)
             out[f"{prefix}_fraction"] = frac[:, j]
             out[f"{prefix}_debiased"] = frac[:, j]
@@ -307,11 +300,12 @@ def prepare_gz2(cfg: "RunConfig", hart16_url: str = HART16_URL, zenodo_url: str 
     with atomic_path(out_dir / "fetch_drops.csv") as tmp:
         drops.to_csv(tmp, index=False)
     detg = kept.loc[kept["dr7objid"].isin(known), ["dr7objid", "ra", "dec", "z"]]
-    with atomic_path(out_dir / "detg_known.csv") as tmp:
-        detg.to_csv(tmp, index=False)
+    if known_list is not None:  # no list → no file, as gz2_labels.read_known_detg expects
+        with atomic_path(out_dir / "detg_known.csv") as tmp:
+            detg.to_csv(tmp, index=False)
     detg_note = (f"D-ETG list {detg_path.name}: {len(known_list)} listed, {len(known)} found in the "
                  f"GZ2 catalog, {len(detg)} in the sample" if known_list is not None else
-                 "no D-ETG list in data/raw/catalogs (detg_kaviraj12.*): detg_known.csv is empty")
+                 "no D-ETG list in data/raw/catalogs (detg_kaviraj12.*), so no detg_known.csv")
     print(f"gz2 (real, {form} form): {len(kept)} galaxies with images in {out_dir}; "
           f"{len(drops)} dropped (listed in fetch_drops.csv); {note}; {detg_note}")
     return {"form": form, "n_catalog": len(cat), "n_kept": len(kept), "n_dropped": len(drops),
