@@ -159,6 +159,10 @@ def test_preprocess_survey_files_drops_and_loader(survey_cfg):
     h5_images.file.close()
     assert json.loads((cfg.data_dir("processed", "survey_a") / "norm.json").read_text())["n_train"] == len(train_rows)
 
+    fig = P.plot_orientation_examples(cfg, n=4)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert 1 <= len(titles) <= 4 and all("fast" in t and "true" in t for t in titles)
+
 
 def test_too_many_drops_and_missing_input_fail_clearly(survey_cfg, tmp_path, monkeypatch):
     strict = config.setup("smoke", "mock", 0, overrides={

@@ -27,6 +27,7 @@ Loader for downstream notebooks: :func:`load_processed`.
 """
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -157,6 +158,7 @@ def cutout_problems(batch: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Orientation
 # --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def _kernel() -> np.ndarray:
     from photutils.segmentation import make_2dgaussian_kernel
 
@@ -475,3 +477,81 @@ def load_norm(cfg: "RunConfig") -> dict:
     from .config import require
 
     return json.loads(require(processed_dir(cfg) / "norm.json", made_by="02_preprocess").read_text())
+
+
+# --------------------------------------------------------------------------------------------
+# Figure
+# --------------------------------------------------------------------------------------------
+RGB_SCALES = (6.0, 3.4, 2.2)  # g, r, z weights of the Legacy Surveys viewer's grz colour images
+
+
+def pick_orientation_examples(catalog: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """Resolved galaxies for the examples figure: photutils-checked ones first, both anomaly classes
+    when present, the rest at random (seeded)."""
+    resolved = catalog[is_resolved(catalog["source_area"], catalog["source_ellipticity"])]
+    rng = np.random.default_rng([seed, 5])
+    order = rng.permutation(len(resolved))
+    ranked = resolved.iloc[order].assign(
+        _checked=lambda d: np.isfinite(d["orientation_photutils"]),
+        _rare=lambda d: d["class"] != "normal")
+    rare = ranked[ranked["_rare"]].groupby("class").head(1)
+    rest = ranked.drop(rare.index).sort_values("_checked", ascending=False, kind="stable")
+    return pd.concat([rare, rest]).head(n).drop(columns=["_checked", "_rare"])
+
+
+def plot_orientation_examples(cfg: "RunConfig", n: int = 12, crop: int = 64):
+    """Grid of grz colour cutouts (z, r, g → R, G, B; origin lower) with the measured major axes:
+    fast path (orange), photutils (cyan, where measured) and, on mock data, the truth (white dashed)."""
+    import h5py
+    import matplotlib.pyplot as plt
+    from astropy.visualization import make_lupton_rgb
+
+    from .config import require
+
+    catalog = pd.read_parquet(require(processed_dir(cfg) / "catalog.parquet", made_by="02_preprocess"))
+    examples = pick_orientation_examples(catalog, n, cfg.seed)
+    if examples.empty:
+        raise PreprocessError("no resolved galaxies to show")
+    src = cfg.data_dir("interim", "survey_a")
+    with h5py.File(require(src / "cutouts.h5", made_by="01_fetch"), "r") as h5:
+        row_of = pd.Series(np.arange(h5["id"].shape[0]), index=h5["id"][:])
+        rows = row_of.loc[examples["id"]].to_numpy()
+        order = np.argsort(rows)
+        imgs = np.empty((len(rows), len(BANDS), RAW_SIZE, RAW_SIZE), np.float32)
+        imgs[order] = h5["images"][np.sort(rows)]
+    ncol = min(4, len(examples))
+    nrow = int(np.ceil(len(examples) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.1 * ncol, 3.3 * nrow), squeeze=False)
+    lo, c = (RAW_SIZE - crop) // 2, (crop - 1) / 2
+    for ax, img, (_, gal) in zip(axes.flat, imgs, examples.iterrows()):
+        g, r, z = (b[lo:lo + crop, lo:lo + crop] * s for b, s in zip(img, RGB_SCALES))
+        stretch = max(float(np.percentile(r, 99.5)) / 2, 0.3)  # floor: sky noise stays dark
+        ax.imshow(make_lupton_rgb(z, r, g, minimum=0, stretch=stretch, Q=8), origin="lower")
+        half = 0.42 * crop
+        lines = [("orientation_fast", "orange", "-", "fast"),
+                 ("orientation_photutils", "cyan", "-", "photutils"),
+                 ("true_orientation", "white", "--", "truth")]
+        for col, colour, style, label in lines:
+            if col in gal and np.isfinite(gal[col]):
+                a = gal[col]
+                ax.plot([c - half * np.cos(a), c + half * np.cos(a)],
+                        [c - half * np.sin(a), c + half * np.sin(a)], style, color=colour, lw=1.3,
+                        label=label)
+        ax.set_xlim(-0.5, crop - 0.5)
+        ax.set_ylim(-0.5, crop - 0.5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        text = f"{gal['class']} z={gal['z']:.2f}\nfast {np.degrees(gal['orientation_fast']):+.0f}°"
+        if np.isfinite(gal["orientation_photutils"]):
+            text += f" phot {np.degrees(gal['orientation_photutils']):+.0f}°"
+        if "true_orientation" in gal:
+            text += f" true {np.degrees(gal['true_orientation']):+.0f}°"
+        ax.set_title(text, fontsize=8)
+    for ax in axes.flat[len(examples):]:
+        ax.set_axis_off()
+    axes.flat[0].legend(loc="lower left", fontsize=7, framealpha=0.5)
+    data = "mock survey" if cfg.source == "mock" else "DECaLS"
+    fig.suptitle(f"Orientation of the central galaxy ({data} grz, central {crop}×{crop} of 128 px; "
+                 f"angle CCW from +x)", fontsize=10)
+    fig.tight_layout()
+    return fig
