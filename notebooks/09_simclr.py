@@ -17,21 +17,147 @@
 # # 09 · Paper B: SimCLR galaxy embedding
 #
 # Makes:
-# - `B-figA1` (figure; paper B Fig. A1)
-# - `B-figA2` (figure; paper B Fig. A2)
-# - `B-table-simclr` (table)
+# - `B-figA1` (figure; paper B Fig. A1): contrastive loss and top-1 per epoch
+# - `B-figA2` (figure; paper B Fig. A2): t-SNE of the embeddings coloured by morphology
+# - `B-table-simclr` (table): linear-probe accuracy of the embedding on the main morphology labels
+# - `data/models/<source>-<profile>/simclr/` (`simclr.pt`, `history.csv`, `embeddings.npz`), read by
+#   notebooks 10 (realism, diversity, consistency) and 11 (frozen-feature classifiers)
 #
-# **Not implemented yet.** The content of this notebook comes with issue 8.
-# Until then it only checks its parameters and writes nothing.
+# Paper B Appendix A: a ResNet-18 encoder trained with SimCLR (NT-Xent, τ = 0.5, Adam lr 1e-3,
+# batch 256, 200 epochs, ImageNet initialisation) on GZ2 images, with random crops, flips and colour
+# jitter (we add rotation by any angle: a galaxy has no preferred orientation). The default profile
+# keeps the topology and shrinks width, image size, sample and epochs (printed below); it starts from
+# random weights (nothing is downloaded). The embedding f_φ is the pooled trunk output.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
 source = "mock"  # mock | real
 seed = 0  # global seed for numpy, torch and random
+epochs = None  # SimCLR epochs (None: profile value; paper 200)
+n_train = None  # galaxies SimCLR trains on (None: profile value; paper: all)
+width = None  # ResNet-18 channel multiplier (None: profile value; paper 1.0)
 
 # %%
-from raregal import config
+import time
 
-cfg = config.setup(profile, source, seed, make_dirs=False)
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from raregal import config, gz2_labels, images, outputs, simclr
+
+overrides = {k: v for k, v in {"epochs": epochs, "n_train": n_train, "width": width}.items()
+             if v is not None}
+cfg = config.setup(profile, source, seed, overrides={"simclr": overrides})
 print(cfg.describe("simclr"))
-print("09_simclr: not implemented yet; no outputs written.")
+sc = cfg.simclr
+image_dir = cfg.data_dir("interim", "gz2") / gz2_labels.IMAGES_DIR
+model_dir = cfg.data_dir("models", "simclr")
+label = "mock" if source == "mock" else "real"
+t_start = time.perf_counter()
+
+# %% [markdown]
+# ## Training images
+# SimCLR needs no labels: a random sample of all catalogued galaxies (well-sampled or not). Files that
+# cannot be read are counted and listed, never skipped silently.
+
+# %%
+tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_labels.TAGS_FILE,
+                                      made_by="07_gz2_labels"))
+rng = np.random.default_rng(cfg.seed)
+n_use = len(tags) if sc.n_train is None else min(sc.n_train, len(tags))
+train_ids = np.sort(rng.choice(tags.dr7objid.to_numpy(), n_use, replace=False))
+batch = images.read_images(image_dir, train_ids, size=sc.image_size)
+print(f"{len(batch.ids):,} training images at {sc.image_size} px; {len(batch.drops)} unreadable",
+      batch.drops.reason.value_counts().to_dict() if len(batch.drops) else "")
+
+# %% [markdown]
+# ## Train (resumes a checkpoint with the same settings)
+
+# %%
+settings = simclr.SimCLRSettings(image_size=sc.image_size, width=sc.width, batch_size=sc.batch_size,
+                                 epochs=sc.epochs, pretrained=sc.pretrained, seed=cfg.seed)
+t0 = time.perf_counter()
+history = simclr.train_simclr(images.to_tensor(batch.images), model_dir, settings)
+train_s = time.perf_counter() - t0
+print(f"trained in {train_s:.0f} s ({history.seconds.sum():.0f} s of epochs this and earlier runs)")
+model = simclr.load_simclr(model_dir)
+print(f"encoder: ResNet-18 × {sc.width} width, {model.feature_dim}-d features, "
+      f"{sum(p.numel() for p in model.encoder.parameters()):,} parameters")
+
+# %% [markdown]
+# ## Fig. A1: contrastive loss and top-1 per epoch
+# Top-1: the fraction of augmented views whose partner view is the most similar of the other 2N−1
+# views in the batch (chance ≈ 1/(2N−1)); "validation" = held-out galaxies with fixed augmentations.
+
+# %%
+fig, (ax_l, ax_t) = plt.subplots(1, 2, figsize=(9, 3.4))
+for split, style in (("train", "-o"), ("val", "--s")):
+    ax_l.plot(history.epoch, history[f"{split}_loss"], style, ms=3, label=split)
+    ax_t.plot(history.epoch, history[f"{split}_top1"], style, ms=3, label=split)
+ax_l.set(xlabel="epoch", ylabel="NT-Xent loss (τ = 0.5)", title="contrastive loss")
+ax_t.set(xlabel="epoch", ylabel="top-1", title="positive pair ranked first")
+ax_l.legend()
+fig.suptitle(f"SimCLR on {label} GZ2 images ({len(batch.ids):,} galaxies, {sc.image_size} px, "
+             f"width × {sc.width}, batch {sc.batch_size})", fontsize=10)
+fig.tight_layout()
+outputs.save_figure(fig, "B-figA1", cfg,
+                    caption=f"SimCLR loss and top-1 accuracy per epoch on the {label} GZ2 images "
+                            f"(paper B Fig. A1; profile {profile}: {sc.epochs} epochs of the paper's 200).")
+plt.show()
+
+# %% [markdown]
+# ## Embed the labelled galaxies
+# Every well-sampled galaxy is embedded once; notebooks 10 and 11 read `embeddings.npz`.
+
+# %%
+labelled = tags[tags.well_sampled].reset_index(drop=True)
+ids, feats, drops = simclr.embed_folder(model, image_dir, labelled.dr7objid.to_numpy())
+simclr.save_embeddings(model_dir / simclr.EMBEDDINGS, ids, feats)
+print(f"embedded {len(ids):,} well-sampled galaxies; {len(drops)} unreadable")
+labelled = labelled.set_index("dr7objid").loc[ids].reset_index()
+held_out = ~np.isin(ids, train_ids)  # galaxies SimCLR never saw, for the probe and the t-SNE
+print(f"{held_out.sum():,} of them were not in the SimCLR training sample")
+
+# %% [markdown]
+# ## Linear probe
+# A logistic regression on the frozen features (70/30 split, balanced class weights) for the
+# morphology class and the main binary labels, beside the same probe on an untrained encoder of the
+# same shape with random weights: the difference is what SimCLR learned.
+
+# %%
+random_encoder = simclr.SimCLRModel(simclr.SimCLRSettings(
+    image_size=sc.image_size, width=sc.width, seed=cfg.seed)).eval()
+probe_ids = ids[held_out]
+_, random_feats, _ = simclr.embed_folder(random_encoder, image_dir, probe_ids)
+probe = simclr.probe_table({"SimCLR": feats[held_out], "random init": random_feats},
+                           simclr.probe_labels(labelled[held_out]), seed=cfg.seed)
+outputs.save_table(probe, "B-table-simclr", cfg,
+                   caption=f"Held-out linear-probe accuracy on the SimCLR embedding of {label} GZ2 "
+                           f"galaxies not used for SimCLR training, vs a random-init encoder of the "
+                           f"same shape. Paper B reports no probe number.")
+probe.pivot_table(index=["task", "quantity"], columns="encoder", values="ours", sort=False).round(3)
+
+# %% [markdown]
+# ## Fig. A2: t-SNE of the embedding, coloured by morphology
+
+# %%
+morph = simclr.morphology_class(labelled[held_out])
+pick = np.flatnonzero(morph != "")
+pick = np.sort(rng.choice(pick, min(sc.n_tsne, len(pick)), replace=False))
+xy = simclr.tsne_2d(feats[held_out][pick], seed=cfg.seed)
+fig, ax = plt.subplots(figsize=(7, 6))
+for name in simclr.MORPHOLOGY_ORDER[::-1]:
+    sel = morph[pick] == name
+    if sel.any():
+        ax.scatter(*xy[sel].T, s=6 if sel.sum() > 50 else 16, alpha=0.75,
+                   label=f"{name.replace('_', ' ')} ({sel.sum()})")
+ax.set(xticks=[], yticks=[], title=f"t-SNE of SimCLR features, {len(pick):,} {label} GZ2 galaxies")
+ax.legend(fontsize=7, markerscale=2, loc="best")
+outputs.save_figure(fig, "B-figA2", cfg,
+                    caption=f"t-SNE (scikit-learn) of the SimCLR embedding of {label} GZ2 galaxies not "
+                            "used in training, coloured by their first tag among merger, ring, dust "
+                            "lane, edge-on, bar, spiral, cigar, in-between and completely round "
+                            "(paper B Fig. A2).")
+plt.show()
+print(f"notebook time {time.perf_counter() - t_start:.0f} s")

@@ -46,13 +46,14 @@ def test_consistency_counts_asked_questions():
 
 
 def test_expected_answers_from_prompt_tags():
-    exp = gm.expected_answers({"A": ["cigar-shaped"], "M": ["bar"]})
+    exp = gm.expected_answers({"A": ["cigar_shaped"], "M": ["bar"], "F": ["spiral", "arms_4"]})
     assert list(exp.columns) == list(gm.QUESTIONS["question"]) and len(exp.columns) == 11
-    assert exp.loc["A", "cigar"] == 1 and exp.loc["A", "smooth"] == 1 and exp.loc["A", "bar"] == 0
+    assert exp.loc["A", "cigar"] == 1 and exp.loc["A", "round"] == 0 and exp.loc["A", "bar"] == 0
     assert exp.loc["M"].sum() == 1
+    assert exp.loc["F", ["spiral", "many_arms"]].tolist() == [1, 1] and exp.loc["F"].sum() == 2
     with pytest.raises(ValueError, match="none of its tags"):
         gm.expected_answers({"X": ["no such tag"]})
-    truth = gm.tag_answers([["bar", "spiral"], []])
+    truth = gm.tag_answers([["bar", "winding_loose"], []])
     assert truth.shape == (2, 11) and truth[0].sum() == 2 and truth[1].sum() == 0
 
 
@@ -67,17 +68,17 @@ def test_question_classifiers_on_separable_features_and_skips():
     n = 200
     truth = rng.random((n, 11)) < 0.5
     truth[:, 10] = False
-    truth[:3, 10] = True  # too rare to fit
+    truth[:3, 10] = True  # too rare to fit (dust lane)
     feats = np.where(truth, 2.0, -2.0) + 0.5 * rng.normal(size=(n, 11))
     qc = gm.QuestionClassifiers.fit(feats, truth, min_positives=10, seed=0)
     rep = qc.report.set_index("question")
-    assert rep.loc["disturbed", "status"].startswith("skipped: 3 examples")
-    assert (rep.drop(index="disturbed")["accuracy"] > 0.95).all()
+    assert rep.loc["dust_lane", "status"].startswith("skipped: 3 examples")
+    assert (rep.drop(index="dust_lane")["accuracy"] > 0.95).all()
     assert qc.fitted == list(gm.QUESTIONS["question"][:10])
     pred = qc.predict(feats)
     assert (pred[:, :10] == truth[:, :10]).mean() > 0.95 and not pred[:, 10].any()
-    exp = qc.mask(gm.expected_answers({"A": ["cigar-shaped"]}))
-    assert np.isnan(exp.loc["A", "disturbed"]) and exp.loc["A", "cigar"] == 1
+    exp = qc.mask(gm.expected_answers({"A": ["cigar_shaped"]}))
+    assert np.isnan(exp.loc["A", "dust_lane"]) and exp.loc["A", "cigar"] == 1
     with pytest.raises(ValueError, match=r"truth must be \(N, 11\)"):
         gm.QuestionClassifiers.fit(feats, truth[:, :5])
 
@@ -148,3 +149,11 @@ def test_pareto_front():
     front = gm.pareto_front(r, d)
     assert list(front) == [3, 1, 0, 2]  # point 4 is beaten by point 0 on both
     assert list(gm.pareto_front([0.5, 0.5], [0.2, 0.2])) == [0, 1]  # ties are both kept
+
+
+def test_question_tags_are_in_the_vocabulary():
+    from raregal.gz2_labels import TAG_NAMES
+
+    for q, tags in zip(gm.QUESTIONS["question"], gm.QUESTIONS["tags"]):
+        assert set(tags) <= set(TAG_NAMES), q
+    assert len(gm.QUESTIONS) == 11 and gm.QUESTIONS["question"].is_unique

@@ -164,3 +164,76 @@ def test_linear_probe_separable_and_random():
         simclr.linear_probe(sep, np.zeros(120))
     with pytest.raises(ValueError, match="fewer than 2"):
         simclr.linear_probe(sep, np.r_[np.zeros(119), 1])
+
+
+def _tag_table(rows):
+    from raregal.gz2_labels import TAG_NAMES
+
+    return pd.DataFrame([{f"tag_{t}": t in r for t in TAG_NAMES} for r in rows])
+
+
+def test_morphology_class_priority_and_probe_labels():
+    from raregal.gz2_labels import TAG_NAMES
+
+    assert set(simclr.MORPHOLOGY_ORDER) <= set(TAG_NAMES)
+    tab = _tag_table([["spiral", "bar"], ["edge_on", "dust_lane"], ["completely_round"], [], ["arms_2"]])
+    assert list(simclr.morphology_class(tab)) == ["bar", "dust_lane", "completely_round", "", ""]
+    labels = simclr.probe_labels(tab)
+    assert list(labels["spiral"]) == [True, False, False, False, False]
+    assert list(labels["smooth"]) == [False, False, True, False, False]
+    with pytest.raises(KeyError, match="tag_merger"):
+        simclr.morphology_class(tab.drop(columns="tag_merger"))
+
+
+def test_probe_table_long_format_and_separation():
+    rng = np.random.default_rng(0)
+    cls = np.array(["a", "b", ""] * 40, dtype=object)
+    binary = rng.random(120) < 0.5
+    good = np.c_[np.eye(3)[np.searchsorted(["", "a", "b"], cls)] * 5, binary * 5.0] + rng.normal(size=(120, 4))
+    tab = simclr.probe_table({"trained": good, "random": rng.normal(size=(120, 4))},
+                             {"morphology class": cls, "flag": binary}, seed=0)
+    assert set(tab.columns) >= {"task", "encoder", "quantity", "ours", "paper", "n"}
+    t = tab.set_index(["task", "encoder", "quantity"])["ours"]
+    assert t["morphology class", "trained", "accuracy"] > 0.95
+    assert t["flag", "trained", "accuracy"] > 0.95 and t["flag", "random", "accuracy"] < 0.75
+    assert tab.set_index(["task", "encoder", "quantity"]).loc[("morphology class", "trained", "accuracy"),
+                                                              "n"] == 24  # '' rows left out: 80 * 0.3
+
+
+def test_embed_folder_counts_drops_and_embeddings_round_trip(tmp_path):
+    from raregal.images import write_images
+
+    rng = np.random.default_rng(0)
+    write_images(tmp_path / "img", [1, 2, 3], rng.integers(0, 255, (3, 20, 20, 3), dtype=np.uint8))
+    simclr.train_simclr(_images(12), tmp_path / "m", SimCLRSettings(epochs=0, **TINY), log=lambda m: None)
+    model = simclr.load_simclr(tmp_path / "m")
+    ids, feats, drops = simclr.embed_folder(model, tmp_path / "img", [1, 2, 99, 3], batch_size=2)
+    assert list(ids) == [1, 2, 3] and feats.shape == (3, model.feature_dim)
+    assert drops.to_dict("records") == [{"id": 99, "reason": "missing file"}]
+    simclr.save_embeddings(tmp_path / "e.npz", ids, feats)
+    ids2, feats2 = simclr.load_embeddings(tmp_path / "e.npz")
+    np.testing.assert_array_equal(ids2, ids) and np.testing.assert_allclose(feats2, feats)
+    with pytest.raises(FileNotFoundError, match="09_simclr"):
+        simclr.load_embeddings(tmp_path / "none.npz")
+
+
+def test_probe_table_names_rare_classes_and_skips_degenerate_tasks():
+    rng = np.random.default_rng(0)
+    y = np.array(["a"] * 30 + ["b"] * 30 + ["c"] * 2, dtype=object)
+    f = rng.normal(size=(62, 3))
+    tab = simclr.probe_table({"enc": f}, {"cls": y, "one": np.r_[np.ones(60, bool), np.zeros(2, bool)]})
+    assert tab[tab.task == "cls"].note.str.startswith("left out (< 5 galaxies): c;").all()
+    one = tab[tab.task == "one"]
+    assert len(one) == 1 and np.isnan(one.ours.iloc[0]) and "skipped" in one.note.iloc[0]
+
+
+def test_tsne_keeps_separated_clusters_apart():
+    rng = np.random.default_rng(0)
+    f = np.r_[rng.normal(size=(20, 6)), rng.normal(size=(20, 6)) + 12]
+    xy = simclr.tsne_2d(f, seed=0, max_iter=250)
+    assert xy.shape == (40, 2)
+    a, b = xy[:20], xy[20:]
+    gap = np.linalg.norm(a.mean(0) - b.mean(0))
+    assert gap > 2 * max(a.std(0).max(), b.std(0).max())
+    with pytest.raises(ValueError, match="at least 5"):
+        simclr.tsne_2d(f[:3])

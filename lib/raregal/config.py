@@ -152,10 +152,16 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
                   "inference_steps": 40},
     },
     # Paper B SimCLR (issue 8)
+    # width: ResNet-18 channel multiplier (1.0 = paper); n_train: galaxies SimCLR trains on (None =
+    # all); pretrained: None = random init, or a transformers ResNet-18 (the paper used ImageNet
+    # weights; needs width 1.0 and a network or a local copy); n_tsne: points in Fig. A2.
     "simclr": {
-        "smoke": {"epochs": 1, "batch_size": 32, "image_size": 32},
-        "default": {"epochs": 10, "batch_size": 256, "image_size": 64},
-        "paper": {"epochs": 200, "batch_size": 256, "image_size": 224},
+        "smoke": {"epochs": 1, "batch_size": 32, "image_size": 32, "width": 0.125, "n_train": 128,
+                  "pretrained": None, "n_tsne": 150},
+        "default": {"epochs": 8, "batch_size": 256, "image_size": 48, "width": 0.25, "n_train": 3000,
+                    "pretrained": None, "n_tsne": 1500},
+        "paper": {"epochs": 200, "batch_size": 256, "image_size": 224, "width": 1.0, "n_train": None,
+                  "pretrained": "microsoft/resnet-18", "n_tsne": 5000},
     },
     # Paper B classifiers and D-ETG search (issue 9)
     "classifiers": {

@@ -30,20 +30,22 @@ from sklearn.metrics.pairwise import cosine_similarity
 
 from .simclr import linear_probe
 
-# The 11 binary visual questions (paper B uses 11; it names spiral arms and rings as examples).
-# ``tags``: a real galaxy answers "yes" when it carries any of these tags (raregal.gz2_labels names).
+# The 11 binary visual questions (paper B uses 11 and names spiral arms and rings as examples; ours
+# cover the features of its Table 1 prompts A–P). ``tags``: a galaxy answers "yes" when it carries any
+# of them (tag names of raregal.gz2_labels.TAGS).
 QUESTIONS = pd.DataFrame([
-    ("smooth", "smooth, no disk?", ("completely round", "in-between round", "cigar-shaped")),
-    ("round", "completely round?", ("completely round",)),
-    ("cigar", "cigar-shaped?", ("cigar-shaped",)),
-    ("edge_on", "disk seen edge-on?", ("edge-on",)),
+    ("round", "completely round?", ("completely_round",)),
+    ("in_between", "in-between round?", ("in_between_round",)),
+    ("cigar", "cigar-shaped?", ("cigar_shaped",)),
+    ("edge_on", "disk seen edge-on?", ("edge_on",)),
+    ("spiral", "spiral arms?", ("spiral", "winding_tight", "winding_medium", "winding_loose", "arms_1",
+                                "arms_2", "arms_3", "arms_4", "arms_more_than_4")),
+    ("many_arms", "three or more arms?", ("arms_3", "arms_4", "arms_more_than_4")),
     ("bar", "bar through the centre?", ("bar",)),
-    ("spiral", "spiral arms?", ("spiral",)),
-    ("bulge", "obvious or dominant bulge?", ("obvious bulge", "dominant bulge")),
+    ("bulge", "obvious or dominant bulge?", ("bulge_obvious", "bulge_dominant")),
     ("ring", "ring?", ("ring",)),
     ("merger", "merger?", ("merger",)),
-    ("dust_lane", "dust lane?", ("dust lane",)),
-    ("disturbed", "disturbed or irregular?", ("disturbed", "irregular")),
+    ("dust_lane", "dust lane?", ("dust_lane",)),
 ], columns=["question", "text", "tags"])
 
 REFERENCE_KINDS = ("ceiling: held-out real", "floor: shuffled prompts", "floor: pixel-shuffled noise")

@@ -17,7 +17,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,16 @@ from .outputs import atomic_path
 
 CHECKPOINT = "simclr.pt"
 HISTORY = "history.csv"
+EMBEDDINGS = "embeddings.npz"  # dr7objid + features of the labelled galaxies (notebook 09)
+
+# One morphology class per galaxy for Fig. A2 colours and the multi-class probe: the first of these
+# tags (raregal.gz2_labels names) that the galaxy carries, rare and specific features first.
+MORPHOLOGY_ORDER = ("merger", "ring", "dust_lane", "edge_on", "bar", "spiral", "cigar_shaped",
+                    "in_between_round", "completely_round")
+# Binary probe tasks: the classification targets of paper B §4.2 plus smoothness.
+PROBE_TASKS = {"spiral": ("spiral",), "edge-on": ("edge_on",), "bar": ("bar",),
+               "obvious bulge": ("bulge_obvious", "bulge_dominant"),
+               "smooth": ("smooth", "completely_round", "in_between_round", "cigar_shaped")}
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,8 @@ class SimCLRSettings:
     epochs: int = 10
     crop_scale: tuple[float, float] = (0.5, 1.0)
     rotation_deg: float = 180.0
-    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.05)  # brightness, contrast, sat, hue
+    jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.2, 0.02)  # brightness, contrast, sat, hue:
+    # milder than ImageNet SimCLR because a galaxy's colour is morphology (red bulges, blue arms)
     jitter_p: float = 0.8
     val_fraction: float = 0.1
     pretrained: str | None = None
@@ -327,6 +338,7 @@ def linear_probe(features: np.ndarray, labels: Any, test_fraction: float = 0.3,
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     features = np.asarray(features, dtype=np.float64)
     labels = np.asarray(labels)
@@ -340,9 +352,108 @@ def linear_probe(features: np.ndarray, labels: Any, test_fraction: float = 0.3,
     x_tr, x_te, y_tr, y_te = train_test_split(features, labels, test_size=test_fraction,
                                               random_state=seed, stratify=labels)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
-    model.fit(x_tr, y_tr)
+    with threadpool_limits(1):  # small fits: BLAS threads only spin-wait on a shared 2-core machine
+        model.fit(x_tr, y_tr)
     pred = model.predict(x_te)
     _, test_counts = np.unique(y_te, return_counts=True)
     return {"model": model, "accuracy": float(accuracy_score(y_te, pred)),
             "balanced_accuracy": float(balanced_accuracy_score(y_te, pred)),
             "chance": float(test_counts.max() / len(y_te)), "n_train": len(y_tr), "n_test": len(y_te)}
+
+
+def morphology_class(tag_table: pd.DataFrame, order: Sequence[str] = MORPHOLOGY_ORDER) -> np.ndarray:
+    """Per galaxy, the first tag of ``order`` it carries ('' when none) from ``tag_<name>`` columns."""
+    missing = [t for t in order if f"tag_{t}" not in tag_table.columns]
+    if missing:
+        raise KeyError(f"tag table lacks columns {['tag_' + t for t in missing]}")
+    out = np.full(len(tag_table), "", dtype=object)
+    for tag in reversed(order):
+        out[tag_table[f"tag_{tag}"].to_numpy(bool)] = tag
+    return out
+
+
+def probe_labels(tag_table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Labels for the probes: the morphology class (multi-class) and the binary :data:`PROBE_TASKS`."""
+    labels = {"morphology class": morphology_class(tag_table)}
+    for task, tags in PROBE_TASKS.items():
+        labels[task] = tag_table[[f"tag_{t}" for t in tags]].to_numpy(bool).any(axis=1)
+    return labels
+
+
+def probe_table(features: dict[str, np.ndarray], labels: dict[str, np.ndarray], seed: int = 0,
+                min_class: int = 5) -> pd.DataFrame:
+    """Long table of held-out linear-probe accuracy per (task, encoder).
+
+    ``features``: encoder name → (N, d), rows aligned with the label arrays. Rows labelled '' and
+    classes with fewer than ``min_class`` galaxies are left out and named in ``note``; a task left
+    with fewer than 2 classes gets NaN and the reason, never a silent gap.
+    """
+    rows = []
+    for task, y in labels.items():
+        y = np.asarray(y)
+        keep = (y != "") if y.dtype == object else np.ones(len(y), bool)
+        classes, counts = np.unique(y[keep], return_counts=True)
+        rare = classes[counts < min_class]
+        keep &= ~np.isin(y, rare)
+        note = f"left out (< {min_class} galaxies): {', '.join(map(str, rare))}; " if len(rare) else ""
+        for enc, f in features.items():
+            if len(np.unique(y[keep])) < 2:
+                rows.append({"task": task, "encoder": enc, "quantity": "accuracy", "ours": np.nan,
+                             "paper": np.nan, "n": 0, "note": note + "skipped: fewer than 2 classes"})
+                continue
+            res = linear_probe(f[keep], y[keep], seed=seed)
+            for q in ("accuracy", "balanced_accuracy"):
+                rows.append({"task": task, "encoder": enc, "quantity": q.replace("_", " "),
+                             "ours": res[q], "paper": np.nan, "n": res["n_test"],
+                             "note": note + f"chance (majority) {res['chance']:.3f}; "
+                                            f"{len(np.unique(y[keep]))} classes"})
+    return pd.DataFrame(rows)
+
+
+def embed_folder(model: SimCLRModel, folder: Path | str, ids: Sequence,
+                 batch_size: int = 512) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Embed ``<folder>/<id>.jpg`` in batches through :mod:`raregal.images` (read at the encoder's
+    size); returns (ids read, features, drops with a reason per unread id)."""
+    from .images import iter_image_batches, to_tensor
+
+    got_ids, feats, drops = [], [], []
+    for batch in iter_image_batches(folder, ids, batch_size=batch_size, size=model.settings.image_size):
+        drops.append(batch.drops)
+        if len(batch.ids):
+            got_ids.append(batch.ids)
+            feats.append(embed(model, to_tensor(batch.images), batch_size=batch_size))
+    if not feats:
+        return np.zeros(0, np.int64), np.zeros((0, model.feature_dim), np.float32), pd.concat(drops)
+    return np.concatenate(got_ids), np.concatenate(feats), pd.concat(drops, ignore_index=True)
+
+
+def save_embeddings(path: Path | str, ids: np.ndarray, features: np.ndarray) -> None:
+    with atomic_path(Path(path)) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, dr7objid=np.asarray(ids, np.int64), features=np.asarray(features, np.float32))
+
+
+def load_embeddings(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    from .config import require
+
+    with np.load(require(Path(path), made_by="09_simclr")) as z:
+        return z["dr7objid"], z["features"]
+
+
+def tsne_2d(features: np.ndarray, seed: int = 0, perplexity: float = 30.0,
+            max_iter: int = 500) -> np.ndarray:
+    """2-D t-SNE (scikit-learn, PCA init) for Fig. A2; perplexity capped at a quarter of the points.
+
+    Runs single-threaded: on a shared 2-core machine t-SNE's OpenMP threads spin-wait and a
+    126-point map took 40 s with 2 threads against 1 s with one.
+    """
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    features = np.asarray(features, dtype=np.float32)
+    if len(features) < 5:
+        raise ValueError(f"t-SNE needs at least 5 points, got {len(features)}")
+    perp = float(min(perplexity, max(2.0, (len(features) - 1) / 4)))
+    with threadpool_limits(1):
+        return TSNE(n_components=2, perplexity=perp, init="pca", max_iter=max_iter,
+                    random_state=seed).fit_transform(features)
