@@ -111,7 +111,7 @@ plt.show()
 chosen = gz2_labels.gallery_ids(table, cfg.labels.gallery_per_tag, cfg.seed)
 phrase = dict(zip(gz2_labels.TAGS.name, gz2_labels.TAGS.phrase))
 ncol = cfg.labels.gallery_per_tag
-fig_w, fig_h = 0.9 * ncol + 2.6, 0.9 * len(chosen) + 0.5  # square panels, room for the phrases
+fig_w, fig_h = 0.9 * ncol + 2.6, 0.9 * len(chosen) + 0.8  # square panels, room for the phrases
 fig, axes = plt.subplots(len(chosen), ncol, figsize=(fig_w, fig_h), squeeze=False)
 for row, (tag, ids) in enumerate(chosen.items()):
     batch = images.read_images(gz2_dir / gz2_labels.IMAGES_DIR, ids)
@@ -124,7 +124,7 @@ for row, (tag, ids) in enumerate(chosen.items()):
             ax.imshow(batch.images[col])
     axes[row, 0].set_ylabel(phrase[tag], rotation=0, ha="right", va="center", fontsize=7)
 fig.suptitle(f"{label.capitalize()} GZ2 galaxies per well-sampled tag", y=1 - 0.1 / fig_h)
-fig.subplots_adjust(left=2.6 / fig_w, right=0.99, top=1 - 0.45 / fig_h, bottom=0.1 / fig_h,
+fig.subplots_adjust(left=2.6 / fig_w, right=0.99, top=1 - 0.45 / fig_h, bottom=0.35 / fig_h,
                     wspace=0.04, hspace=0.04)
 outputs.save_figure(fig, "B-mock-gallery", cfg,
                     caption=f"{ncol} random {label} galaxies per tag (well-sampled votes), "

@@ -208,3 +208,10 @@ def test_bad_sizes_are_refused():
         mock.make_catalog(0)
     with pytest.raises(ValueError, match="detg_fraction"):
         mock.make_catalog(10, detg_fraction=0.9)
+
+
+def test_render_batches_shrink_with_image_size():
+    sizes = [32, 64, 128, 424]
+    steps = [mock.render_batch_size(s) for s in sizes]
+    assert steps[1] == mock.RENDER_BATCH and steps[-1] == 8
+    assert steps == sorted(steps, reverse=True)
