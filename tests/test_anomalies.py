@@ -55,6 +55,7 @@ def test_svm_table_rows_percent_and_paper():
     assert r.loc["recovery [%]", "ours"] == pytest.approx(75) and r.loc["recovery [%]", "std"] == pytest.approx(25)
     assert r.loc["recovery [%]", "paper"] == 67 and r.loc["contamination [%]", "paper"] == 2
     assert r.loc["contamination [%]", "ours"] == pytest.approx(3)
+    assert "paper ± 0" in r.loc["recovery [%]", "note"]
 
 
 def test_linear_boundary_and_grid():

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from raregal.cvae import (Arch, CatalogError, CheckpointMismatchError, ConvVAE, TrainConfig, TrainData,
-                          TrainingDiverged, load_model, physics_loss, property_targets, read_history, train,
+                          TrainingDiverged, load_model, physics_loss, property_targets, read_history,
                           vanilla_loss)
+from raregal.cvae.train import train
 from raregal.cvae import loss as loss_mod
 from raregal.cvae.train import evaluate
 

@@ -72,9 +72,11 @@ def svm_table_rows(trials: pd.DataFrame, method: str) -> pd.DataFrame:
     for c, g in trials.groupby("class", sort=False):
         paper = PAPER_SVM.get((method, c), (np.nan, np.nan, np.nan))
         for q, pv, pstd in (("recovery", paper[0], paper[1]), ("contamination", paper[2], np.nan)):
+            note = f"{len(g)} trials; n = test galaxies summed over trials"
+            if np.isfinite(pstd):
+                note += f"; paper ± {pstd:g}"
             rows.append({"method": method, "class": c, "quantity": f"{q} [%]", "ours": 100 * g[q].mean(),
-                         "paper": pv, "std": 100 * g[q].std(ddof=0), "paper_std": pstd,
-                         "n": int(g.n_test.sum()), "note": f"{len(g)} trials; n = test galaxies summed"})
+                         "paper": pv, "std": 100 * g[q].std(ddof=0), "n": int(g.n_test.sum()), "note": note})
     return pd.DataFrame(rows)
 
 

@@ -117,15 +117,22 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # Paper A CVAE training (issue 4)
     "cvae": {
-        "smoke": {"epochs": 2, "batch_size": 128, "lr": 1e-3, "latent_dim": 5},
-        "default": {"epochs": 60, "batch_size": 128, "lr": 1e-3, "latent_dim": 5},
-        "paper": {"epochs": 1000, "batch_size": 128, "lr": 5e-6, "latent_dim": 5},
+        # channels: (enc1, enc2) widths of the authors' topology; z_err_floor: σ floor for spectroscopic z
+        "smoke": {"epochs": 2, "batch_size": 128, "lr": 1e-3, "latent_dim": 5, "channels": (4, 8),
+                  "beta0": 10.0, "beta1": 50.0, "z_err_floor": 1e-3, "periodic_variant": False},
+        "default": {"epochs": 20, "batch_size": 128, "lr": 1e-3, "latent_dim": 5, "channels": (16, 32),
+                    "beta0": 10.0, "beta1": 50.0, "z_err_floor": 1e-3, "periodic_variant": False},
+        "paper": {"epochs": 1000, "batch_size": 128, "lr": 5e-6, "latent_dim": 5, "channels": (16, 32),
+                  "beta0": 10.0, "beta1": 50.0, "z_err_floor": 1e-3, "periodic_variant": False},
     },
     # Paper A anomaly detection (issue 4)
     "anomalies": {
-        "smoke": {"n_trials": 2, "n_neighbours": 10},
-        "default": {"n_trials": 5, "n_neighbours": 10},
-        "paper": {"n_trials": 5, "n_neighbours": 10},
+        # timing_batches / timing_galaxies: the encoding benchmark of 06 (batch sizes, galaxies per size)
+        "smoke": {"n_trials": 2, "n_neighbours": 10, "timing_batches": (1, 64), "timing_galaxies": 128},
+        "default": {"n_trials": 5, "n_neighbours": 10, "timing_batches": (1, 128, 4096),
+                    "timing_galaxies": 4096},
+        "paper": {"n_trials": 5, "n_neighbours": 10, "timing_batches": (1, 128, 4096),
+                  "timing_galaxies": 4096},
     },
     # Paper B mock GZ2 survey (issue 6). image_size px spans fov_r90 × R90 (GZ2 native: 424 px,
     # 8.48 R90; default: GZ2's central half at 64 px so features span pixels). detg_fraction: true

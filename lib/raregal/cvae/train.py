@@ -224,3 +224,55 @@ def read_history(out_dir: Path | str) -> pd.DataFrame:
     from ..config import require
 
     return pd.read_csv(require(Path(out_dir) / "history.csv", made_by="03_train_cvae"))
+
+
+def models_dir(cfg, kind: str) -> Path:
+    """``data/models/<source>-<profile>/cvae/<kind>`` (kind: physics | vanilla | physics_periodic)."""
+    return cfg.data_dir("models", "cvae", kind)
+
+
+def train_config(cfg, kind: str, periodic_orientation: bool = False) -> TrainConfig:
+    """The profile's ``cvae`` section as a :class:`TrainConfig` for one model."""
+    c = cfg.cvae
+    return TrainConfig(kind=kind, epochs=int(c.epochs), batch_size=int(c.batch_size), lr=float(c.lr),
+                       beta0=float(c.beta0), beta1=float(c.beta1), periodic_orientation=periodic_orientation,
+                       seed=int(cfg.seed), arch=Arch(latent_dim=int(c.latent_dim), channels=tuple(c.channels)))
+
+
+def data_from_processed(images, catalog: pd.DataFrame, floors: dict | None = None):
+    """(TrainData, Targets report) from ``load_processed``: rows with split train / val."""
+    from .loss import property_targets
+
+    if "split" not in catalog.columns:
+        raise ValueError("processed catalog has no 'split' column; rerun 02_preprocess")
+    tr = (catalog["split"] == "train").to_numpy()
+    va = (catalog["split"] == "val").to_numpy()
+    if not tr.any() or not va.any():
+        raise ValueError(f"need train and val rows, have {catalog['split'].value_counts().to_dict()}")
+    targets = property_targets(catalog[tr | va], floors=floors)
+    x = torch.from_numpy(np.ascontiguousarray(images[tr | va], dtype=np.float32))
+    p, s = torch.from_numpy(targets.values), torch.from_numpy(targets.sigmas)
+    sub = np.flatnonzero(tr | va)
+    in_tr = torch.from_numpy(tr[sub])
+    return TrainData(x[in_tr], p[in_tr], s[in_tr], x[~in_tr], p[~in_tr], s[~in_tr]), targets
+
+
+def figure_loss_curves(histories: dict[str, pd.DataFrame], title: str = ""):
+    """Training and validation loss per epoch for each model, best-validation epoch marked."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(histories), figsize=(5.2 * len(histories), 3.8), squeeze=False)
+    for ax, (name, h) in zip(axes[0], histories.items()):
+        ax.plot(h.epoch, h.train_loss, label="train")
+        ax.plot(h.epoch, h.val_loss, label="validation")
+        best = h.loc[h.val_loss.idxmin()]
+        ax.axvline(best.epoch, color="0.5", ls=":", lw=1)
+        ax.plot(best.epoch, best.val_loss, "k*", ms=9, label=f"best val (epoch {int(best.epoch)})")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss per galaxy")
+        ax.set_title(f"{name} CVAE", fontsize=10)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
