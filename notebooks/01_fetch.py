@@ -52,6 +52,7 @@ print("01_fetch: not implemented yet; no outputs written.")
 import pandas as pd
 
 from raregal import outputs
+from raregal.fetch import legacy_survey as real_survey_a
 from raregal.mock import survey as mock_survey
 
 print(cfg.describe("survey_a"))
@@ -59,13 +60,8 @@ survey_a_dir = cfg.data_dir("interim", "survey_a")
 if source == "mock":
     survey_a_run = mock_survey.write_survey_for(cfg)
 else:
-    try:
-        from raregal.fetch.legacy_survey import prepare_survey_a
-    except ImportError as err:
-        raise NotImplementedError("source='real' for paper A needs raregal.fetch.legacy_survey."
-                                  "prepare_survey_a (the real-data issue); it is not in this "
-                                  "checkout — run with source='mock'") from err
-    survey_a_run = prepare_survey_a(cfg)
+    # real: user catalogs in data/raw/catalogs + Legacy Surveys cutouts (README "Real data")
+    survey_a_run = real_survey_a.prepare_survey_a(cfg)
 print(survey_a_run)
 
 # %%
@@ -92,6 +88,7 @@ survey_a_summary
 import pandas as pd
 
 from raregal import gz2_labels, images, outputs
+from raregal.fetch import gz2 as real_gz2
 from raregal.mock import gz2 as mock_gz2
 
 print(cfg.describe("survey_b", "labels"))
@@ -100,12 +97,8 @@ if source == "mock":
     gz2_run = mock_gz2.write_survey(gz2_dir, cfg.survey_b.n_galaxies, cfg.survey_b.image_size, cfg.seed,
                                     cfg.survey_b.fov_r90, cfg.survey_b.detg_fraction)
 else:
-    try:
-        from raregal.fetch.gz2 import prepare_gz2
-    except ImportError as err:
-        raise RuntimeError("source='real' for paper B needs raregal.fetch.gz2.prepare_gz2 (the real-data "
-                           "issue); it is not in this checkout — run with source='mock'") from err
-    gz2_run = prepare_gz2(cfg)
+    # real: Hart16 catalog + Zenodo GZ2 images (or the Kaggle files) in data/raw/gz2 (README "Real data")
+    gz2_run = real_gz2.prepare_gz2(cfg)
 print({k: v for k, v in gz2_run.items() if k != "drops"})
 
 # %%

@@ -163,3 +163,30 @@ def test_hart16_schema_is_checked(tmp_path):
         gz2.read_hart16(tmp_path / "h.csv")
     with pytest.raises(CatalogError, match="download https://gz2hart"):
         gz2.read_hart16(tmp_path / "absent.csv.gz")
+
+
+def test_real_layout_is_read_by_the_label_and_image_code(fixture_server, real_cfg):
+    """What 01_fetch does next with source=real: gz2_labels and images accept prepare_gz2's output."""
+    from raregal import gz2_labels, images
+
+    serve_gz2(fixture_server)
+    rng = np.random.default_rng(2)
+    h, votes = hart16_frame(), {}
+    for stem in gz2_labels.TREE.stem:
+        frac = rng.uniform(0, 1, len(h))
+        votes[f"{stem}_count"] = rng.integers(0, 40, len(h))
+        for kind in ("weight", "fraction", "weighted_fraction", "debiased"):
+            votes[f"{stem}_{kind}"] = frac
+        votes[f"{stem}_flag"] = 0
+    h = pd.concat([h[["dr7objid", "ra", "dec", "gz2_class"]], pd.DataFrame(votes)], axis=1)
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb") as fh:
+        fh.write(h.to_csv(index=False).encode())
+    fixture_server.files["/gz2_hart16.csv.gz"] = buf.getvalue()
+    run_prepare(fixture_server, real_cfg)
+    out = real_cfg.data_dir("interim", "gz2")
+    kept, drops = gz2_labels.validate_catalog(gz2_labels.read_catalog(out))
+    assert kept["dr7objid"].tolist() == IDS[:2] and drops.empty
+    assert images.find_missing(out / "images", kept["dr7objid"]).empty
+    batch = images.read_images(out / "images", kept["dr7objid"].tolist(), size=16)
+    assert batch.images.shape == (2, 16, 16, 3) and batch.drops.empty

@@ -224,6 +224,9 @@ def test_prepare_survey_a_writes_the_mock_layout_and_lists_failures(fixture_serv
     assert "not a readable FITS" in failures["reason"][0]
     assert kept["id"].tolist() == [0, 1, 2, 5, 6, 7, 8]
     assert res["by_class"] == {"normal": 3, "green_pea": 2, "red_spiral": 2}
+    from raregal.mock import survey as mock_survey  # 01_fetch summarises real data the same way
+    summary = mock_survey.summary_table(kept).set_index(["class", "quantity"])["ours"]
+    assert summary[("all", "count")] == 7 and summary[("red_spiral", "count")] == 2
 
 
 def test_prepare_survey_a_offline_stops_before_writing_anything(real_cfg, closed_port_url):

@@ -242,7 +242,9 @@ def gather_inputs(raw: Path, hart16_url: str = HART16_URL, zenodo_url: str = ZEN
     mapping = read_filename_mapping(_ensure(f"{zenodo_url.rstrip('/')}/{MAPPING_CSV}?download=1",
                                             raw / MAPPING_CSV, policy, MAPPING_CSV))
     names = mapping.set_index("objid")["asset_id"].reindex(cat["dr7objid"].to_numpy())
-    cat["image_name"] = [f"{int(a)}.jpg" if pd.notna(a) else "" for a in names]
+    image_name = pd.Series([f"{int(a)}.jpg" if pd.notna(a) else "" for a in names],
+                           index=cat.index, name="image_name")
+    cat = pd.concat([cat, image_name], axis=1)  # one copy; inserting into a wide frame warns
     extracted = raw / "images"
     if extracted.is_dir() and any(extracted.iterdir()):
         return cat, ImageSource(extracted), "hart16"
