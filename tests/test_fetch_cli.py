@@ -45,3 +45,15 @@ def test_errors_are_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
     assert "Traceback" not in err
     with pytest.raises(SystemExit):
         main(["nonsense"])
+
+
+def test_gz2_command_against_the_loopback_server(fixture_server, tmp_path, monkeypatch, capsys):
+    from test_fetch_gz2 import IDS, serve_gz2
+
+    monkeypatch.setenv("RAREGAL_ROOT", str(tmp_path))
+    serve_gz2(fixture_server)
+    rc = main(["gz2", "--profile", "smoke", "--hart16-url", fixture_server.url + "/gz2_hart16.csv.gz",
+               "--zenodo-url", fixture_server.url + "/zenodo", "--delay", "0", "--quiet"])
+    assert rc == 0 and "gz2 (real, hart16 form): 2 galaxies" in capsys.readouterr().out
+    out = tmp_path / "data" / "interim" / "real-smoke" / "gz2"
+    assert sorted(p.stem for p in (out / "images").iterdir()) == sorted(str(i) for i in IDS[:2])

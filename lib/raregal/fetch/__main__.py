@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("survey-a", help="paper A: user catalogs + Legacy Surveys cutouts → data/interim")
     _add_run(p), _add_cutout(p), _add_http(p)
     p = sub.add_parser("gz2", help="paper B: Hart16 catalog + GZ2 images → data/interim")
+    from .gz2 import HART16_URL, ZENODO_GZ2_URL
+
+    p.add_argument("--hart16-url", default=HART16_URL, help="the gz2_hart16.csv.gz address")
+    p.add_argument("--zenodo-url", default=ZENODO_GZ2_URL,
+                   help="folder holding images_gz2.zip and gz2_filename_mapping.csv")
     _add_run(p), _add_http(p)
     p = sub.add_parser("cutouts", help="cutouts for a table (csv/parquet with id, ra, dec)")
     p.add_argument("table", type=Path)
@@ -110,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from .gz2 import prepare_gz2
 
-        prepare_gz2(cfg, policy=_policy(args), progress=not args.quiet)
+        prepare_gz2(cfg, args.hart16_url, args.zenodo_url, _policy(args), not args.quiet)
     return 0
 
 
