@@ -167,18 +167,23 @@ def test_unreachable_host_stops_with_one_clear_message(closed_port_url):
     assert "data/raw/legacy_survey" in msg and "Traceback" not in msg
 
 
-def test_retry_after_forms_and_rate_limiter_spacing():
+def test_retry_after_forms_and_rate_limiter_spacing(monkeypatch):
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     policy = RetryPolicy(backoff=1.0, backoff_max=5.0, retry_after_max=30.0)
     assert [policy.wait_after(k) for k in range(4)] == [1.0, 2.0, 4.0, 5.0]
     assert policy.wait_after(0, retry_after=100.0) == 30.0
+    # the limiter hands out start slots one interval apart; check them on a fake clock (no wall-clock timing)
+    clock = {"now": 100.0}
+    monkeypatch.setattr("raregal.fetch.http.time.monotonic", lambda: clock["now"])
+    monkeypatch.setattr("raregal.fetch.http.time.sleep", lambda s: clock.__setitem__("now", clock["now"] + s))
     limiter, starts = RateLimiter(0.05), []
-    for _ in range(4):
+    for late in (0.0, 0.0, 0.02, 0.2):  # the caller may come back late; slots never come closer than 0.05
+        clock["now"] += late
         limiter.wait()
-        starts.append(time.monotonic())
-    assert min(np.diff(starts)) >= 0.045
+        starts.append(clock["now"])
+    assert np.allclose(np.diff(starts), [0.05, 0.05, 0.2])
 
 
 def test_fetch_time_estimate_is_rate_bound_at_the_polite_delay():
