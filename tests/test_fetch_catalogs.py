@@ -95,3 +95,17 @@ def test_load_survey_a_catalog_schema_ids_and_counted_drops(tmp_path):
     assert drops["anomaly without position"] == 1
     rs = df[df["class"] == "red_spiral"]
     assert list(rs["z"]) == [0.05, 0.06] and rs["logsfr"].isna().all()
+
+
+def test_gama_join_by_position_when_no_shared_cataid(tmp_path):
+    truth = gama_files(tmp_path, n=4)
+    sm = Table.read(tmp_path / "StellarMassesGKVv24.fits")
+    sm.remove_column("CATAID")
+    sm.write(tmp_path / "StellarMassesGKVv24.fits", overwrite=True)
+    mp = Table.read(tmp_path / "MagPhysv06.fits")
+    mp["RA"], mp["DEC"] = truth["ra"][::-1] + 0.3 / 3600, truth["dec"][::-1]  # 0.3" offsets
+    mp.remove_row(0)  # galaxy 3 has no MagPhys fit
+    mp.write(tmp_path / "MagPhysv06.fits", overwrite=True)
+    df = cat.read_gama(tmp_path / "StellarMassesGKVv24.fits", tmp_path / "MagPhysv06.fits")
+    np.testing.assert_allclose(df["logsfr"][:3], truth["logsfr"][:3], atol=1e-12)
+    assert np.isnan(df["logsfr"][3]) and np.isnan(df["logsfr_err"][3])  # unmatched → NaN (dropped later)

@@ -182,7 +182,7 @@ def log_error(values, unit, centre_log: np.ndarray, centre_unit: u.UnitBase,
     return lin_err / (10 ** centre_log * np.log(10))
 
 
-def _percentile_columns(df, stem_aliases, where) -> tuple[str, str, str] | None:
+def _percentile_columns(df, stem_aliases) -> tuple[str, str, str] | None:
     """(p16, p50, p84) columns like ``mass_stellar_percentile16/50/84`` (GAMA MagPhys)."""
     lower = {c.lower(): c for c in df.columns}
     for stem in stem_aliases:
@@ -197,8 +197,11 @@ def _standardise(df: pd.DataFrame, units: dict, where: str, cls: str, catalog: s
     """Map one catalog onto SCHEMA (minus id/class) with unit conversion; optional fields → NaN."""
     override = {k: _unit(v) for k, v in (units_override or {}).items()}
 
-    def unit_of(field: str, col: str):  # the user's unit (by schema or file name), else the file's
-        return override.get(field) or override.get(col) or units.get(col)
+    def unit_of(field: str, col: str, fallback=None):  # the user's unit, else the file's
+        for unit in (override.get(field), override.get(col), units.get(col)):
+            if unit is not None:
+                return unit
+        return fallback
 
     out = pd.DataFrame(index=df.index)
     id_col = pick_column(df, "id", where, columns, required=False)
@@ -211,10 +214,10 @@ def _standardise(df: pd.DataFrame, units: dict, where: str, cls: str, catalog: s
         out["z_err"] = SPECZ_ERR if out["z"].notna().any() else np.nan
     for f, target, pct in (("logmstar", LOG_MASS, ("mass_stellar",)),
                            ("logsfr", LOG_SFR, ("SFR_0_1Gyr", "sfr"))):
-        trio = None if (columns and f in columns) else _percentile_columns(df, pct, where)
+        trio = None if (columns and f in columns) else _percentile_columns(df, pct)
         if trio:  # MagPhys style: median and 16/84 percentiles
             unit50 = resolve_unit(df[trio[1]], unit_of(f, trio[1]), target, trio[1])
-            lo, mid, hi = (to_log10(df[c], units.get(c) or unit50, target, c) for c in trio)
+            lo, mid, hi = (to_log10(df[c], unit_of(f, c, unit50), target, c) for c in trio)
             out[f], out[f + "_err"] = mid, (hi - lo) / 2
             continue
         c = pick_column(df, f, where, columns, required=f in required)
@@ -224,8 +227,8 @@ def _standardise(df: pd.DataFrame, units: dict, where: str, cls: str, catalog: s
         centre_unit = resolve_unit(df[c], unit_of(f, c), target, c)
         out[f] = to_log10(df[c], centre_unit, target, c)
         ce = pick_column(df, f + "_err", where, columns, required=f + "_err" in required)
-        out[f + "_err"] = (log_error(df[ce], unit_of(f + "_err", ce), out[f].to_numpy(), centre_unit, ce)
-                           if ce else np.nan)
+        out[f + "_err"] = (log_error(df[ce], unit_of(f + "_err", ce), out[f].to_numpy(),
+                                     centre_unit, ce) if ce else np.nan)
     out["class"] = cls
     return out
 
