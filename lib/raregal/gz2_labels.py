@@ -26,7 +26,11 @@ total), and (iii) the debiased fraction of *a* is ≥ ``MIN_DEBIASED``.
 Functions: :func:`validate_catalog` (columns, bad counts dropped and counted), :func:`well_sampled_tags`,
 :func:`balance_by_label` (cap per tag combination), :func:`build_tag_table` (→ ``tags.parquet``),
 :func:`prompt_from_tags` / :func:`tags_from_prompt` (round trip, weights like ``{dust lane:1.3}``
-accepted), :func:`truth_labels` (mock truth for the classifier tasks), :func:`tag_counts`.
+accepted), :func:`truth_labels` (mock truth for the classifier tasks: spiral, edge-on disk, bar,
+bulge, D-ETG), :func:`tag_counts` (``B-table-tags``), :func:`data_summary` (``B-data-summary``),
+:func:`upset_counts` + :func:`draw_upset` (Fig. 2), :func:`gallery_ids`, and the file readers
+:func:`read_catalog` / :func:`read_known_detg` (names in ``CATALOG_FILE``, ``KNOWN_DETG_FILE``,
+``IMAGES_DIR``, ``TAGS_FILE``).
 """
 from __future__ import annotations
 

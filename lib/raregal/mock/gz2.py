@@ -264,13 +264,19 @@ def _answer_probabilities(truth: pd.DataFrame, rng: np.random.Generator
     vis = truth.true_visibility.to_numpy()
     ease = rng.lognormal(0.3, 0.55, n)  # some galaxies are simply ambiguous
     smooth = truth.true_class.to_numpy() == "smooth"
+    # arms are countable when their spacing (~π·0.5·R90/m) is a few PSF widths: many, tightly
+    # packed arms on a small galaxy blur together, so volunteers guess
+    m = np.maximum(truth.true_arms.to_numpy(), 1)
+    spacing = np.pi * 0.5 * truth.true_r90_arcsec.to_numpy() / m
+    arm_vis = np.minimum(vis, np.clip(spacing / (2.5 * truth.true_psf_fwhm_arcsec.to_numpy()) - 0.3, 0, 1))
     latent = _latent_answers(truth, rng)
     biased, clean = {}, {}
     for task, (eps0, base) in VOTE_MODEL.items():
         base = np.asarray(base, float)
         k = len(base)
         easy = np.where(smooth, SMOOTH_EASE, 1.0) if task in ("t01", "t07") else 1.0
-        eps = np.clip(eps0 * ease * easy * (1.6 - vis), 0.0, 0.95)[:, None]
+        seen = arm_vis if task in ("t10", "t11") else vis
+        eps = np.clip(eps0 * ease * easy * (1.6 - seen), 0.0, 0.95)[:, None]
         onehot = np.eye(k)[latent[task]]
         p = (1 - eps) * onehot + eps * base[None, :]
         clean[task] = p
