@@ -16,7 +16,7 @@ from raregal.fetch import gz2
 from raregal.fetch.catalogs import CatalogError
 from raregal.fetch.http import NoNetworkError, RetryPolicy, sha256_of
 
-FAST = RetryPolicy(retries=2, backoff=0.01, timeout=2.0, delay=0.0)
+FAST = RetryPolicy(retries=2, backoff=0.01, timeout=10.0, delay=0.0)
 IDS = [587722981741363294, 587722981741363323, 587722981741559888, 587722981742084253,
        587722981742280846]
 

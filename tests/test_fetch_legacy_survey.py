@@ -18,7 +18,7 @@ from raregal.fetch import legacy_survey as ls
 from raregal.fetch.http import (NoNetworkError, RateLimiter, RetryPolicy, check_reachable,
                                 parse_retry_after)
 
-FAST = RetryPolicy(retries=3, backoff=0.01, backoff_max=0.05, timeout=2.0, delay=0.0)
+FAST = RetryPolicy(retries=3, backoff=0.01, backoff_max=0.05, timeout=10.0, delay=0.0)
 SPEC = ls.CutoutSpec(size=16)
 
 
@@ -69,7 +69,9 @@ def test_cache_key_separates_layer_size_and_bands(tmp_path):
 def test_transient_faults_end_in_a_good_cached_file(fixture_server, tmp_path, faults):
     rows = targets(2)
     fixture_server.faults[ra_key(rows.ra[0])] = [f if f != "503" else "500" for f in faults]
-    policy = RetryPolicy(retries=3, backoff=0.01, timeout=0.3, delay=0.0)
+    # a short timeout only where the fault needs one: a loaded machine may answer slowly
+    policy = RetryPolicy(retries=3, backoff=0.01, timeout=0.5 if "slow" in faults else 10.0,
+                         delay=0.0)
     rep = fetch(fixture_server, tmp_path, rows, policy)
     assert rep.failures.empty and rep.n_downloaded == 2
     asked = [q for q in fixture_server.requests_for("/viewer/fits-cutout")
@@ -112,7 +114,7 @@ def test_persistent_timeout_and_5xx_give_up_with_a_reason(fixture_server, tmp_pa
     rows = targets(3)
     fixture_server.faults[ra_key(rows.ra[0])] = ["slow"] * 10
     fixture_server.faults[ra_key(rows.ra[2])] = ["500"] * 10
-    policy = RetryPolicy(retries=1, backoff=0.01, timeout=0.2, delay=0.0)
+    policy = RetryPolicy(retries=1, backoff=0.01, timeout=0.5, delay=0.0)
     rep = fetch(fixture_server, tmp_path, rows, policy, workers=3)
     reasons = dict(zip(rep.failures["id"], rep.failures["reason"]))
     assert sorted(reasons) == [0, 2] and list(rep.paths) == [1]
