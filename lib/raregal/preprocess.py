@@ -6,7 +6,7 @@ Why each step (paper A §2):
   paper: photutils on the grz stack (Background2D, box 10 px, 3×3 median filter, median background;
   Gaussian kernel FWHM 3 px; SourceFinder with 10 connected pixels and deblending; SourceCatalog
   orientation of the source whose centroid is nearest the image centre). Fast path: the same recipe
-  written as batched array operations (a box-median background map like Background2D, the same kernel
+  written as batched array operations (box-median background and rms maps like Background2D, the same kernel
   and threshold, one ``scipy.ndimage.label`` call for the whole batch, second moments of the
   convolved image in the central segment), validated against photutils (``benchmarks/orientation.py``).
   Convention: radians, major axis from +x (columns) toward +y (rows), counter-clockwise with
@@ -204,11 +204,25 @@ def orientation_photutils(image: np.ndarray) -> dict:
                 "ellipticity": float(cat.ellipticity[k].value)}
 
 
-def box_background(stack: np.ndarray, box: int = BKG_BOX, filter_size: int = BKG_FILTER) -> np.ndarray:
-    """Batched Background2D-like map of (N, H, W) stacks: median per box×box cell (image reflected
-    to a whole number of cells), median-filtered filter×filter, bilinearly interpolated back."""
-    import torch
-    import torch.nn.functional as F
+def _linear_upsampler(n_cells: int, box: int) -> np.ndarray:
+    """(n_cells·box, n_cells) bilinear weights from cell centres to pixel centres (edges clamped)."""
+    pos = np.clip((np.arange(n_cells * box) + 0.5) / box - 0.5, 0, n_cells - 1)
+    lo = np.minimum(pos.astype(int), n_cells - 2) if n_cells > 1 else np.zeros(pos.size, int)
+    frac = pos - lo
+    weights = np.zeros((pos.size, n_cells), np.float32)
+    weights[np.arange(pos.size), lo] = 1 - frac
+    if n_cells > 1:
+        weights[np.arange(pos.size), lo + 1] += frac
+    return weights
+
+
+def box_background(stack: np.ndarray, box: int = BKG_BOX,
+                   filter_size: int = BKG_FILTER) -> tuple[np.ndarray, np.ndarray]:
+    """Batched Background2D-like background and rms maps of (N, H, W) stacks: per box×box cell
+    (image reflected to a whole number of cells) the median and a once-3σ-clipped std,
+    median-filtered filter×filter, bilinearly interpolated back. As in photutils, the rms rises in
+    cells crossed by a galaxy's gradient, which raises the threshold there and keeps touching
+    neighbours out of the central segment."""
     from scipy import ndimage
 
     n, h, w = stack.shape
@@ -216,18 +230,25 @@ def box_background(stack: np.ndarray, box: int = BKG_BOX, filter_size: int = BKG
     pad = np.pad(stack, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)), mode="reflect")
     gh, gw = pad.shape[1] // box, pad.shape[2] // box
     cells = pad.reshape(n, gh, box, gw, box).transpose(0, 1, 3, 2, 4).reshape(n, gh, gw, box * box)
-    # plain cell medians: astropy-style 3σ clipping first changed the fast-vs-photutils rms by
-    # < 0.003 rad on the mock and cost 2.5× the time
-    med = ndimage.median_filter(np.median(cells, -1), size=(1, filter_size, filter_size),
-                                mode="nearest")
-    up = F.interpolate(torch.from_numpy(med[:, None].astype(np.float32)), size=pad.shape[1:],
-                       mode="bilinear", align_corners=False).numpy()[:, 0]
-    return up[:, ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
+    m = box * box
+    cells.sort(axis=-1)  # in place (vectorised sort: ~5× faster than a partition here)
+    med = 0.5 * (cells[..., (m - 1) // 2] + cells[..., m // 2])  # plain medians: full astropy
+    cells -= med[..., None]  # clipping moved the fast-vs-photutils rms by < 0.003 rad
+    mean_dev = cells.mean(-1)
+    np.square(cells, out=cells)
+    var = cells.mean(-1) - mean_dev**2
+    keep = cells < 9 * var[..., None]
+    rms = np.sqrt((cells * keep).sum(-1) / np.maximum(keep.sum(-1), 1))
+    maps = ndimage.median_filter(np.stack([med, rms], 1), size=(1, 1, filter_size, filter_size),
+                                 mode="nearest").astype(np.float32)
+    rows, cols = _linear_upsampler(gh, box), _linear_upsampler(gw, box)
+    up = rows[ph // 2:ph // 2 + h] @ maps @ cols[pw // 2:pw // 2 + w].T
+    return up[:, 0], up[:, 1]
 
 
 def orientation_fast(batch: np.ndarray) -> pd.DataFrame:
     """Batched orientation of the central source of (N, 3, H, W) cutouts (the photutils recipe
-    without per-galaxy Python: box-median background map, same kernel, threshold and minimum
+    without per-galaxy Python: box background and rms maps, same kernel, threshold and minimum
     area, one labelling call, moments of the convolved stack in the segment nearest the centre).
 
     Returns a DataFrame with orientation [rad], centre_dist [px] (inf when nothing is detected),
@@ -236,12 +257,12 @@ def orientation_fast(batch: np.ndarray) -> pd.DataFrame:
 
     n, _, h, w = batch.shape
     stack = batch.sum(1, dtype=np.float32)
-    data = stack - box_background(stack)
-    sigma = 1.4826 * np.median(np.abs(data[:, ::3, ::3].reshape(n, -1)), axis=1)  # MAD, 1/9 pixels
+    background, rms = box_background(stack)
+    data = stack - background
     k1 = _kernel().sum(0).astype(np.float32)  # the FWHM-3 kernel is separable: two 1-D passes
     conv = ndimage.correlate1d(ndimage.correlate1d(data, k1, axis=1, mode="constant"), k1, axis=2,
                                mode="constant")
-    mask = conv > (DETECT_NSIGMA * sigma)[:, None, None]
+    mask = conv > DETECT_NSIGMA * rms
     structure = np.zeros((3, 3, 3), bool)
     structure[1] = True  # 8-connected within a cutout, never across cutouts
     labels, n_lab = ndimage.label(mask, structure=structure)
