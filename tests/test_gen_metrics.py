@@ -6,6 +6,17 @@ import pytest
 from raregal import gen_metrics as gm
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny CPU nets: one thread avoids OpenMP spin-waits on a shared machine (restored after)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _unit(v):
     v = np.asarray(v, float)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
@@ -157,3 +168,94 @@ def test_question_tags_are_in_the_vocabulary():
     for q, tags in zip(gm.QUESTIONS["question"], gm.QUESTIONS["tags"]):
         assert set(tags) <= set(TAG_NAMES), q
     assert len(gm.QUESTIONS) == 11 and gm.QUESTIONS["question"].is_unique
+
+
+def _tags(rows):
+    from raregal.gz2_labels import TAG_NAMES
+
+    return pd.DataFrame([{f"tag_{t}": t in r for t in TAG_NAMES} for r in rows])
+
+
+def test_condition_members_and_prompt_types():
+    tab = _tags([["spiral", "arms_4"], ["spiral"], ["edge_on", "dust_lane"], []])
+    m = gm.condition_members(tab, {"F": ["spiral", "arms_4"], "S": ["spiral"], "L": ["edge_on", "dust_lane"]})
+    assert m["F"].tolist() == [True, False, False, False]
+    assert m["S"].tolist() == [True, True, False, False]  # a superset of the prompt's tags counts
+    assert m["L"].tolist() == [False, False, True, False]
+    with pytest.raises(KeyError, match="tag_nope"):
+        gm.condition_members(tab, {"X": ["nope"]})
+    assert gm.prompt_type(["edge_on", "dust_lane"]) == "odd feature"
+    assert gm.prompt_type(["edge_on", "edge_on_bulge_rounded"]) == "edge-on"
+    assert gm.prompt_type(["cigar_shaped"]) == "smooth" and gm.prompt_type([]) == "other"
+
+
+def test_score_set_and_long_metrics():
+    emb, conds, member, expected = _toy_world()
+    answers = np.eye(3, dtype=bool)[["ABC".index(c) for c in conds]]
+    per, skipped = gm.score_set("step 5", emb, conds, answers, emb, member, expected)
+    assert (per["method"] == "step 5").all() and skipped.empty
+    assert per["realism"].tolist() == pytest.approx([1.0, 1.0, 1.0])
+    long = gm.long_metrics(per.assign(step=5), keys=("method", "step"))
+    allrow = long[(long.condition == "all") & (long.quantity == "consistency")]
+    assert len(allrow) == 1 and allrow.ours.iloc[0] == 1.0 and allrow.n.iloc[0] == 90
+    assert long.paper.isna().all() and len(long) == 3 * (3 + 1)
+    two = pd.concat([per, per[per.condition != "C"].assign(method="other", realism=0.5)])
+    assert gm.common_conditions(two) == ["A", "B"]
+    sub = gm.long_metrics(two, mean_over=["A", "B"])
+    r = sub[(sub.condition == "all") & (sub.quantity == "realism")].set_index("method").ours
+    assert r["step 5"] == pytest.approx(1.0) and r["other"] == pytest.approx(0.5)
+    assert sub[sub.condition == "all"].note.str.contains("A,B").all()
+
+
+def test_embed_and_answer_accepts_generated_layout(tmp_path):
+    from raregal import simclr
+
+    x = np.random.default_rng(0).random((12, 3, 16, 16)).astype(np.float32)
+    s = simclr.SimCLRSettings(image_size=16, width=0.0625, proj_dim=8, batch_size=8, epochs=0)
+    simclr.train_simclr(x, tmp_path, s, log=lambda m: None)
+    model = simclr.load_simclr(tmp_path)
+    truth = np.zeros((12, 11), bool)
+    truth[::2] = True
+    qc = gm.QuestionClassifiers.fit(simclr.embed(model, x), truth, min_positives=3)
+    gen = (np.random.default_rng(1).random((5, 24, 24, 3)) * 255).astype(np.uint8)  # (N, H, W, 3), 24 px
+    feats, answers = gm.embed_and_answer(model, gen, qc)
+    assert feats.shape == (5, model.feature_dim) and answers.shape == (5, 11) and answers.dtype == bool
+
+
+@pytest.fixture(scope="module")
+def tiny_finetune(tmp_path_factory):
+    """A 2-step fine-tune of a tiny text-to-image pipeline (raregal.diffusion) on 16 px blobs."""
+    import torch
+
+    from raregal.diffusion import components as C
+    from raregal.diffusion import finetune as FT
+
+    rng = np.random.default_rng(0)
+    imgs = (rng.random((8, 16, 16, 3)) * 255).astype(np.uint8)
+    tags = [["completely round galaxy"], ["edge-on galaxy"]] * 4
+    spec = C.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32), text_hidden=32,
+                      text_layers=1, text_heads=2, max_length=16)
+    torch.manual_seed(0)
+    comps = C.build_tiny(["completely round galaxy", "edge-on galaxy", "dust lane"], spec, seed=0)
+    root = tmp_path_factory.mktemp("diff")
+    comps.save(root / "run" / "base")
+    data = FT.TrainingSet(C.encode_latents(comps.vae, imgs), tags, list(range(8)))
+    settings = FT.FinetuneSettings(steps=2, batch_size=4, lr_per_sample=1e-4, warmup_steps=1,
+                                   checkpoint_every=1, seed=3)
+    FT.finetune(C.load_components(root / "run" / "base"), data, settings, root / "run",
+                base=root / "run" / "base", progress=False)
+    return root / "run"
+
+
+def test_generation_per_condition_from_checkpoints_and_base(tiny_finetune, tmp_path):
+    assert gm.fine_tune_steps(tiny_finetune) == [0, 1, 2]
+    prompts = {"B": "completely round galaxy", "L": "edge-on galaxy, {dust lane:1.3}"}
+    ims, cond = gm.generate_for_conditions(tiny_finetune, 2, prompts, n_per_prompt=2,
+                                           inference_steps=2, seed=1)
+    assert ims.shape == (4, 16, 16, 3) and ims.dtype == np.uint8 and list(cond) == ["B", "B", "L", "L"]
+    again, _ = gm.generate_for_conditions(tiny_finetune, 2, {"B": prompts["B"]}, 2, 2, seed=1)
+    np.testing.assert_array_equal(again, ims[:2])  # seeds depend on the image, not the batch
+    base, _ = gm.generate_for_conditions(tiny_finetune, 0, {"B": prompts["B"]}, 2, 2, seed=1)
+    assert base.shape == (2, 16, 16, 3) and not np.array_equal(base, ims[:2])
+    with pytest.raises(FileNotFoundError, match="08_finetune_diffusion"):
+        gm.fine_tune_steps(tmp_path)

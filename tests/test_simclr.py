@@ -143,6 +143,10 @@ def test_embed_checks_and_shapes(tmp_path):
     e = simclr.embed(model, x, batch_size=5)
     assert e.shape == (12, model.feature_dim) and e.dtype == np.float32
     np.testing.assert_allclose(simclr.embed(model, x[:3]), e[:3], atol=1e-5)  # batch-independent
+    z = simclr.embed(model, x, projection=True)
+    assert z.shape == (12, 8)
+    with torch.no_grad():
+        np.testing.assert_allclose(z, model.head(torch.as_tensor(e)).numpy(), atol=1e-5)
     with pytest.warns(UserWarning, match="resizing"):
         assert simclr.embed(model, _images(2, size=32)).shape == (2, model.feature_dim)
     with pytest.raises(ValueError, match="3 colour channels"):
@@ -237,3 +241,14 @@ def test_tsne_keeps_separated_clusters_apart():
     assert gap > 2 * max(a.std(0).max(), b.std(0).max())
     with pytest.raises(ValueError, match="at least 5"):
         simclr.tsne_2d(f[:3])
+
+
+def test_cosine_separation_known_geometry():
+    f = np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1]], float)
+    sep = simclr.cosine_separation(f, np.array(["a", "a", "b", "b"], dtype=object))
+    assert sep["within"] == pytest.approx(np.cos(np.arctan(0.1)))
+    assert sep["gap"] > 0.8
+    same_dir = simclr.cosine_separation(np.ones((4, 2)) + [[0], [0], [1e-3], [1e-3]], [0, 0, 1, 1])
+    assert same_dir["gap"] == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="2 classes"):
+        simclr.cosine_separation(f, np.zeros(4))

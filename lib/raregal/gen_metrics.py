@@ -288,3 +288,133 @@ def pareto_front(realism_values: Sequence[float], diversity_values: Sequence[flo
             keep.append(i)
     keep = np.asarray(keep, dtype=int)
     return keep[np.argsort(r[keep], kind="stable")]
+
+
+# ---------------------------------------------------------------------------------------------
+# conditions from the prompt table, scoring image sets (notebook 10)
+# ---------------------------------------------------------------------------------------------
+# Prompt types for Fig. 5 colours: the first rule whose tags a prompt carries (rare features first).
+PROMPT_TYPES = (("odd feature", ("merger", "ring", "dust_lane")), ("edge-on", ("edge_on",)),
+                ("bar / spiral", ("bar", "spiral")),
+                ("smooth", ("completely_round", "in_between_round", "cigar_shaped")))
+
+
+def prompt_type(tags: Sequence[str]) -> str:
+    """The Fig. 5 colour group of a prompt from its tags (first matching rule of PROMPT_TYPES)."""
+    for name, rule in PROMPT_TYPES:
+        if set(tags) & set(rule):
+            return name
+    return "other"
+
+
+def condition_members(tag_table: pd.DataFrame, condition_tags: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """galaxies × conditions, True where a galaxy carries every tag of the condition's prompt."""
+    out = {}
+    for cond, tags in condition_tags.items():
+        cols = [f"tag_{t}" for t in tags]
+        missing = [c for c in cols if c not in tag_table.columns]
+        if missing:
+            raise KeyError(f"condition {cond!r}: tag table lacks {missing}")
+        out[cond] = tag_table[cols].to_numpy(bool).all(axis=1) if cols else np.zeros(len(tag_table), bool)
+    return pd.DataFrame(out, index=tag_table.index)
+
+
+def score_set(method: str, gen_emb: np.ndarray, gen_condition: Sequence[str], answers: np.ndarray,
+              ref_emb: np.ndarray, ref_member: pd.DataFrame,
+              expected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`evaluate` with a ``method`` column on both tables (a checkpoint, the ceiling, a floor)."""
+    per, skipped = evaluate(ref_emb, ref_member, gen_emb, gen_condition, answers, expected)
+    per.insert(0, "method", method)
+    skipped.insert(0, "method", method)
+    return per, skipped
+
+
+def embed_and_answer(model, images: np.ndarray, classifiers: QuestionClassifiers,
+                     batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """SimCLR features and visual-question answers of uint8 (N, H, W, 3) or float (N, 3, H, W) images."""
+    import warnings
+
+    from .simclr import embed
+
+    x = np.asarray(images)
+    if x.ndim == 4 and x.shape[-1] == 3 and x.shape[1] != 3:
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    with warnings.catch_warnings():  # generated images are resized to the encoder's size on purpose
+        warnings.filterwarnings("ignore", message="resizing")
+        feats = embed(model, x, batch_size=batch_size)
+    return feats, classifiers.predict(feats)
+
+
+def common_conditions(per_condition: pd.DataFrame, by: str = "method") -> list[str]:
+    """Conditions every ``by`` group scored, so eq. 2/4/6 means compare like with like."""
+    sets = [set(g.condition) for _, g in per_condition.groupby(by)]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def long_metrics(per_condition: pd.DataFrame, keys: Sequence[str] = ("method",),
+                 mean_over: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per-condition rows + the eq. 2/4/6 means ("all", over ``mean_over`` conditions when given) as
+    a long table: keys, condition, quantity, ours, n, note."""
+    rows = []
+    for key_vals, grp in per_condition.groupby(list(keys), sort=False):
+        key_vals = key_vals if isinstance(key_vals, tuple) else (key_vals,)
+        base = dict(zip(keys, key_vals))
+        sub = grp if mean_over is None else grp[grp.condition.isin(mean_over)]
+        note = "" if mean_over is None else f"mean over {len(sub)} prompts: {','.join(sub.condition)}"
+        for m in ("realism", "diversity", "consistency"):
+            for r in grp.itertuples(index=False):
+                rows.append({**base, "condition": r.condition, "quantity": m, "ours": getattr(r, m),
+                             "n": r.n_gen, "note": ""})
+            rows.append({**base, "condition": "all", "quantity": m,
+                         "ours": float(sub[m].mean()) if len(sub) else np.nan,
+                         "n": int(sub["n_gen"].sum()), "note": note})
+    out = pd.DataFrame(rows)
+    out["paper"] = np.nan
+    return out
+
+
+def fine_tune_steps(diffusion_dir) -> list[int]:
+    """Steps to score: 0 (the base model before fine-tuning, when its folder exists) and every
+    ``checkpoint-{step}/`` of the fine-tune in ``diffusion_dir`` (notebook 08)."""
+    import json
+    from pathlib import Path
+
+    from .config import require
+    from .diffusion.finetune import list_checkpoints
+
+    diffusion_dir = Path(diffusion_dir)
+    meta = json.loads(require(diffusion_dir / "finetune.json", made_by="08_finetune_diffusion").read_text())
+    steps = [s for s, _ in list_checkpoints(diffusion_dir)]
+    if not steps:
+        raise FileNotFoundError(f"no checkpoint-*/ in {diffusion_dir}: run 08_finetune_diffusion")
+    base = Path(str(meta.get("base", "")))
+    return ([0] if (base / "model_index.json").exists() else []) + steps
+
+
+def generate_for_conditions(diffusion_dir, step: int, prompts: Mapping[str, str], n_per_prompt: int,
+                            inference_steps: int, seed: int = 0,
+                            batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Text-to-image samples, ``n_per_prompt`` per condition, from ``checkpoint-{step}`` (0 = base).
+
+    Pure text-to-image (no reference image): everything that makes an image fit its condition must
+    come from the prompt. Seeds depend on (seed, image number) only, so each checkpoint is asked for
+    the same images. Returns uint8 (N, H, W, 3) and the condition of each image.
+    """
+    import json
+    from pathlib import Path
+
+    from .diffusion import generate as G
+    from .diffusion.components import load_components
+
+    if n_per_prompt < 1:
+        raise ValueError(f"n_per_prompt must be >= 1, got {n_per_prompt}")
+    if step == 0:
+        base = json.loads((Path(diffusion_dir) / "finetune.json").read_text())["base"]
+        pipes = G.make_pipelines(load_components(base))
+    else:
+        pipes = G.load_pipelines(diffusion_dir, step)[:2]
+    reqs = [G.Request(prompt, seed=seed * 100_000 + k, key=cond)
+            for cond, prompt in prompts.items() for k in range(n_per_prompt)]
+    images, meta = G.generate(pipes, reqs, steps=inference_steps, batch_size=batch_size,
+                              checkpoint_step=step, progress=False)
+    return images, meta["key"].to_numpy(dtype=object)

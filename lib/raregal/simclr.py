@@ -313,15 +313,17 @@ def load_history(path: Path | str) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def embed(model: SimCLRModel, images: Any, batch_size: int = 256) -> np.ndarray:
-    """Encoder features f_φ(x) (N, feature_dim) of images; wrong sizes are resized with a warning."""
+def embed(model: SimCLRModel, images: Any, batch_size: int = 256, projection: bool = False) -> np.ndarray:
+    """Encoder features f_φ(x) (N, feature_dim) of images, or with ``projection`` the head's output
+    z (N, proj_dim) on which NT-Xent measured cosine similarity; wrong sizes are resized with a warning."""
     x = prepare_images(images, model.settings.image_size)
     was_training = model.training
     model.eval()
-    out = [model.encoder(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    net = model if projection else model.encoder
+    out = [net(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     model.train(was_training)
     if not out:
-        return np.zeros((0, model.feature_dim), dtype=np.float32)
+        return np.zeros((0, model.settings.proj_dim if projection else model.feature_dim), dtype=np.float32)
     return torch.cat(out).numpy().astype(np.float32)
 
 
@@ -407,7 +409,33 @@ def probe_table(features: dict[str, np.ndarray], labels: dict[str, np.ndarray], 
                              "ours": res[q], "paper": np.nan, "n": res["n_test"],
                              "note": note + f"chance (majority) {res['chance']:.3f}; "
                                             f"{len(np.unique(y[keep]))} classes"})
+            sep = cosine_separation(f[keep], y[keep])
+            rows.append({"task": task, "encoder": enc, "quantity": "cosine gap (within - between)",
+                         "ours": sep["gap"], "paper": np.nan, "n": int(keep.sum()),
+                         "note": note + f"mean cosine within {sep['within']:.3f}, "
+                                        f"between {sep['between']:.3f}"})
     return pd.DataFrame(rows)
+
+
+def cosine_separation(features: np.ndarray, labels: Any) -> dict[str, float]:
+    """Mean cosine similarity within classes and between classes ('' labels left out).
+
+    Realism and diversity (notebook 10) are cosine similarities, so what matters for them is this
+    geometry, not only linear separability: an untrained ResNet maps every galaxy to nearly the same
+    direction (cosine ≈ 0.99), leaving no room between a good and a bad match.
+    """
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    labels = np.asarray(labels)
+    keep = labels != "" if labels.dtype == object else np.ones(len(labels), bool)
+    f, y = np.asarray(features, np.float64)[keep], labels[keep]
+    if len(np.unique(y)) < 2:
+        raise ValueError("cosine separation needs at least 2 classes")
+    sim = cosine_similarity(f)
+    same = y[:, None] == y[None, :]
+    off = ~np.eye(len(y), dtype=bool)
+    within, between = float(sim[same & off].mean()), float(sim[~same].mean())
+    return {"within": within, "between": between, "gap": within - between}
 
 
 def embed_folder(model: SimCLRModel, folder: Path | str, ids: Sequence,
