@@ -17,20 +17,136 @@
 # # 08 · Paper B: fine-tune the text-to-image diffusion model
 #
 # Makes:
-# - `B-table1` (table; paper B Table 1)
-# - `B-fig3` (figure; paper B Fig. 3)
+# - `data/models/<source>-<profile>/diffusion/`: `checkpoint-{step}/` (kept for notebook 10's
+#   metrics-vs-step figure), `pipeline/` (a diffusers folder with the EMA weights), `train_log.csv`
+# - `B-table1` (table; paper B Table 1): the 16 prompts A–P and the tag combination each maps to
+# - `B-fig3` (figure; paper B Fig. 3): per prompt one real mock galaxy with those tags and three
+#   generated ones
+# - `B-diffusion-loss` (figure): training loss and learning rate per step
 #
-# **Not implemented yet.** The content of this notebook comes with issue 7.
-# Until then it only checks its parameters and writes nothing.
+# Seed 004 §2 and Appendix C: Stable Diffusion v1.5 (UNet with cross-attention on CLIP text
+# embeddings, VAE latents) fine-tuned on all parameters with (tag prompt, GZ2 image) pairs: ε-MSE,
+# AdamW (weight decay 1e-3), one-cycle lr with 400 warm-up steps, peak 1e-7 × batch 16, 10,000 steps
+# at 424 px, fp16, grad-clip 1.0; tags shuffled per sample. Sampling: Euler ancestral
+# (β 0.00085–0.012, scaled_linear), guidance 6.5, 40 steps; `{dust lane:1.3}` scales the phrase's
+# text embeddings. The `default` profile cannot fine-tune SD-1.5 on a CPU, so it trains the same
+# pipeline classes (`pretrained = "tiny"`) from scratch at 32 px with a higher lr; the sizes used are
+# printed below and every one is a profile value in `raregal.config`.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
 source = "mock"  # mock | real
 seed = 0  # global seed for numpy, torch and random
+retrain = False  # True: delete a finished fine-tune of this profile and train again
+inference_steps = None  # sampler steps for Fig. 3 (None: profile value; paper 40)
+n_per_prompt = None  # generated images per Table 1 prompt (None: profile value; Fig. 3 shows 3)
+torch_threads = None  # CPU threads for torch (None: torch's default; 1 on a shared, busy machine)
 
 # %%
-from raregal import config
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
 
-cfg = config.setup(profile, source, seed, make_dirs=False)
+from raregal import config, gz2_labels, images, outputs
+from raregal.diffusion import finetune, generate, prompts
+
+overrides = {k: v for k, v in {"inference_steps": inference_steps, "n_per_prompt": n_per_prompt}.items()
+             if v is not None}
+cfg = config.setup(profile, source, seed, overrides={"diffusion": overrides})
+if torch_threads:
+    torch.set_num_threads(torch_threads)
+D = cfg.diffusion
 print(cfg.describe("diffusion"))
-print("08_finetune_diffusion: not implemented yet; no outputs written.")
+print(f"peak lr = {D.lr_per_sample:g} × batch {D.batch_size} = {D.lr_per_sample * D.batch_size:g}")
+label = "mock" if source == "mock" else "real"
+model_dir = cfg.data_dir("models", "diffusion")
+image_dir = cfg.data_dir("interim", "gz2") / gz2_labels.IMAGES_DIR
+tag_table = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_labels.TAGS_FILE,
+                                           made_by="07_gz2_labels"))
+
+# %% [markdown]
+# ## Training pairs
+# The galaxies notebook 07 put in the diffusion training set (tag combinations capped; early-type +
+# dust-lane galaxies left out), read at the training resolution. Unreadable images or rows without
+# tags are dropped and counted.
+
+# %%
+train_images, train_ids, train_tags, drops = finetune.load_training_images(
+    tag_table, image_dir, D.resolution, D.max_images, cfg.seed)
+print(f"{len(train_ids):,} training images at {D.resolution} px; {len(drops)} dropped",
+      drops.reason.value_counts().to_dict() if len(drops) else "")
+print("example captions:", [gz2_labels.prompt_from_tags(t) for t in train_tags[:3]])
+
+# %% [markdown]
+# ## Fine-tune (or load the finished run)
+# Tiny profile: a byte-level BPE CLIP tokenizer is trained on the prompt vocabulary, the VAE is
+# pre-trained on the training images (its latents are then cached), and the UNet + text encoder are
+# trained from scratch. An interrupted run resumes from its latest checkpoint.
+
+# %%
+corpus = list(gz2_labels.TAGS.phrase) + list(prompts.TABLE1.prompt)
+summary = finetune.train_pipeline(model_dir, train_images, train_tags, train_ids, D, corpus,
+                                  seed=cfg.seed, retrain=retrain)
+print({k: v for k, v in summary.items() if k not in ("vae_losses", "settings", "info")})
+log = pd.read_csv(model_dir / "train_log.csv")
+checkpoints = [s for s, _ in finetune.list_checkpoints(model_dir)]
+print("checkpoints kept:", checkpoints)
+
+# %%
+fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.2))
+ax_loss.plot(log.step, log.loss, lw=0.4, color="0.6", label="per step")
+ax_loss.plot(log.step, log.loss.rolling(50, min_periods=1).mean(), color="C0", label="50-step mean")
+ax_loss.set(xlabel="step", ylabel="ε-MSE", title=f"Diffusion fine-tune on {label} GZ2")
+ax_loss.legend()
+ax_lr.plot(log.step, log.lr, color="C1")
+ax_lr.set(xlabel="step", ylabel="learning rate", title="one-cycle schedule")
+outputs.save_figure(fig, "B-diffusion-loss", cfg,
+                    caption=f"ε-prediction loss and learning rate of the diffusion fine-tune on the {label} "
+                            f"GZ2 images ({D.pretrained}, {D.resolution} px, batch {D.batch_size}, "
+                            f"{D.steps} steps).")
+plt.show()
+
+# %% [markdown]
+# ## Table 1: the prompts and the tags they map to
+# Each prompt of seed 004 Table 1 is read into our tag vocabulary (`gz2_labels.tags_from_prompt`);
+# `ours` is the prompt built back from those tags (the words the model was trained on), with the
+# paper's `{dust lane:1.3}` emphasis kept. `n` = galaxies in the diffusion training set with all
+# those tags (K, early-type + dust lane, is excluded from training on purpose: extrapolation).
+
+# %%
+table1 = prompts.table1_prompts(tag_table)
+table1_long = table1.assign(quantity="prompt").rename(columns={"n_train": "n"})
+outputs.save_table(table1_long[["letter", "quantity", "tags", "ours", "paper", "n"]], "B-table1", cfg,
+                   caption="Seed 004 Table 1 prompts (paper) and our prompts built from the tags each "
+                           f"maps to; n = {label} diffusion-training galaxies with all the tags.")
+table1
+
+# %% [markdown]
+# ## Fig. 3: one real galaxy and three generated per prompt
+# Text-to-image from pure noise with the final (EMA) pipeline, seeds 0, 1, 2 per prompt; the real
+# image is a random training galaxy with the prompt's tags (for K from outside the training set).
+
+# %%
+pipes = generate.load_pipelines(model_dir)
+requests = [generate.Request(p, k, key=letter) for letter, p in zip(table1.letter, table1.ours)
+            for k in range(D.n_per_prompt)]
+generated, meta = generate.generate(pipes[:2], requests, out_dir=model_dir / "fig3",
+                                    guidance=D.guidance, steps=D.inference_steps,
+                                    checkpoint_step=summary.get("steps"), name_prefix="fig3")
+real_ids = prompts.real_examples(tag_table, table1, n=1, seed=cfg.seed)
+real = {letter: images.read_images(image_dir, ids, size=D.resolution).images[0]
+        for letter, ids in real_ids.items() if ids}
+print(f"{len(meta)} images written to {model_dir / 'fig3'}")
+
+# %%
+fig = plt.figure(figsize=(16, 4.8))
+generate.plot_prompt_grid(fig, list(table1.letter), real,
+                          {x: generated[meta.key.to_numpy() == x] for x in table1.letter})
+fig.suptitle(f"Paper B Fig. 3 on the {label} survey: top row real {label} galaxy, below generated "
+             f"({D.pretrained}, {D.resolution} px, {D.inference_steps} Euler-a steps, guidance {D.guidance})",
+             fontsize=10)
+outputs.save_figure(fig, "B-fig3", cfg,
+                    caption=f"Per Table 1 prompt (A–P, see B-table1): a real {label} galaxy with the "
+                            f"prompt's tags (top, orange frame) and {D.n_per_prompt} images generated by "
+                            f"the fine-tuned pipeline ({D.pretrained}, {D.resolution} px).")
+plt.show()

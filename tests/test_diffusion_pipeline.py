@@ -33,6 +33,15 @@ TAGS = [["completely round galaxy"] if i % 2 == 0 else ["cigar-shaped galaxy", "
         for i in range(8)]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny convolutions gain nothing from threads; on a shared 2-core machine OpenMP spin-waits."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def settings(**kw):
     base = dict(steps=2, batch_size=4, lr_per_sample=1e-4, warmup_steps=1, checkpoint_every=1,
                 uncond_prob=0.25, ema_decay=0.9, seed=3)
@@ -99,8 +108,8 @@ def test_pretrain_vae_learns_and_scales_latents_to_unit_std():
     comps = C.build_tiny(CORPUS, SPEC, seed=1)
     imgs = synthetic_images()
     before = C.reconstruction_error(comps.vae, imgs)
-    losses = C.pretrain_vae(comps.vae, imgs, steps=25, batch_size=8, lr=3e-3)
-    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    losses = C.pretrain_vae(comps.vae, imgs, steps=12, batch_size=8, lr=3e-3)
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
     assert C.reconstruction_error(comps.vae, imgs) < before
     lat = C.encode_latents(comps.vae, imgs)
     assert lat.shape == (8, 2, 4, 8, 8)

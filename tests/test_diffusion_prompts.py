@@ -10,6 +10,14 @@ CORPUS = ["sdss, completely round galaxy, dust lane", "edge-on galaxy, with roun
           "cigar-shaped galaxy, merger"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tokenizer():
     return C.build_tokenizer(CORPUS, max_length=16)

@@ -301,3 +301,10 @@ def reconstruction_error(vae, images, n: int = 64) -> float:
     x = to_model_range(np.asarray(images)[:n] if not torch.is_tensor(images) else images[:n])
     rec = vae.decode(vae.encode(x).latent_dist.mean).sample
     return float((rec.clamp(-1, 1) - x).abs().mean() / 2)
+
+
+def spec_from_profile(section) -> TinySpec:
+    """TinySpec from the ``diffusion`` config section (keys named like the TinySpec fields)."""
+    values = vars(section) if not isinstance(section, dict) else section
+    names = TinySpec.__dataclass_fields__
+    return TinySpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})

@@ -19,7 +19,7 @@ import math
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -418,3 +418,101 @@ def components_at(out_dir: Path | str, step: int | str | None = None, use_ema: b
     comps.info = {**comps.info, "checkpoint_step": int(CHECKPOINT_RE.match(ckpt.name).group(1)),
                   "use_ema": use_ema}
     return comps
+
+
+# --------------------------------------------------------------------------------------------------
+# From the GZ2 tag table to a training set (notebook 08)
+# --------------------------------------------------------------------------------------------------
+def tag_caption(tags: Sequence[str], rng: np.random.Generator) -> str:
+    """Training caption of a galaxy: its tag phrases in a fresh random order (gz2_labels wording)."""
+    from ..gz2_labels import prompt_from_tags
+
+    return prompt_from_tags(tags, rng)
+
+
+def training_rows(tag_table: pd.DataFrame, max_images: int | None = None,
+                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of ``tags.parquet`` with ``in_diffusion_train`` (optionally a seeded subsample) and a drop
+    table (id, reason) of flagged rows that cannot be used (no tags)."""
+    missing = {"dr7objid", "tags", "in_diffusion_train"} - set(tag_table.columns)
+    if missing:
+        raise ValueError(f"tag table lacks columns {sorted(missing)} (contract: CONTRIBUTING.md)")
+    rows = tag_table[tag_table["in_diffusion_train"].astype(bool)]
+    empty = rows["tags"].fillna("").str.len() == 0
+    drops = pd.DataFrame({"id": rows.loc[empty, "dr7objid"], "reason": "no tags"})
+    rows = rows[~empty]
+    if max_images is not None and len(rows) > max_images:
+        rows = rows.sample(n=max_images, random_state=seed).sort_index()
+    return rows.reset_index(drop=True), drops
+
+
+def load_training_images(tag_table: pd.DataFrame, image_folder: Path | str, resolution: int,
+                         max_images: int | None = None, seed: int = 0):
+    """uint8 images (N, R, R, 3), ids, tag lists and the drop table (no tags, missing/unreadable file)."""
+    from ..images import read_images
+
+    rows, drops = training_rows(tag_table, max_images, seed)
+    batch = read_images(image_folder, rows["dr7objid"].tolist(), size=resolution)
+    kept = rows.set_index("dr7objid").loc[batch.ids]
+    tags = [t.split("|") for t in kept["tags"]]
+    all_drops = pd.concat([drops, batch.drops], ignore_index=True)
+    if len(batch.ids) == 0:
+        raise ValueError(f"no training image could be read from {image_folder} "
+                         f"({len(all_drops)} dropped: {all_drops.reason.value_counts().to_dict()})")
+    return batch.images, list(batch.ids), tags, all_drops
+
+
+def settings_from_profile(section) -> FinetuneSettings:
+    """FinetuneSettings from the ``diffusion`` config section (a namespace or dict)."""
+    values = vars(section) if not isinstance(section, dict) else section
+    names = FinetuneSettings.__dataclass_fields__
+    return FinetuneSettings(**{k: v for k, v in values.items() if k in names})
+
+
+def train_pipeline(model_dir: Path | str, images: np.ndarray, tags: list[list[str]], ids: list,
+                   section, corpus: Sequence[str], seed: int = 0, retrain: bool = False,
+                   progress: bool = True) -> dict:
+    """Notebook 08's whole fine-tune: base components (tiny: build + pre-train the VAE, saved as
+    ``base/``; else the ``pretrained`` pipeline), cached latents, :func:`finetune` resumed from the
+    latest checkpoint. A finished run with the same settings is loaded, not retrained."""
+    import time
+
+    from .components import build_tiny, encode_latents, pretrain_vae, reconstruction_error, spec_from_profile
+
+    model_dir = Path(model_dir)
+    values = vars(section) if not isinstance(section, dict) else dict(section)
+    settings = replace(settings_from_profile(values), seed=seed)
+    if retrain and model_dir.exists():
+        shutil.rmtree(model_dir)
+    meta_path = model_dir / "finetune.json"
+    if (model_dir / "pipeline" / "model_index.json").exists() and meta_path.exists():
+        done = json.loads(meta_path.read_text())
+        if done["settings"] != json.loads(json.dumps(asdict(settings))):
+            raise ValueError(f"{model_dir} holds a fine-tune with other settings "
+                             f"({done['settings']}); rerun with retrain=True to replace it")
+        return {**done, "loaded": True}
+    t0 = time.perf_counter()
+    info: dict = {"loaded": False}
+    if values["pretrained"] == "tiny":
+        base = model_dir / "base"
+        if (base / "model_index.json").exists():
+            comps = load_components(base)
+        else:
+            comps = build_tiny(corpus, spec_from_profile(values), seed=seed)
+            info["vae_losses"] = pretrain_vae(comps.vae, images, steps=values["vae_steps"],
+                                              batch_size=values["vae_batch_size"],
+                                              lr=values["vae_lr"], seed=seed, progress=progress)
+            comps.save(base)
+    else:
+        base = values["pretrained"]
+        comps = load_components(base)
+    info["vae_reconstruction_error"] = reconstruction_error(comps.vae, images)
+    info["prepare_s"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    data = TrainingSet(encode_latents(comps.vae, images), tags, ids)
+    info["latents_s"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    summary = finetune(comps, data, settings, model_dir, base=base, caption_fn=tag_caption,
+                       progress=progress)
+    info["train_s"] = time.perf_counter() - t2
+    return {**summary, **info}

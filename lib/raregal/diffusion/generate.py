@@ -160,3 +160,30 @@ def generate_for_prompt(model_dir: Path | str, prompt: str, n: int, step: int | 
             ref_ids = [reference_ids[k % len(reference_ids)] for k in range(n)]
     reqs = [Request(prompt, seed + k, refs[k], ref_ids[k]) for k in range(n)]
     return generate(pipes[:2], reqs, out_dir=out_dir, checkpoint_step=pipes[2], **kwargs)
+
+
+def plot_prompt_grid(fig, letters: Sequence[str], real: dict, generated: dict, titles: dict | None = None):
+    """Seed 004 Fig. 3 layout: one column per prompt letter, the real image on top (blank when none),
+    the generated images below. ``real[letter]`` is (H, W, 3) or None, ``generated[letter]`` (k, H, W, 3)."""
+    k = max(len(generated[x]) for x in letters)
+    axes = fig.subplots(k + 1, len(letters), squeeze=False, gridspec_kw={"wspace": 0.04, "hspace": 0.04})
+    for j, letter in enumerate(letters):
+        column = [real.get(letter)] + list(generated[letter])
+        for i, ax in enumerate(axes[:, j]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            im = column[i] if i < len(column) else None
+            if im is not None:
+                ax.imshow(im, interpolation="nearest")
+            else:
+                ax.text(0.5, 0.5, "none", ha="center", va="center", fontsize=7, color="0.5",
+                        transform=ax.transAxes)
+            if i == 0:
+                ax.set_title((titles or {}).get(letter, letter), fontsize=9)
+                for s in ax.spines.values():
+                    s.set_edgecolor("tab:orange")
+                    s.set_linewidth(2)
+    axes[0, 0].set_ylabel("mock\nreal", fontsize=8)
+    for i in range(1, k + 1):
+        axes[i, 0].set_ylabel(f"generated\n{i}", fontsize=8)
+    return axes

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -135,3 +136,45 @@ TABLE1 = pd.DataFrame([
     ("O", "in-between round galaxy, merger"),
     ("P", "spiral galaxy, just noticeable bulge prominence, merger"),
 ], columns=["letter", "prompt"])
+
+
+def table1_prompts(tag_table: pd.DataFrame | None = None, emphasis: float = 1.3) -> pd.DataFrame:
+    """Table 1 mapped onto our tag vocabulary: letter, the paper's prompt, the tags it names, our prompt
+    (gz2_labels phrases; the paper's ``{dust lane:1.3}`` kept as a weight) and, given ``tags.parquet``,
+    how many galaxies carry all those tags (``n_train`` in the diffusion training set, ``n_all``)."""
+    from ..gz2_labels import prompt_from_tags, tags_from_prompt
+
+    rows = []
+    for letter, prompt in TABLE1.itertuples(index=False):
+        tags = tags_from_prompt(prompt)
+        weights = {t: w for t in tags
+                   for phrase, w in parse_weighted_prompt(prompt).weights.items()
+                   if tags_from_prompt(phrase) == [t]}
+        row = {"letter": letter, "paper": prompt, "tags": "|".join(tags),
+               "ours": prompt_from_tags(tags, weights=weights or None)}
+        if tag_table is not None:
+            has = _has_tags(tag_table, tags)
+            row["n_train"] = int((has & tag_table["in_diffusion_train"].astype(bool)).sum())
+            row["n_all"] = int(has.sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _has_tags(tag_table: pd.DataFrame, tags) -> pd.Series:
+    sets = tag_table["tags"].fillna("").str.split("|")
+    return sets.apply(lambda s: set(tags) <= set(s))
+
+
+def real_examples(tag_table: pd.DataFrame, table: pd.DataFrame, n: int = 1, seed: int = 0) -> dict:
+    """Per letter, ``n`` ids of real (mock) galaxies carrying all the prompt's tags (training set
+    first; early-type + dust lane galaxies are excluded from training, so they come from the rest)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for letter, tags in zip(table["letter"], table["tags"]):
+        has = _has_tags(tag_table, tags.split("|"))
+        pool = tag_table[has & tag_table["in_diffusion_train"].astype(bool)]
+        if len(pool) < n:
+            pool = tag_table[has]
+        ids = pool["dr7objid"].to_numpy()
+        out[letter] = list(rng.choice(ids, size=min(n, len(ids)), replace=False)) if len(ids) else []
+    return out
