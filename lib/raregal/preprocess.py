@@ -544,14 +544,14 @@ def plot_orientation_examples(cfg: "RunConfig", n: int = 12, crop: int = 64):
     nrow = int(np.ceil(len(examples) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.1 * ncol, 3.3 * nrow), squeeze=False)
     lo, c = (RAW_SIZE - crop) // 2, (crop - 1) / 2
+    lines = [("orientation_fast", "orange", "-", "fast path"),
+             ("orientation_photutils", "cyan", "-", "photutils"),
+             ("true_orientation", "white", "--", "truth (mock)")]
     for ax, img, (_, gal) in zip(axes.flat, imgs, examples.iterrows()):
         g, r, z = (b[lo:lo + crop, lo:lo + crop] * s for b, s in zip(img, RGB_SCALES))
         stretch = max(float(np.percentile(r, 99.5)) / 2, 0.3)  # floor: sky noise stays dark
         ax.imshow(make_lupton_rgb(z, r, g, minimum=0, stretch=stretch, Q=8), origin="lower")
         half = 0.42 * crop
-        lines = [("orientation_fast", "orange", "-", "fast"),
-                 ("orientation_photutils", "cyan", "-", "photutils"),
-                 ("true_orientation", "white", "--", "truth")]
         for col, colour, style, label in lines:
             if col in gal and np.isfinite(gal[col]):
                 a = gal[col]
@@ -570,9 +570,14 @@ def plot_orientation_examples(cfg: "RunConfig", n: int = 12, crop: int = 64):
         ax.set_title(text, fontsize=8)
     for ax in axes.flat[len(examples):]:
         ax.set_axis_off()
-    axes.flat[0].legend(loc="lower left", fontsize=7, framealpha=0.5)
+    from matplotlib.lines import Line2D
+
+    shown = [(c, s, lab) for col, c, s, lab in lines if col in examples and examples[col].notna().any()]
+    fig.legend([Line2D([], [], color=c, ls=s) for c, s, _ in shown], [lab for *_, lab in shown],
+               loc="lower left", ncol=len(shown), fontsize=8, facecolor="0.15", labelcolor="white",
+               framealpha=1)
     data = "mock survey" if cfg.source == "mock" else "DECaLS"
     fig.suptitle(f"Orientation of the central galaxy ({data} grz, central {crop}×{crop} of 128 px; "
                  f"angle CCW from +x)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig

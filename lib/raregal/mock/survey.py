@@ -437,9 +437,13 @@ def _finish_catalog(cat: pd.DataFrame, rng: np.random.Generator, bad_fraction: f
 # --------------------------------------------------------------------------------------------
 # Rendering
 # --------------------------------------------------------------------------------------------
+def _moffat_alpha(fwhm_px: float, beta: float) -> float:
+    return fwhm_px / (2 * np.sqrt(2 ** (1 / beta) - 1))
+
+
 def moffat_psf(size: int, fwhm_px: float, beta: float = MOFFAT_BETA, centred: bool = True) -> np.ndarray:
     """Unit-sum Moffat PSF on a size×size grid (centred, or at pixel (0, 0) with wrap for FFTs)."""
-    alpha = fwhm_px / (2 * np.sqrt(2 ** (1 / beta) - 1))
+    alpha = _moffat_alpha(fwhm_px, beta)
     c = np.arange(size) - (size // 2 if centred else 0)
     if not centred:
         c = np.where(c >= size / 2, c - size, c)
@@ -565,7 +569,7 @@ def _add_bright_star(images: np.ndarray, rng: np.random.Generator) -> None:
     ang, dist = rng.uniform(0, 2 * np.pi, b), rng.uniform(6, 20, b)
     x, y = 63.5 + dist * np.cos(ang), 63.5 + dist * np.sin(ang)
     c = np.arange(CUTOUT_SIZE, dtype=np.float32)
-    alpha = PSF_FWHM_ARCSEC / PIXEL_SCALE / (2 * np.sqrt(2 ** (1 / MOFFAT_BETA) - 1))
+    alpha = _moffat_alpha(PSF_FWHM_ARCSEC / PIXEL_SCALE, MOFFAT_BETA)
     r2 = (c[None, None, :] - x[:, None, None]) ** 2 + (c[None, :, None] - y[:, None, None]) ** 2
     prof = (1 + r2 / alpha**2) ** -MOFFAT_BETA
     prof *= (MOFFAT_BETA - 1) / (np.pi * alpha**2)
