@@ -194,3 +194,79 @@ def test_summarise_seeds_mean_std_and_notes():
     out = C.summarise_seeds(per, ["task", "method"]).set_index("task")
     assert out.loc["a", "ours"] == pytest.approx(0.2) and out.loc["a", "std"] == pytest.approx(0.1)
     assert out.loc["a", "n"] == 3 and out.loc["b", "n"] == 0 and out.loc["b", "note"] == "not run"
+
+
+def tags_frame(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    t = pd.DataFrame({"dr7objid": np.arange(n, dtype=np.int64) + 10**17,
+                      "well_sampled": rng.random(n) < 0.8})
+    for name, p in [("spiral", 0.43), ("edge_on", 0.09), ("bar", 0.1), ("bulge_obvious", 0.05),
+                    ("bulge_dominant", 0.02)]:
+        t[f"tag_{name}"] = (rng.random(n) < p) & t.well_sampled
+    return t
+
+
+def test_task_labels_and_prompts():
+    t = tags_frame()
+    lab = C.task_labels(t)
+    assert list(lab.columns) == ["dr7objid", "spiral", "disk", "bar", "bulge", "eligible"]
+    assert (lab.bulge == (t.tag_bulge_obvious | t.tag_bulge_dominant)).all()
+    with pytest.raises(ValueError, match="tag_bar"):
+        C.task_labels(t.drop(columns="tag_bar"))
+    assert C.task_prompt("spiral") == "sdss, spiral galaxy"
+    assert C.task_prompt("bulge").startswith("sdss, obvious central bulge")
+
+
+def test_run_table2_all_tasks_and_unrunnable_task_reported():
+    t = tags_frame()
+    lab = C.task_labels(t)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(len(t), 6)).astype(np.float32)
+    for k, task in enumerate(["spiral", "disk", "bar", "bulge"]):
+        x[lab[task].to_numpy(), k] += 3.0
+    per = C.run_table2(x[None], lab, C.TrainSettings(lr=3e-2, epochs=5, batch_size=512),
+                       lambda: C.head_classifier(6), n_negatives=400, seeds=[0, 1],
+                       tasks=["disk", "spiral"], synthetic_notes={"disk": "not run: no pipeline here"})
+    assert set(per.task) == {"disk", "spiral"} and set(per.seed) == {0, 1}
+    ran = per[per.method != "augmented"]
+    assert ran.ours.notna().all() and ran.ours.between(0, 1).all()
+    f1 = ran[ran.quantity == "f1"].groupby("task").ours.mean()
+    assert f1["spiral"] > 0.7 and f1["disk"] > 0.2  # disk: 40 positives, 4 in each test split
+    assert (per[(per.task == "disk") & (per.method == "augmented")].note == "not run: no pipeline here").all()
+    # too many negatives asked: the task is reported as not run, not dropped
+    per2 = C.run_table2(x[None], lab, C.TrainSettings(epochs=1), lambda: C.head_classifier(6),
+                        n_negatives=10**5, seeds=[0], tasks=["bar"])
+    assert len(per2) == 9 and per2.ours.isna().all() and per2.note.str.contains("not enough").all()
+    summ = C.with_paper(C.summarise_seeds(per, ["task", "method", "quantity"]),
+                        C.PAPER_TABLE2.drop(columns="positive_fraction"), ["task", "method", "quantity"])
+    assert list(summ.columns[:5]) == ["task", "method", "quantity", "ours", "paper"]
+    assert summ.set_index(["task", "method", "quantity"]).loc[("disk", "focal", "completeness"), "paper"] == 0.76
+
+
+def test_featurizer_frozen_catalog_cache_and_drops(tmp_path):
+    from raregal.images import write_images
+
+    rng = np.random.default_rng(0)
+    ids = np.arange(12, dtype=np.int64) + 500
+    write_images(tmp_path / "img", ids[:10], rng.integers(0, 255, (10, 20, 20, 3), dtype=np.uint8))
+    enc = TinyNet().eval()
+    f = C.Featurizer("frozen", 16, n_views=2, encoder=enc)
+    views, kept, drops = f.catalog(tmp_path / "img", ids, cache=tmp_path / "v.npz")
+    assert views.shape == (2, 10, 4) and list(kept) == list(ids[:10])
+    assert sorted(drops["id"].astype(int)) == [510, 511] and (drops.reason == "missing file").all()
+    again = f.catalog(tmp_path / "img", ids, cache=tmp_path / "v.npz")
+    np.testing.assert_array_equal(again[0], views)
+    assert f.make_model().head.in_features == 4 and f.augment is None
+    ft = C.Featurizer("finetune", 16, width=1.0)
+    v2, _, _ = ft.catalog(tmp_path / "img", ids[:3])
+    assert v2.shape == (1, 3, 3, 16, 16) and 0 <= v2.min() and v2.max() <= 1 and ft.augment is not None
+    with pytest.raises(ValueError, match="encoder"):
+        C.Featurizer("frozen", 16)
+    with pytest.raises(ValueError, match="mode"):
+        C.Featurizer("linear", 16, encoder=enc)
+
+
+def test_synthetic_images_without_pipeline_is_not_run(tmp_path):
+    imgs, note = C.synthetic_images(tmp_path / "no_model", "sdss, spiral galaxy", 3, tmp_path / "out",
+                                    steps=2, strength=0.8)
+    assert imgs is None and note.startswith("not run")

@@ -158,3 +158,59 @@ def test_plots_build():
     imgs = rng.integers(0, 255, (3, 8, 8, 3), dtype=np.uint8)
     fig3 = D.image_rows([("a", imgs), ("b", imgs[:0])], n_cols=4)
     assert len(fig3.axes) == 8
+
+
+def test_search_without_synthetic_is_reported_not_run():
+    x, ids, truth, syn = survey(n=300)
+    cat, rounds = D.run_search(x[None], ids, None, [], C.TrainSettings(), lambda: C.head_classifier(8),
+                               n_negatives=10)
+    assert cat.empty and list(cat.columns) == list(D.CATALOG_COLUMNS)
+    tab = D.search_table(rounds, cat, len(ids))
+    assert len(tab) == 1 and "no synthetic" in tab.note.iloc[0]
+
+
+def test_search_table_rows_and_paper_values():
+    rounds = pd.DataFrame({"round": [1, 2], "n_candidates": [100, 40], "n_flagged": [120, 60],
+                           "n_accepted": [30, 10], "n_candidates_true": [35, 12]})
+    cat = pd.DataFrame({"id": range(40), "in_known_catalog": [True] * 10 + [False] * 30})
+    tab = D.search_table(rounds, cat, 20000, {"purity": 0.9})
+    r1 = tab[(tab["round"] == "1") & (tab.quantity == "candidates vetted")].iloc[0]
+    assert r1.ours == 100 and r1.paper == 8184
+    fin = tab[tab["round"] == "final"].set_index("quantity")
+    assert fin.loc["accepted, not in known catalog", "ours"] == 30
+    assert fin.loc["accepted, not in known catalog", "paper"] == 520
+    assert fin.loc["purity (mock truth)", "ours"] == 0.9
+
+
+def test_make_reviewers_mock_and_real(tmp_path):
+    p = tmp_path / "log.csv"
+    p.write_text("id,reviewer,answer,round,time\n1,reviewer_1,true,1,0\n")
+    revs, log = D.make_reviewers("real", p)
+    assert [r.name for r in revs] == ["reviewer_1", "reviewer_2", "reviewer_3"]
+    assert log.answers("reviewer_1") == {1: True}  # a person's answers are kept
+    revs, log = D.make_reviewers("mock", p, truth={1: True}, miss_rate=0.0, false_yes_rate=0.0)
+    assert not p.exists() and all(r.review([1])[0] for r in revs)
+    with pytest.raises(ValueError, match="truth"):
+        D.make_reviewers("mock", p)
+
+
+def test_comparison_samples_matches_new_or_falls_back_to_known():
+    rng = np.random.default_rng(0)
+    n = 4000
+    phys = pd.DataFrame({"dr7objid": np.arange(n), "z": rng.uniform(0.01, 0.2, n),
+                         "logmstar": rng.uniform(9, 12, n)})
+    etg = rng.random(n) < 0.5
+    s, note = D.comparison_samples(phys, found_ids=range(0, 60), known_ids=range(50, 80), etg=etg,
+                                   n_control=100)
+    assert len(s["new"]) == 50 and len(s["known"]) == 30 and len(s["control"]) == 100
+    assert not s["control"]["dr7objid"].isin(range(0, 80)).any()
+    assert "new sample" in note
+    s, note = D.comparison_samples(phys, found_ids=[1], known_ids=range(50, 80), etg=etg, n_control=20)
+    assert "known sample" in note and len(s["new"]) == 1
+
+
+def test_catalog_rows_aligns_and_names_stale_inputs():
+    cat = pd.DataFrame({"dr7objid": [5, 3, 9], "z": [0.1, 0.2, 0.3]})
+    assert D.catalog_rows(cat, [9, 5]).z.tolist() == [0.3, 0.1]
+    with pytest.raises(ValueError, match="rerun notebooks 01 and 07"):
+        D.catalog_rows(cat, [9, 4])

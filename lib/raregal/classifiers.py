@@ -336,3 +336,253 @@ def embed_views(images: Any, encode: Callable[[torch.Tensor], Any], n_views: int
             feats.append(np.asarray(encode(xb if k == 0 else augment(xb)), dtype=np.float32))
         views.append(np.concatenate(feats) if feats else np.zeros((0, 0), np.float32))
     return np.stack(views)
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 2 on the GZ2 tags, and frozen-encoder views of a catalog
+# ---------------------------------------------------------------------------------------------
+# Which well-sampled tags (raregal.gz2_labels) make a positive for each Table 2 task. "bulge" is an
+# obvious or dominant central bulge (the tag pair whose share matches the paper's 0.07).
+TABLE2_TAGS = {"spiral": ("spiral",), "disk": ("edge_on",), "bar": ("bar",),
+               "bulge": ("bulge_obvious", "bulge_dominant")}
+
+
+def task_prompt(task: str) -> str:
+    """The generation prompt for a task's synthetic positives: "sdss, " + the tags' prompt phrases."""
+    from .gz2_labels import TAGS
+
+    phrase = dict(zip(TAGS.name, TAGS.phrase))
+    return "sdss, " + ", ".join(phrase[t] for t in TABLE2_TAGS[task])
+
+
+def task_labels(tags: pd.DataFrame, tasks: Sequence[str] = tuple(TABLE2_TAGS)) -> pd.DataFrame:
+    """``dr7objid``, one bool column per task, and ``eligible`` (well-sampled galaxies: the paper's
+    high-confidence set, whose galaxies without the tag are the negatives)."""
+    need = ["dr7objid", "well_sampled"] + [f"tag_{t}" for task in tasks for t in TABLE2_TAGS[task]]
+    missing = [c for c in need if c not in tags.columns]
+    if missing:
+        raise ValueError(f"tags table lacks columns {missing}; it is made by notebook 07_gz2_labels")
+    out = pd.DataFrame({"dr7objid": tags["dr7objid"].to_numpy(np.int64)})
+    for task in tasks:
+        out[task] = np.logical_or.reduce([tags[f"tag_{t}"].to_numpy(bool) for t in TABLE2_TAGS[task]])
+    out["eligible"] = tags["well_sampled"].to_numpy(bool)
+    return out
+
+
+def run_table2(views: Any, labels: pd.DataFrame, settings: TrainSettings,
+               make_model: Callable[[], BinaryClassifier], n_negatives: int, seeds: Sequence[int],
+               synthetic: dict[str, Any] | None = None, augment: nn.Module | None = None,
+               tasks: Sequence[str] = tuple(TABLE2_TAGS), fractions: dict[str, float] = TABLE2_FRACTIONS,
+               synthetic_notes: dict[str, str] | None = None) -> pd.DataFrame:
+    """Every task × seed × method on ``views`` (row i ↔ ``labels`` row i): fixed ``n_negatives``,
+    positives at the paper's fraction. A task whose split cannot be drawn is reported (NaN + note)."""
+    v = _as_views(views)
+    if v.shape[1] != len(labels):
+        raise ValueError(f"{v.shape[1]} view rows but {len(labels)} label rows")
+    rows = []
+    for task in tasks:
+        n_pos = n_positives_for(n_negatives, fractions[task])
+        syn = (synthetic or {}).get(task)
+        for seed in seeds:
+            try:
+                split = split_task(labels[task].to_numpy(bool), n_negatives, n_pos, seed,
+                                   eligible=labels["eligible"].to_numpy(bool))
+            except ValueError as err:
+                rows.append(pd.DataFrame({"method": list(METHODS) * 3,
+                                          "quantity": np.repeat(QUANTITIES, 3).tolist(),
+                                          "ours": np.nan, "note": f"not run: {err}"}).assign(
+                                              task=task, seed=seed))
+                continue
+            note = (synthetic_notes or {}).get(task, "not run: no synthetic images")
+            df = run_arms(v, labels[task].to_numpy(bool), split, replace(settings, seed=seed),
+                          make_model, augment, syn, missing_synthetic_note=note)
+            rows.append(df.assign(task=task, seed=seed, n_positives=n_pos, n_negatives=n_negatives))
+    return pd.concat(rows, ignore_index=True)
+
+
+def with_paper(summary: pd.DataFrame, paper: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Put the published value beside ours (long format: keys, ours, paper, extras)."""
+    out = summary.merge(paper, on=list(keys), how="left")
+    front = [*keys, "ours", "paper"]
+    return out[front + [c for c in out.columns if c not in front]]
+
+
+def encoder_views(encoder: nn.Module, image_dir: Any, ids: Sequence[int], image_size: int,
+                  n_views: int, seed: int = 0, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Frozen-encoder features of the catalog images, ``(n_views, N_read, D)``, view 0 plain and the
+    others augmented; returns ``(views, ids_read, drops)`` — unreadable images are listed, not lost."""
+    from .images import iter_image_batches, to_tensor
+
+    encoder.eval()
+    augment = make_augment(image_size) if n_views > 1 else None
+    parts, kept, drops = [], [], []
+    for k, batch in enumerate(iter_image_batches(image_dir, list(ids), batch_size=batch_size,
+                                                 size=image_size)):
+        drops.append(batch.drops)
+        if len(batch.ids) == 0:
+            continue
+        x = to_tensor(batch.images)
+        parts.append(embed_views(x, lambda b: encoder(b).numpy(), n_views, augment,
+                                 batch_size=256, seed=seed + k))
+        kept.append(np.asarray(batch.ids, np.int64))
+    if not parts:
+        raise ValueError(f"no image of {len(ids)} could be read from {image_dir}")
+    return np.concatenate(parts, axis=1), np.concatenate(kept), pd.concat(drops, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# what the notebooks use: one object that turns images into the arms' inputs, per profile
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Featurizer:
+    """Turns images into the *views* the arms train on, and builds the arms' models.
+
+    ``frozen``: ``encoder`` (frozen) features of ``n_views`` views, a linear head per arm.
+    ``finetune``: the images themselves (one view), a fresh ResNet-18 of ``width`` per arm, kornia
+    augmentation per batch (:attr:`augment`).
+    """
+
+    mode: str
+    image_size: int
+    n_views: int = 1
+    width: float | None = None
+    encoder: nn.Module | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in ("frozen", "finetune"):
+            raise ValueError(f"mode must be 'frozen' or 'finetune', got {self.mode!r}")
+        if self.mode == "frozen" and self.encoder is None:
+            raise ValueError("frozen mode needs a trained encoder (the SimCLR trunk of notebook 09)")
+        if self.mode == "finetune" and (self.width is None or self.n_views != 1):
+            raise ValueError("finetune mode needs a width and n_views=1 (it augments per batch)")
+
+    @property
+    def augment(self) -> nn.Module | None:
+        return make_augment(self.image_size) if self.mode == "finetune" else None
+
+    def make_model(self) -> BinaryClassifier:
+        if self.mode == "frozen":
+            return head_classifier(self.encoder.feature_dim)
+        return resnet_classifier(self.width)
+
+    def images(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, 3) → views (resized to ``image_size``)."""
+        from .images import to_tensor
+
+        x = to_tensor(images)
+        if x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
+                              antialias=True, align_corners=False).clamp_(0, 1)
+        if self.mode == "finetune":
+            return x.numpy()[None]
+        self.encoder.eval()
+        return embed_views(x, lambda b: self.encoder(b).numpy(), self.n_views,
+                           make_augment(self.image_size) if self.n_views > 1 else None, seed=self.seed)
+
+    def catalog(self, image_dir: Any, ids: Sequence[int], cache: Any = None
+                ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """Views of the catalog images ``(V, N_read, ...)``, the ids read, and the drop table; kept in
+        ``cache`` (npz) for the next notebook when the ids and settings are the same."""
+        import json
+        from pathlib import Path
+
+        key = json.dumps({"mode": self.mode, "size": self.image_size, "views": self.n_views,
+                          "seed": self.seed, "n": len(ids), "ids_sum": int(np.sum(np.asarray(ids, np.int64) % 1000003)),
+                          "encoder": sum(float(p.detach().double().sum()) for p in self.encoder.parameters())
+                          if self.encoder is not None else None})
+        if cache is not None and Path(cache).exists():
+            with np.load(cache, allow_pickle=False) as z:
+                if str(z["key"]) == key:
+                    drops = pd.DataFrame({"id": z["drop_id"], "reason": z["drop_reason"]})
+                    return z["views"], z["ids"], drops
+        if self.mode == "frozen":
+            views, kept, drops = encoder_views(self.encoder, image_dir, ids, self.image_size,
+                                               self.n_views, self.seed)
+        else:
+            from .images import read_images
+
+            batch = read_images(image_dir, list(ids), size=self.image_size)
+            views, kept, drops = self.images(batch.images), np.asarray(batch.ids, np.int64), batch.drops
+        if cache is not None:
+            from .outputs import atomic_path
+
+            with atomic_path(Path(cache)) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, views=views, ids=kept, key=key,
+                             drop_id=np.asarray(drops["id"].astype(str).tolist(), dtype=str),
+                             drop_reason=np.asarray(drops["reason"].astype(str).tolist(), dtype=str))
+        return views, kept, drops
+
+
+def featurizer_from_config(cfg: Any) -> Featurizer:
+    """The profile's featurizer: ``frozen`` loads the SimCLR trunk that notebook 09 trained."""
+    c = cfg.classifiers
+    if c.mode == "frozen":
+        from .config import require
+        from .simclr import load_simclr
+
+        model = load_simclr(require(cfg.data_dir("models", "simclr"), made_by="09_simclr"))
+        size = c.image_size or model.settings.image_size
+        if size != model.settings.image_size:
+            raise ValueError(f"classifiers.image_size={size} but the SimCLR encoder was trained at "
+                             f"{model.settings.image_size} px")
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return Featurizer("frozen", size, c.n_views, model.settings.width, model.encoder.eval(),
+                          cfg.seed)
+    return Featurizer("finetune", c.image_size, 1, c.width, None, cfg.seed)
+
+
+def synthetic_images(model_dir: Any, prompt: str, n: int, out_dir: Any, steps: int, strength: float,
+                     seed: int = 0, references: np.ndarray | None = None,
+                     reference_ids: Sequence | None = None) -> tuple[np.ndarray | None, str]:
+    """``n`` images of ``prompt`` from the fine-tuned diffusion pipeline of notebook 08, cached in
+    ``out_dir`` (PNG + metadata.csv); ``(None, reason)`` when there is no pipeline to ask — then the
+    augmented arm is reported as not run, never filled with something else."""
+    from pathlib import Path
+
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    meta_path = out_dir / "metadata.csv"
+    if meta_path.exists():
+        meta = pd.read_csv(meta_path)
+        same = (len(meta) == n and (meta["prompt"] == prompt).all() and (meta["steps"] == steps).all()
+                and meta["seed"].tolist() == list(range(seed, seed + n)))
+        if same:
+            from .images import read_images
+
+            batch = read_images(out_dir, [Path(f).stem for f in meta["file"]], ext=".png")
+            if len(batch.drops) == 0:
+                return batch.images, f"{n} cached synthetic images"
+    try:
+        from .diffusion.generate import generate_for_prompt
+    except ImportError as err:  # the generator module is missing: say so
+        return None, f"not run: diffusion generator unavailable ({err})"
+    if not model_dir.exists():
+        return None, f"not run: no fine-tuned diffusion pipeline at {model_dir} (run 08_finetune_diffusion)"
+    images, _ = generate_for_prompt(model_dir, prompt, n, seed=seed, references=references,
+                                    reference_ids=reference_ids, out_dir=out_dir, steps=steps,
+                                    strength=strength, progress=False)
+    return images, f"{n} synthetic images generated"
+
+
+def task_synthetic(cfg: Any, featurizer: Featurizer, prompts: dict[str, str], n: int,
+                   references: dict[str, tuple[np.ndarray, Sequence]] | None = None
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, str]]:
+    """Synthetic positives per task (name → prompt) from notebook 08's pipeline, as views.
+
+    Returns ``(views, images, notes)``; a task without images is absent from ``views`` and its note
+    says why. ``references`` (name → (uint8 images, ids)) makes img2img starts (seed 004 §2)."""
+    c = cfg.classifiers
+    views, images, notes = {}, {}, {}
+    for name, prompt in prompts.items():
+        ref, ref_ids = (references or {}).get(name, (None, None))
+        imgs, note = synthetic_images(cfg.data_dir("models", "diffusion"), prompt, n,
+                                      cfg.data_dir("processed", "synthetic", name), c.synthetic_steps,
+                                      c.synthetic_strength, seed=cfg.seed, references=ref,
+                                      reference_ids=ref_ids)
+        notes[name] = f"{note} · prompt {prompt!r}"
+        if imgs is not None:
+            images[name] = imgs
+            views[name] = featurizer.images(imgs)
+    return views, images, notes

@@ -192,11 +192,43 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "paper": {"epochs": 200, "batch_size": 256, "image_size": 224, "width": 1.0, "n_train": None,
                   "pretrained": "microsoft/resnet-18", "n_tsne": 5000},
     },
-    # Paper B classifiers and D-ETG search (issue 9)
+    # Paper B classifiers (issue 9). mode "finetune": the whole ResNet-18 (width × paper channels) is
+    # trained on images with kornia crop/rotation/flip per batch (paper). mode "frozen": the SimCLR
+    # trunk of notebook 09 is frozen, each image embedded as n_views views (view 0 plain, the others
+    # augmented) and only the linear head is trained — the CPU choice for the many small classifiers
+    # (lr 1e-3 for a head alone; the paper's 1e-4 is for the whole network). image_size None = the
+    # encoder's. n_synthetic: generated positives added per task (the paper does not state it);
+    # synthetic_steps / synthetic_strength: sampler steps and img2img strength for those images.
     "classifiers": {
-        "smoke": {"n_negatives": 60, "epochs": 1, "n_seeds": 1, "image_size": 32},
-        "default": {"n_negatives": 1500, "epochs": 5, "n_seeds": 3, "image_size": 64},
-        "paper": {"n_negatives": 10000, "epochs": 20, "n_seeds": 1, "image_size": 224},
+        "smoke": {"mode": "frozen", "width": None, "image_size": None, "n_views": 1,
+                  "n_negatives": 100, "epochs": 2, "batch_size": 64, "lr": 1e-3, "n_seeds": 1,
+                  "n_synthetic": 4, "synthetic_steps": 2, "synthetic_strength": 0.8},
+        "default": {"mode": "frozen", "width": None, "image_size": None, "n_views": 2,
+                    "n_negatives": 2000, "epochs": 20, "batch_size": 512, "lr": 1e-3, "n_seeds": 3,
+                    "n_synthetic": 150, "synthetic_steps": 20, "synthetic_strength": 0.8},
+        "paper": {"mode": "finetune", "width": 1.0, "image_size": 224, "n_views": 1,
+                  "n_negatives": 10000, "epochs": 20, "batch_size": 64, "lr": 1e-4, "n_seeds": 3,
+                  "n_synthetic": 5000, "synthetic_steps": 40, "synthetic_strength": 0.8},
+    },
+    # Paper B D-ETG task and search (issue 9), trained as the "classifiers" section says.
+    # Table 3: known D-ETGs : n_negatives random galaxies at positive_ratio (paper 100 : 10,000).
+    # Search: n_synthetic synthetic D-ETGs + search_negatives random galaxies, n_rounds rounds, at most
+    # max_candidates vetted per round (None = all flagged), 3 simulated reviewers on the mock who
+    # miss a true D-ETG with reviewer_miss_rate and accept a non-D-ETG with reviewer_false_yes_rate;
+    # n_control z/M*-matched control ETGs, n_boot bootstrap resamples for the CDF bands.
+    "detg": {
+        "smoke": {"n_negatives": 100, "positive_ratio": 0.01, "n_seeds": 1, "n_synthetic": 8,
+                  "search_negatives": 50, "n_rounds": 2, "max_candidates": 20,
+                  "reviewer_miss_rate": 0.15, "reviewer_false_yes_rate": 0.03, "n_control": 50,
+                  "n_boot": 20},
+        "default": {"n_negatives": 10000, "positive_ratio": 0.01, "n_seeds": 5, "n_synthetic": 300,
+                    "search_negatives": 3000, "n_rounds": 3, "max_candidates": 600,
+                    "reviewer_miss_rate": 0.15, "reviewer_false_yes_rate": 0.03, "n_control": 1000,
+                    "n_boot": 200},
+        "paper": {"n_negatives": 10000, "positive_ratio": 0.01, "n_seeds": 3, "n_synthetic": 10000,
+                  "search_negatives": 10000, "n_rounds": 3, "max_candidates": None,
+                  "reviewer_miss_rate": 0.15, "reviewer_false_yes_rate": 0.03, "n_control": 4000,
+                  "n_boot": 1000},
     },
 }
 

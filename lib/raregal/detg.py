@@ -85,7 +85,13 @@ def run_search(views: Any, ids: Sequence[int], synthetic_views: Any, reviewers: 
     in_known_catalog``, score from the round that found them) and one row per round. ``truth``
     (bool per row, mock only) adds how many candidates were real D-ETGs to ``rounds``.
     A :class:`raregal.vetting.PendingReview` from a human reviewer propagates: answer, then rerun.
+    ``synthetic_views=None`` (no generator) means the search cannot start: an empty catalog and a
+    ``rounds`` frame saying ``not_run`` are returned.
     """
+    if synthetic_views is None:
+        return (pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
+                    CATALOG_COLUMNS, ("int64", "float64", "int64", "int64", "bool"))}),
+                pd.DataFrame({"round": [0], "not_run": ["no synthetic D-ETGs to start from"]}))
     v = np.asarray(views, dtype=np.float32)
     s = np.asarray(synthetic_views, dtype=np.float32)
     ids = np.asarray(ids, dtype=np.int64)
@@ -261,7 +267,7 @@ def image_rows(rows: Sequence[tuple[str, Any]], n_cols: int = 6, title: str = ""
     fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.5 * n_cols, 1.6 * len(rows) + 0.4),
                              squeeze=False)
     for (label, imgs), ax_row in zip(rows, axes):
-        imgs = np.asarray(imgs)
+        imgs = np.zeros((0, 1, 1, 3), np.uint8) if imgs is None else np.asarray(imgs)
         for j, ax in enumerate(ax_row):
             ax.set_xticks([])
             ax.set_yticks([])
@@ -317,3 +323,121 @@ def plot_cdf_panels(samples: dict[str, Any], panels: Sequence[tuple[str, str]], 
         ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# what notebook 12 uses
+# ---------------------------------------------------------------------------------------------
+ETG_TAGS = ("completely_round", "in_between_round")  # the early types the D-ETG prompts name
+
+
+def synthetic_detgs(cfg: Any, featurizer: C.Featurizer, tags: pd.DataFrame, image_dir: Any, n: int,
+                    n_references: int = 64) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """``n`` synthetic D-ETGs split over the weighted prompts of Fig. 7, each started (img2img, as
+    seed 004 §2) from a random real round / in-between early type without a dust lane tag.
+    Returns ``(views, uint8 images, note)``; ``(None, None, why)`` when there is no generator."""
+    from .images import read_images
+
+    etg = tags[np.logical_or.reduce([tags[f"tag_{t}"].to_numpy(bool) for t in ETG_TAGS])
+               & ~tags["tag_dust_lane"].to_numpy(bool)]
+    if "known_detg" in tags:
+        etg = etg[~etg["known_detg"].to_numpy(bool)]
+    rng = np.random.default_rng(cfg.seed)
+    refs = {}
+    for k, name in enumerate(("detg_round", "detg_in_between")):
+        pick = rng.choice(etg["dr7objid"].to_numpy(), min(n_references, len(etg)), replace=False)
+        batch = read_images(image_dir, pick.tolist())
+        refs[name] = (batch.images, batch.ids.tolist()) if len(batch.ids) else (None, None)
+    prompts = dict(zip(("detg_round", "detg_in_between"), DETG_PROMPTS))
+    counts = {"detg_round": n - n // 2, "detg_in_between": n // 2}
+    views, images, notes = {}, {}, {}
+    for name, prompt in prompts.items():
+        v, im, nt = C.task_synthetic(cfg, featurizer, {name: prompt}, counts[name], {name: refs[name]})
+        views.update(v)
+        images.update(im)
+        notes.update(nt)
+    note = "; ".join(notes.values())
+    if len(views) < len(prompts):
+        return None, None, note
+    return (np.concatenate([views[k] for k in prompts], axis=1),
+            np.concatenate([images[k] for k in prompts]), note)
+
+
+def catalog_rows(catalog: pd.DataFrame, ids: Sequence[int]) -> pd.DataFrame:
+    """The catalog rows of ``ids`` in that order; ids the catalog lacks are an error naming the fix
+    (tags and catalog from different runs of notebooks 01 and 07)."""
+    cat = catalog.drop_duplicates("dr7objid").set_index("dr7objid")
+    ids = np.asarray(ids, np.int64)
+    missing = ~np.isin(ids, cat.index.to_numpy(np.int64))
+    if missing.any():
+        raise ValueError(f"{int(missing.sum())} of {len(ids)} tagged galaxies are not in the catalog "
+                         f"(e.g. {ids[missing][:3].tolist()}): the tags and the catalog come from "
+                         f"different runs — rerun notebooks 01 and 07 with this profile")
+    return cat.loc[ids].reset_index()
+
+
+def make_reviewers(source: str, log_path: Any, truth: dict[int, bool] | None = None,
+                   names: Sequence[str] = ("reviewer_1", "reviewer_2", "reviewer_3"),
+                   miss_rate: float = 0.15, false_yes_rate: float = 0.03, seed: int = 0
+                   ) -> tuple[list, V.VettingLog]:
+    """Mock: simulated reviewers answering from the truth (the log is started afresh, since their
+    answers are a function of the seed). Real: people answering in :class:`VettingWidget`, read
+    back from the log, which is kept and resumed."""
+    from pathlib import Path
+
+    log = V.VettingLog(log_path)
+    if source == "mock":
+        if truth is None:
+            raise ValueError("simulated reviewers need the mock truth")
+        Path(log_path).unlink(missing_ok=True)
+        return [V.SimulatedReviewer(nm, truth, miss_rate, false_yes_rate, seed=seed + k)
+                for k, nm in enumerate(names)], log
+    return [V.LogReviewer(nm, log) for nm in names], log
+
+
+def search_table(rounds: pd.DataFrame, catalog: pd.DataFrame, n_catalog: int,
+                 truth_scores: dict[str, float] | None = None) -> pd.DataFrame:
+    """``B-table-search``: candidates and accepted per round (and as a fraction of the catalog, the
+    comparable number), the final catalog, and — on the mock — its purity and completeness."""
+    rows = []
+    if "not_run" in rounds:
+        return pd.DataFrame([{"round": "all", "quantity": "search not run", "ours": np.nan,
+                              "paper": np.nan, "note": rounds["not_run"].iloc[0]}])
+    for r in rounds.itertuples():
+        paper_c = PAPER_SEARCH["candidates"].get(r.round, np.nan)
+        rows += [
+            {"round": str(r.round), "quantity": "candidates vetted", "ours": r.n_candidates, "paper": paper_c},
+            {"round": str(r.round), "quantity": "candidates / catalog", "ours": r.n_candidates / n_catalog,
+             "paper": paper_c / PAPER_SEARCH["n_catalog"]},
+            {"round": str(r.round), "quantity": "flagged above threshold", "ours": r.n_flagged, "paper": np.nan},
+            {"round": str(r.round), "quantity": "accepted (>= 2 of 3)", "ours": r.n_accepted, "paper": np.nan},
+        ]
+        if "n_candidates_true" in rounds:
+            rows.append({"round": str(r.round), "quantity": "true D-ETGs among candidates (mock truth)",
+                         "ours": r.n_candidates_true, "paper": np.nan})
+    new = int((~catalog["in_known_catalog"]).sum())
+    rows += [{"round": "final", "quantity": "accepted", "ours": len(catalog), "paper": np.nan},
+             {"round": "final", "quantity": "accepted, not in known catalog", "ours": new,
+              "paper": PAPER_SEARCH["final_new"]},
+             {"round": "final", "quantity": "new / catalog", "ours": new / n_catalog,
+              "paper": PAPER_SEARCH["final_new"] / PAPER_SEARCH["n_catalog"]}]
+    for k, v in (truth_scores or {}).items():
+        rows.append({"round": "final", "quantity": f"{k} (mock truth)", "ours": v, "paper": np.nan})
+    return pd.DataFrame(rows)
+
+
+def comparison_samples(physical: pd.DataFrame, found_ids: Sequence[int], known_ids: Sequence[int],
+                       etg: Any, n_control: int, seed: int = 0) -> tuple[dict[str, pd.DataFrame], str]:
+    """The three samples of Figs 8, 9, D4: newly found (accepted, not known), known, and a control of
+    early types (``etg`` bool per row, neither found nor known) matched in z and M* to the new sample
+    (to the known one when fewer than 5 were found; the note says so)."""
+    ids = physical["dr7objid"].to_numpy(np.int64)
+    found, known = np.isin(ids, np.asarray(list(found_ids), np.int64)), np.isin(ids, np.asarray(list(known_ids), np.int64))
+    new = physical[found & ~known]
+    kn = physical[known]
+    pool = physical[np.asarray(etg, bool) & ~found & ~known]
+    target, note = (new, "control matched to the new sample") if len(new) >= 5 else \
+        (kn, f"only {len(new)} new D-ETGs: control matched to the known sample")
+    control = matched_control(target, pool, n_control, seed=seed)
+    note += f"; {control.attrs['n_reused']} control draws repeat a galaxy"
+    return {"new": new, "known": kn, "control": control}, note
