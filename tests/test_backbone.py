@@ -3,16 +3,13 @@ import pytest
 import torch
 from torch import nn
 
-from raregal.backbone import RESNET18_DEPTHS, build_resnet18, resnet18_config
+from raregal.backbone import RESNET18_DEPTHS, build_resnet18, resnet18_config, torch_threads
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """Tiny CPU nets: one thread avoids OpenMP spin-waits on a shared machine (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 def test_full_width_is_resnet18_shape():
@@ -73,3 +70,12 @@ def test_pretrained_that_is_not_resnet18_is_refused(tmp_path):
                              layer_type="basic")).save_pretrained(tmp_path / "r10")
     with pytest.raises(ValueError, match="not a ResNet-18"):
         build_resnet18(1.0, pretrained=tmp_path / "r10")
+
+
+def test_torch_threads_restores_the_count():
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before

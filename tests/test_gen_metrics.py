@@ -4,17 +4,13 @@ import pandas as pd
 import pytest
 
 from raregal import gen_metrics as gm
+from raregal.backbone import torch_threads
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """Tiny CPU nets: one thread avoids OpenMP spin-waits on a shared machine (restored after)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 def _unit(v):

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from raregal import simclr
+from raregal.backbone import torch_threads
 from raregal.simclr import SimCLRSettings
 
 TINY = dict(image_size=16, width=0.0625, proj_dim=8, batch_size=8, val_fraction=0.25, seed=3)
@@ -15,11 +16,8 @@ TINY = dict(image_size=16, width=0.0625, proj_dim=8, batch_size=8, val_fraction=
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    """Tiny CPU nets: one thread avoids OpenMP spin-waits on a shared machine (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 def _naive_nt_xent(z1, z2, tau):
