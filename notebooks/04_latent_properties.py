@@ -62,14 +62,15 @@ cutouts = config.require(cfg.data_dir("interim", "survey_a") / "cutouts.h5", mad
 fluxes = latents.cutout_fluxes(cutouts, catalog["id"].to_numpy(), radius_px=aperture_radius_px)
 baselines, notes = latents.baselines_r2(images, catalog, fluxes, n_components=n_components, k=knn_k, seed=seed)
 print(notes)
-table1 = latents.table1_rows(phys[val], van[val], catalog[val].reset_index(drop=True), baselines,
-                             truth=source == "mock")
+table1 = pd.concat([latents.table1_rows(phys[val], van[val], catalog[val].reset_index(drop=True), baselines,
+                                        truth=source == "mock"),
+                    latents.orientation_rows(frame[val], catalog[val])], ignore_index=True)
 outputs.save_table(table1, "A-table1", cfg, caption=(
     f"R² of linear regressions from CVAE latents to catalog values on the {int(val.sum())} validation "
     f"galaxies of the {source} survey (physics CVAE: its one latent; vanilla: all five); baselines "
     "trained on the training split: (g, r, z) aperture photometry + MLP, pixel-PCA embedding + kNN "
     "(the paper's baseline values are AstroCLIP's, ref. [11], on ~200k DECaLS galaxies). 'truth' rows: "
-    "against the mock's true values."))
+    "against the mock's true values. Orientation rows: periodic rms of latent 1 against the measured angle."))
 table1.pivot_table(index=["method", "against"], columns="quantity", values="ours").round(3)
 
 # %% [markdown]

@@ -135,8 +135,11 @@ def test_train_two_epochs_files_and_resume(tmp_path):
     more = train(data, tmp_path, TrainConfig(kind="physics", epochs=3, batch_size=32, lr=1e-3, arch=TINY),
                  log=lambda s: None)
     assert more.epochs_run == 1 and list(more.history.epoch) == [0, 1, 2]
-    with pytest.raises(CheckpointMismatchError, match="lr"):
-        train(data, tmp_path, TrainConfig(kind="physics", epochs=4, batch_size=32, lr=5e-6, arch=TINY))
+    said = []
+    changed = train(data, tmp_path, TrainConfig(kind="physics", epochs=2, batch_size=32, lr=5e-6, arch=TINY),
+                    log=said.append)
+    assert changed.epochs_run == 2 and "hyper-parameters changed" in said[0] and "'lr': '0.001 -> 5e-06'" in said[0]
+    assert load_model(tmp_path / "best.pt")[1]["hparams"]["lr"] == 5e-6
     fresh = train(data, tmp_path, TrainConfig(kind="physics", epochs=1, batch_size=32, lr=5e-6, arch=TINY),
                   resume=False, log=lambda s: None)
     assert fresh.epochs_run == 1
@@ -146,9 +149,10 @@ def test_checkpoint_from_other_architecture_is_refused(tmp_path):
     train(_data(), tmp_path, TrainConfig(kind="vanilla", epochs=1, batch_size=64, arch=TINY), log=lambda s: None)
     with pytest.raises(CheckpointMismatchError, match="latent_dim: checkpoint 5 vs model 4"):
         load_model(tmp_path / "best.pt", arch=Arch(latent_dim=4, channels=(4, 8), image_size=17))
-    with pytest.raises(CheckpointMismatchError, match="channels"):
-        train(_data(), tmp_path, TrainConfig(kind="vanilla", epochs=2, batch_size=64,
-                                             arch=Arch(channels=(8, 8), image_size=17)))
+    said = []
+    other = train(_data(), tmp_path, TrainConfig(kind="vanilla", epochs=1, batch_size=64,
+                                                 arch=Arch(channels=(8, 8), image_size=17)), log=said.append)
+    assert other.epochs_run == 1 and "channels" in said[0] and "from scratch" in said[0]
     torch.save(ConvVAE(TINY).state_dict(), tmp_path / "bare.pt")
     with pytest.raises(CheckpointMismatchError, match="not a raregal CVAE checkpoint"):
         load_model(tmp_path / "bare.pt")
@@ -188,3 +192,15 @@ def test_physics_latents_learn_the_properties(tmp_path):
     r_z = np.corrcoef(mu[:, 1], data.p_val[:, 1])[0, 1]
     r_m = np.corrcoef(mu[:, 2], data.p_val[:, 2])[0, 1]
     assert r_z > 0.9 and r_m > 0.8, (r_z, r_m)
+
+
+def test_property_bias_starts_at_target_means():
+    from raregal.cvae.train import init_property_bias
+
+    m = ConvVAE(TINY).eval()
+    p = torch.tensor([[0.1, 0.3, 10.0, 0.5], [0.3, 0.5, 11.0, -0.5]])
+    init_property_bias(m, p)
+    with torch.inference_mode():
+        mu, _ = m.encode(torch.zeros(1, 3, 17, 17))
+    assert torch.allclose(m.enc3[1].bias[:4], torch.tensor([0.2, 0.4, 10.5, 0.0]))
+    assert abs(float(mu[0, 2]) - 10.5) < 2.0  # the log M* latent starts near the sample mean

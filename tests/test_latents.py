@@ -116,3 +116,12 @@ def test_figure_latents_vs_catalog():
     lat = np.random.default_rng(0).normal(size=(50, 5))
     fig = latents.figure_latents_vs_catalog(lat, cat, {"green_pea": (lat[:3], cat.iloc[:3])}, title="mock")
     assert len(fig.axes) == 4 and fig.axes[1].get_ylabel() == "latent 2"
+
+
+def test_orientation_rows_periodic_rms():
+    phi = np.array([1.5, -1.5, 0.0, 0.2])
+    frame = pd.DataFrame({"physics_1": [-1.5, 1.5, 0.0, 0.2], "physics_periodic_1": phi + 0.1})
+    rows = latents.orientation_rows(frame, pd.DataFrame({"orientation": phi})).set_index("method")
+    # ±1.5 rad are 0.14 rad apart on the axis circle, not 3 rad
+    assert rows.loc["physics CVAE", "ours"] == pytest.approx(np.sqrt(2 * (np.pi - 3.0) ** 2 / 4), rel=1e-6)
+    assert rows.loc["physics CVAE, periodic φ loss", "ours"] == pytest.approx(0.1, rel=1e-6)

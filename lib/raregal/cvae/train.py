@@ -10,7 +10,8 @@ Data are held as tensors and batched by index (no per-sample Python lists or col
 - ``history.csv``: one row per epoch (train/val loss and the val terms of the loss).
 
 A rerun with ``resume=True`` continues from ``last.pt`` (or returns at once when all epochs are done);
-hyper-parameters other than ``epochs`` must match, a changed data set starts over. A non-finite loss
+with another architecture, other hyper-parameters (``epochs`` aside) or another data set it says so
+and starts over. A non-finite loss
 stops training with :class:`TrainingDiverged` naming the epoch and the last good checkpoint.
 """
 from __future__ import annotations
@@ -100,6 +101,18 @@ class TrainResult:
     seconds: float
 
 
+def init_property_bias(model: ConvVAE, p_train: torch.Tensor) -> None:
+    """Start μ of latents 1-4 at the training means of their targets (log M* ≈ 10, not 0).
+
+    With Adam each step moves a bias by ~lr, so from zero the log M* latent would need ~10⁴ steps at
+    lr 1e-3 just to reach the right mean, and the loss would be all offset and no correlation. The
+    targets (and so the meaning of the latents, eq. 2) are unchanged.
+    """
+    n = p_train.shape[1]
+    with torch.no_grad():
+        model.enc3[1].bias[:n] = p_train.mean(0).to(model.enc3[1].bias)
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator, rank: int = 0, world: int = 1):
     order = torch.randperm(n, generator=generator)
     order = order[rank::world]  # each process takes its shard (multi-GPU through accelerate)
@@ -127,14 +140,24 @@ def _save(obj: dict, path: Path) -> None:
 
 
 def _resume_state(last: Path, cfg: TrainConfig, data: TrainData, log) -> dict | None:
+    """The saved state to continue from, or None (logged) when the run it belongs to is another one.
+
+    A different architecture, other hyper-parameters (``epochs`` aside) or another data set mean a
+    new experiment: it trains from scratch and replaces the files, saying why.
+    """
     state = torch.load(last, map_location="cpu", weights_only=False)
-    check_arch(state["arch"], cfg.arch, where=str(last))
+    if "hparams" not in state or "fingerprint" not in state:
+        raise CheckpointMismatchError(f"{last} is not a raregal CVAE training state; move it away")
+    try:
+        check_arch(state["arch"], cfg.arch, where=str(last))
+    except CheckpointMismatchError as err:
+        log(f"{err}; training from scratch")
+        return None
     mine, theirs = cfg.hparams(), dict(state["hparams"])
-    diffs = {k: (theirs.get(k), v) for k, v in mine.items() if k != "epochs" and theirs.get(k) != v}
+    diffs = {k: f"{theirs.get(k)} -> {v}" for k, v in mine.items() if k != "epochs" and theirs.get(k) != v}
     if diffs:
-        raise CheckpointMismatchError(f"{last} was trained with other hyper-parameters "
-                                      f"{ {k: f'{a} -> {b}' for k, (a, b) in diffs.items()} }; "
-                                      "pass resume=False (or delete the folder) to train from scratch")
+        log(f"{last}: hyper-parameters changed since that run {diffs}; training from scratch")
+        return None
     if not np.allclose(state["fingerprint"], data.fingerprint(), rtol=1e-6):
         log(f"{last}: the data set changed since that run; training from scratch")
         return None
@@ -152,6 +175,8 @@ def train(data: TrainData, out_dir: Path | str, cfg: TrainConfig, resume: bool =
     torch.manual_seed(cfg.seed)
     model = ConvVAE(cfg.arch)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if cfg.kind == "physics":
+        init_property_bias(model, data.p_train)
     history: list[dict] = []
     start, best_val, best_epoch = 0, float("inf"), -1
     state = _resume_state(last_path, cfg, data, log) if (resume and last_path.exists()) else None
