@@ -17,21 +17,245 @@
 # # 10 · Paper B: realism, diversity and consistency
 #
 # Makes:
-# - `B-fig4` (figure; paper B Fig. 4)
-# - `B-fig5` (figure; paper B Fig. 5)
-# - `B-table-metrics` (table; paper B §4.1)
+# - `B-fig4` (figure; paper B Fig. 4): realism, diversity and consistency vs fine-tune step, with the
+#   ceiling (held-out real galaxies) and floors (shuffled prompts, pixel-shuffled noise)
+# - `B-fig5` (figure; paper B Fig. 5): realism vs diversity per prompt, Pareto fronts per prompt type
+# - `B-table-metrics` (table; paper B §4.1): R, D, C per Table 1 prompt at the last step, the
+#   reference points beside, and each visual-question classifier's held-out accuracy
 #
-# **Not implemented yet.** The content of this notebook comes with issue 8.
-# Until then it only checks its parameters and writes nothing.
+# Paper B §4.1, per condition p (a Table 1 prompt) on SimCLR features f_φ (notebook 09):
+# realism R^p = mean over generated images of the highest cosine similarity to a real image of p
+# (eq. 1); diversity D^p = mean cosine similarity over all real × generated pairs (eq. 3; lower = more
+# varied); consistency C^p = mean share of 11 binary visual-question classifiers answering as the
+# prompt implies (eq. 5); R, D, C average over the prompts (eq. 2, 4, 6). Our classifiers are logistic
+# heads on the frozen SimCLR features, trained on real (mock) galaxies' well-sampled tags; a question
+# the prompt does not name counts as "no". Images are text-to-image samples (no reference image) from
+# each checkpoint of notebook 08 and from the base model before fine-tuning (step 0).
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
 source = "mock"  # mock | real
 seed = 0  # global seed for numpy, torch and random
+n_per_prompt = None  # generated images per prompt and checkpoint (None: profile value)
+inference_steps = None  # sampler steps per image (None: profile value; paper 40)
+torch_threads = None  # CPU threads for torch (None: torch's default; 1 on a shared, busy machine)
 
 # %%
-from raregal import config
+import time
 
-cfg = config.setup(profile, source, seed, make_dirs=False)
-print(cfg.describe("simclr"))
-print("10_generation_metrics: not implemented yet; no outputs written.")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from raregal import config, gz2_labels, images, outputs, simclr
+from raregal import gen_metrics as gm
+from raregal.diffusion import prompts as diffusion_prompts
+
+if torch_threads:
+    torch.set_num_threads(torch_threads)
+overrides = {k: v for k, v in {"n_per_prompt": n_per_prompt, "inference_steps": inference_steps}.items()
+             if v is not None}
+cfg = config.setup(profile, source, seed, overrides={"metrics": overrides})
+print(cfg.describe("metrics", "simclr", "diffusion"))
+mc = cfg.metrics
+image_dir = cfg.data_dir("interim", "gz2") / gz2_labels.IMAGES_DIR
+simclr_dir = cfg.data_dir("models", "simclr")
+diffusion_dir = cfg.data_dir("models", "diffusion")
+label = "mock" if source == "mock" else "real"
+t_start = time.perf_counter()
+
+# %% [markdown]
+# ## Real galaxies per condition
+# Every well-sampled galaxy is embedded with the SimCLR encoder of notebook 09 after being brought to
+# the generator's resolution, so real and generated images lose the same detail. A real galaxy
+# belongs to a prompt's condition when it carries every tag the prompt names. A random
+# `holdout_fraction` of them is kept aside to play "generated" for the ceiling.
+
+# %%
+tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_labels.TAGS_FILE,
+                                      made_by="07_gz2_labels"))
+model = simclr.load_simclr(simclr_dir)
+gen_size = cfg.diffusion.resolution  # real galaxies are seen at the generator's resolution too
+ids, feats, drops = simclr.embed_folder(model, image_dir, tags.dr7objid[tags.well_sampled].to_numpy(),
+                                        size=gen_size)
+print(f"{len(ids):,} well-sampled galaxies embedded at {gen_size} px (→ {model.settings.image_size} px "
+      f"encoder); {len(drops)} unreadable")
+labelled = tags.set_index("dr7objid").loc[ids].reset_index()
+table1 = diffusion_prompts.table1_prompts(tags)
+condition_tags = {r.letter: r.tags.split("|") for r in table1.itertuples()}
+prompt_of = dict(zip(table1.letter, table1.ours))
+member = gm.condition_members(labelled, condition_tags)
+ref, held = gm.split_reference(member, mc.holdout_fraction, seed=cfg.seed)
+counts = pd.DataFrame({"prompt": table1.set_index("letter").ours, "type": [gm.prompt_type(t) for t in
+                       condition_tags.values()], "n_reference": member[ref].sum(), "n_held_out": member[held].sum()})
+print(counts.to_string())
+scorable = [c for c in member.columns if member.loc[ref, c].any()]
+empty = [c for c in member.columns if c not in scorable]
+print("conditions with no real galaxy (reported and skipped):",
+      ", ".join(f"{c} ({prompt_of[c]})" for c in empty) or "none")
+
+# %% [markdown]
+# ## The 11 visual-question classifiers
+# Fitted on the reference galaxies (70/30 split inside for the held-out accuracy); a question with
+# too few examples of its rarer answer is not fitted and not asked (named below).
+
+# %%
+truth = gm.tag_answers(labelled.loc[ref, "tags"].fillna("").str.split("|"))
+qc = gm.QuestionClassifiers.fit(feats[ref], truth, min_positives=mc.min_positives, seed=cfg.seed)
+expected = qc.mask(gm.expected_answers(condition_tags))
+print(qc.report.round(3).to_string(index=False))
+
+# %% [markdown]
+# ## Reference points
+# Ceiling: held-out real galaxies scored as if generated for each condition they belong to. Floors:
+# the same galaxies scored against a wrong condition (shuffled prompts), and the same images with
+# their pixels shuffled (colours kept, morphology destroyed).
+
+# %%
+rows, held_cond = gm.as_generated(member[held], mc.max_real_per_condition, seed=cfg.seed)
+held_feats = feats[held][rows]
+held_answers = qc.predict(held_feats)
+batch = images.read_images(image_dir, ids[held][rows], size=gen_size)
+noise_feats, noise_answers = gm.embed_and_answer(model, gm.pixel_shuffle(batch.images.transpose(0, 3, 1, 2),
+                                                                         seed=cfg.seed), qc)
+noise_cond = held_cond[np.isin(ids[held][rows], batch.ids)]
+print(f"{len(rows):,} held-out (galaxy, condition) pairs; {len(batch.drops)} images unreadable for the noise floor")
+reference_sets = {
+    "ceiling: held-out real": (held_feats, held_cond, held_answers),
+    "floor: shuffled prompts": (held_feats, gm.shuffle_conditions(held_cond, seed=cfg.seed), held_answers),
+    "floor: pixel-shuffled noise": (noise_feats, noise_cond, noise_answers),
+}
+scores, skips = [], []
+for method, (f, c, a) in reference_sets.items():
+    per, skipped = gm.score_set(method, f, c, a, feats[ref], member[ref], expected)
+    scores.append(per.assign(step=np.nan))
+    skips.append(skipped)
+pd.concat(scores).groupby("method", sort=False)[["realism", "diversity", "consistency"]].mean().round(3)
+
+# %% [markdown]
+# ## Generated images at every checkpoint
+# The same seeds at every step, `n_per_prompt` per prompt that has real galaxies.
+
+# %%
+steps = gm.fine_tune_steps(diffusion_dir)
+print("steps:", steps)
+gen_s = {}
+samples = {}
+for step in steps:
+    t0 = time.perf_counter()
+    ims, gen_cond = gm.generate_for_conditions(diffusion_dir, step, {c: prompt_of[c] for c in scorable},
+                                               mc.n_per_prompt, mc.inference_steps, seed=cfg.seed,
+                                               batch_size=mc.batch_size)
+    gf, ga = gm.embed_and_answer(model, ims, qc)
+    per, skipped = gm.score_set(f"step {step}", gf, gen_cond, ga, feats[ref], member[ref], expected)
+    scores.append(per.assign(step=step))
+    skips.append(skipped)
+    samples[step] = ims[::mc.n_per_prompt]
+    gen_s[step] = time.perf_counter() - t0
+    print(f"step {step}: {len(ims)} images, R={per.realism.mean():.3f} D={per.diversity.mean():.3f} "
+          f"C={per.consistency.mean():.3f} ({gen_s[step]:.0f} s)")
+metrics = pd.concat(scores, ignore_index=True)
+metrics["type"] = metrics.condition.map(lambda c: gm.prompt_type(condition_tags[c]))
+skipped_all = pd.concat(skips, ignore_index=True)
+common = gm.common_conditions(metrics)
+print(f"eq. 2/4/6 means use the {len(common)} prompts every method could score: {', '.join(common)}")
+out_dir = cfg.data_dir("processed", "gen_metrics")
+out_dir.mkdir(parents=True, exist_ok=True)
+with outputs.atomic_path(out_dir / "per_condition.parquet") as tmp:
+    metrics.to_parquet(tmp, index=False)
+print("skipped (method, condition, reason):")
+print(skipped_all.to_string(index=False) if len(skipped_all) else "  none")
+
+# %% [markdown]
+# ### What the generator makes (one sample per prompt, first and last step)
+
+# %%
+fig, axes = plt.subplots(2, len(scorable), figsize=(1.1 * len(scorable), 2.6), squeeze=False)
+for row, step in enumerate((steps[0], steps[-1])):
+    for col, c in enumerate(scorable):
+        axes[row, col].imshow(samples[step][col])
+        axes[row, col].set_xticks([])
+        axes[row, col].set_yticks([])
+        axes[0, col].set_title(c, fontsize=8)
+    axes[row, 0].set_ylabel(f"step {step}", fontsize=8)
+plt.show()
+
+# %% [markdown]
+# ## Fig. 4: the metrics along the fine-tune
+
+# %%
+model_rows = metrics[metrics.step.notna()]
+in_common = metrics[metrics.condition.isin(common)]
+mean_by_step = in_common[in_common.step.notna()].groupby("step")[["realism", "diversity", "consistency"]].mean()
+ref_means = in_common[in_common.step.isna()].groupby("method", sort=False)[
+    ["realism", "diversity", "consistency"]].mean()
+styles = {"ceiling: held-out real": ("tab:green", "--"), "floor: shuffled prompts": ("tab:red", ":"),
+          "floor: pixel-shuffled noise": ("0.4", "-.")}
+fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), gridspec_kw={"height_ratios": [1, 1.1]})
+for ax, m in zip(axes[0], ("realism", "diversity", "consistency")):
+    ax.plot(mean_by_step.index, mean_by_step[m], "-o", color="k", label=f"model (mean of {len(common)} prompts)")
+    for method, (color, ls) in styles.items():
+        ax.axhline(ref_means.loc[method, m], color=color, ls=ls, label=method)
+    ax.set(xlabel="fine-tune step", title=m + (" (lower = more varied)" if m == "diversity" else ""))
+axes[0, 0].legend(fontsize=7)
+for ax, m in zip(axes[1], ("realism", "diversity", "consistency")):
+    for c, grp in model_rows.groupby("condition"):
+        ax.plot(grp.step, grp[m], "-", lw=1, alpha=0.8, label=c)
+    ax.set(xlabel="fine-tune step", ylabel=f"{m} per prompt")
+axes[1, 2].legend(fontsize=6, ncol=2, title="Table 1 prompt", title_fontsize=7)
+fig.suptitle(f"Generated vs real {label} GZ2 galaxies on SimCLR features ({mc.n_per_prompt} images per "
+             f"prompt and step, {mc.inference_steps} sampler steps)", fontsize=10)
+fig.tight_layout()
+outputs.save_figure(fig, "B-fig4", cfg,
+                    caption=f"Realism, diversity and consistency (paper B eq. 1–6) of text-to-image "
+                            f"samples vs fine-tune step (step 0 = base model), on the {label} survey; "
+                            "lines: held-out real galaxies (ceiling), shuffled prompts and "
+                            "pixel-shuffled images (floors). Bottom: each Table 1 prompt.")
+plt.show()
+
+# %% [markdown]
+# ## Fig. 5: realism vs diversity per prompt, Pareto fronts per prompt type
+# Each point is one prompt at one step; a front joins the points of a type that no other point of
+# the type beats on both higher realism and lower diversity value.
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 5.5))
+for (ptype, grp), color in zip(model_rows.groupby("type"), plt.cm.tab10.colors):
+    ax.scatter(grp.diversity, grp.realism, s=12 + 30 * grp.step / max(steps), color=color, alpha=0.7,
+               label=ptype)
+    front = grp.iloc[gm.pareto_front(grp.realism, grp.diversity)]
+    ax.plot(front.diversity, front.realism, "--", color=color, lw=1.2)
+ceiling = metrics[metrics.method == "ceiling: held-out real"]
+ax.scatter(ceiling.diversity, ceiling.realism, marker="*", s=50, color="k", label="held-out real (ceiling)")
+ax.set(xlabel="diversity $D^p$ (lower = more varied)", ylabel="realism $R^p$",
+       title=f"Realism vs diversity per prompt ({label} GZ2; marker size grows with step)")
+ax.legend(fontsize=8)
+outputs.save_figure(fig, "B-fig5", cfg,
+                    caption=f"Realism vs diversity of each Table 1 prompt at each checkpoint, coloured by "
+                            f"prompt type, dashed Pareto fronts per type (paper B Fig. 5); stars: "
+                            f"held-out real galaxies of each prompt ({label} survey).")
+plt.show()
+
+# %% [markdown]
+# ## Table: last step beside the reference points, and the classifiers' own accuracy
+
+# %%
+last = metrics[(metrics.step == steps[-1]) | metrics.step.isna()]
+table = gm.long_metrics(last, keys=("method",), mean_over=common)
+acc = qc.report.assign(method="visual-question classifier", condition=qc.report.question,
+                       quantity="held-out accuracy", ours=qc.report.get("accuracy"), paper=np.nan,
+                       n=qc.report.get("n_test"),
+                       note=qc.report.status + ", balanced accuracy " + qc.report.get(
+                           "balanced_accuracy", pd.Series(np.nan, index=qc.report.index)).round(3).astype(str))
+table = pd.concat([table, acc[["method", "condition", "quantity", "ours", "paper", "n", "note"]]],
+                  ignore_index=True)
+outputs.save_table(table, "B-table-metrics", cfg,
+                   caption=f"Realism, diversity (lower = more varied) and consistency per Table 1 prompt "
+                           f"at step {steps[-1]} ({mc.n_per_prompt} images per prompt) beside held-out "
+                           f"real galaxies (ceiling) and two floors; 'all' = eq. 2/4/6 mean. Paper B "
+                           f"shows these only as curves (no numbers). Last rows: each visual-question "
+                           f"classifier's held-out accuracy ({label} survey).")
+outputs.record("B-gen-seconds", round(sum(gen_s.values()), 1), cfg, unit="s")
+print(f"notebook time {time.perf_counter() - t_start:.0f} s")
+table[table.condition == "all"].pivot_table(index="method", columns="quantity", values="ours", sort=False).round(3)

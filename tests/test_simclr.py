@@ -212,6 +212,8 @@ def test_embed_folder_counts_drops_and_embeddings_round_trip(tmp_path):
     ids, feats, drops = simclr.embed_folder(model, tmp_path / "img", [1, 2, 99, 3], batch_size=2)
     assert list(ids) == [1, 2, 3] and feats.shape == (3, model.feature_dim)
     assert drops.to_dict("records") == [{"id": 99, "reason": "missing file"}]
+    _, small, _ = simclr.embed_folder(model, tmp_path / "img", [1, 2, 3], size=8)  # seen at 8 px
+    assert small.shape == feats.shape and not np.allclose(small, feats)
     simclr.save_embeddings(tmp_path / "e.npz", ids, feats)
     ids2, feats2 = simclr.load_embeddings(tmp_path / "e.npz")
     np.testing.assert_array_equal(ids2, ids) and np.testing.assert_allclose(feats2, feats)

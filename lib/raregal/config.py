@@ -194,6 +194,19 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "paper": {"epochs": 200, "batch_size": 256, "image_size": 224, "width": 1.0, "n_train": None,
                   "pretrained": "microsoft/resnet-18", "n_tsne": 5000},
     },
+    # Paper B realism / diversity / consistency (issue 8). n_per_prompt: text-to-image samples per
+    # Table 1 prompt and checkpoint (the paper does not say how many); inference_steps: sampler steps
+    # for them (paper 40); holdout_fraction: real galaxies held out as the ceiling ("generated" by
+    # nature); max_real_per_condition: cap on those per prompt; min_positives: rarer answer needed to
+    # fit a visual-question classifier.
+    "metrics": {
+        "smoke": {"n_per_prompt": 2, "inference_steps": 2, "holdout_fraction": 0.3,
+                  "max_real_per_condition": 40, "min_positives": 3, "batch_size": 32},
+        "default": {"n_per_prompt": 4, "inference_steps": 15, "holdout_fraction": 0.3,
+                    "max_real_per_condition": 200, "min_positives": 10, "batch_size": 64},
+        "paper": {"n_per_prompt": 50, "inference_steps": 40, "holdout_fraction": 0.3,
+                  "max_real_per_condition": None, "min_positives": 20, "batch_size": 16},
+    },
     # Paper B classifiers (issue 9). mode "finetune": the whole ResNet-18 (width × paper channels) is
     # trained on images with kornia crop/rotation/flip per batch (paper). mode "frozen": the SimCLR
     # trunk of notebook 09 is frozen, each image embedded as n_views views (view 0 plain, the others

@@ -438,18 +438,25 @@ def cosine_separation(features: np.ndarray, labels: Any) -> dict[str, float]:
     return {"within": within, "between": between, "gap": within - between}
 
 
-def embed_folder(model: SimCLRModel, folder: Path | str, ids: Sequence,
-                 batch_size: int = 512) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Embed ``<folder>/<id>.jpg`` in batches through :mod:`raregal.images` (read at the encoder's
-    size); returns (ids read, features, drops with a reason per unread id)."""
+def embed_folder(model: SimCLRModel, folder: Path | str, ids: Sequence, batch_size: int = 512,
+                 size: int | None = None) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Embed ``<folder>/<id>.jpg`` in batches through :mod:`raregal.images`; returns (ids read,
+    features, drops with a reason per unread id).
+
+    Images are read at ``size`` (default: the encoder's) and then resized to the encoder's size, so
+    real galaxies can be seen at a generator's resolution, like the images it makes.
+    """
     from .images import iter_image_batches, to_tensor
 
     got_ids, feats, drops = [], [], []
-    for batch in iter_image_batches(folder, ids, batch_size=batch_size, size=model.settings.image_size):
+    for batch in iter_image_batches(folder, ids, batch_size=batch_size,
+                                    size=size or model.settings.image_size):
         drops.append(batch.drops)
         if len(batch.ids):
             got_ids.append(batch.ids)
-            feats.append(embed(model, to_tensor(batch.images), batch_size=batch_size))
+            with warnings.catch_warnings():  # a size asked for explicitly: no per-batch warning
+                warnings.filterwarnings("ignore", message="resizing")
+                feats.append(embed(model, to_tensor(batch.images), batch_size=batch_size))
     if not feats:
         return np.zeros(0, np.int64), np.zeros((0, model.feature_dim), np.float32), pd.concat(drops)
     return np.concatenate(got_ids), np.concatenate(feats), pd.concat(drops, ignore_index=True)
