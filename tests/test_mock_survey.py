@@ -31,6 +31,11 @@ def test_catalog_contract_and_determinism(cat):
 def test_redshift_distribution_and_colour_trend(cat):
     n = cat[cat["class"] == "normal"]
     assert (n["true_z"] < 0.4).mean() > 0.6 and (n["true_z"] > 0.7).sum() > 20
+    for parent, lim in S.PARENT_SAMPLES.items():  # each parent sample is flux-limited in its band
+        sel = n["true_parent"] == parent
+        assert abs(sel.mean() - lim["fraction"]) < 0.05
+        assert (n.loc[sel, f"true_mag_{lim['band']}"] < lim["limit"]).all()
+    assert (cat.loc[cat["class"] != "normal", "true_parent"] == "literature").all()
     gr, rz = colours(n)
     q = n["true_quenched"]
     low, mid, high = n["true_z"] < 0.1, n["true_z"].between(0.25, 0.45), n["true_z"] > 0.6
@@ -56,18 +61,19 @@ def test_mass_size_relation_and_planck18_angular_sizes(cat):
 
 
 def test_main_sequence_and_quenched_fraction(cat):
+    # checked at z < 0.2, where the flux limits keep the sample nearly complete above 10^9.5;
+    # beyond, r < 19.8 favours star-forming galaxies (lower M/L), as in a real survey
     n = cat[cat["class"] == "normal"]
-    sf = n[~n["true_quenched"]]
+    near = n[n["true_z"] < 0.2]
+    sf = near[~near["true_quenched"] & (near["true_logmstar"] > 9.5)]
     resid = sf["true_logsfr"] - S.main_sequence_logsfr(sf["true_logmstar"], sf["true_z"])
-    assert abs(resid.median()) < 0.05 and 0.25 < resid.std() < 0.35
+    assert abs(resid.median()) < 0.06 and 0.25 < resid.std() < 0.35
     q = n[n["true_quenched"]]
     assert (q["true_logsfr"] <= S.main_sequence_logsfr(q["true_logmstar"], q["true_z"]) - 0.8 + 1e-9).all()
-    # mass-dependent quenching, checked where the flux limit keeps the sample complete (z < 0.4;
-    # beyond, the z-band limit favours star-forming galaxies, lower M/L, as a real survey does)
-    near = n[n["true_z"] < 0.4]
-    assert near.loc[near["true_logmstar"] > 11, "true_quenched"].mean() > 0.6
-    assert near.loc[near["true_logmstar"].between(10, 10.5), "true_quenched"].mean() < 0.35
-    assert near.loc[near["true_logmstar"] < 9.5, "true_quenched"].mean() < 0.05
+    assert near.loc[near["true_logmstar"] > 10.8, "true_quenched"].mean() > 0.6
+    assert near.loc[near["true_logmstar"].between(10, 10.5), "true_quenched"].mean() < 0.3
+    assert near.loc[near["true_logmstar"] < 9.7, "true_quenched"].mean() < 0.05
+    np.testing.assert_allclose(S.quenched_fraction(np.array([9.0, 10.55, 12.0]), 0.0), [0.01, 0.5, 0.98], atol=0.01)
 
 
 def test_green_peas_compact_low_mass_high_ssfr_oiii_boosted(cat):

@@ -4,9 +4,10 @@ Why: the real sample (GAMA + Zou et al. 2022 + DECaLS cutouts) is not embedded, 
 (CVAE, anomaly search) must be tested against ground truth. So this module draws a physically
 grounded population and renders it the way DECaLS would see it (DESIGN.md §4 A):
 
-* **Population** — redshift prior with most galaxies at z < 0.4 and a tail to 1; stellar masses from
-  a Schechter mass function conditioned on a z-band magnitude limit (so mass and redshift correlate as
-  in a flux-limited sample); star-forming main sequence of Speagle et al. (2014) with 0.3 dex scatter
+* **Population** — two parent samples like the paper's: 70 % GAMA-like (z ≈ 0.2, to 0.5, r < 19.8)
+  and 30 % deep-field (z 0.2–1, z-band < 21.0); stellar masses from a Schechter mass function
+  conditioned on the parent's magnitude limit and on mean r surface brightness < 24.5 mag/arcsec²
+  (so mass and redshift correlate as in a flux-limited sample); star-forming main sequence of Speagle et al. (2014) with 0.3 dex scatter
   and a mass- and z-dependent quenched fraction; rare classes Green Pea (compact, low mass, very high
   sSFR, [OIII]-boosted r band, 0.11 < z < 0.35) and passive Red Spiral (massive, low SFR, extended,
   face-on disk with arms, z < 0.09).
@@ -49,7 +50,10 @@ MOFFAT_BETA = 3.5
 DEPTH_5SIGMA = {"g": 24.0, "r": 23.4, "z": 22.5}  # AB, point source
 ELECTRONS_PER_NMGY = 400.0  # coadd gain for source shot noise (order of a DECaLS 3-pass coadd)
 SATURATION_NMGY = 100.0  # per-pixel plateau of saturated stars
-MAG_LIMIT_Z = 21.0  # spectroscopic-sample selection (true z-band magnitude)
+# The paper's sample joins GAMA DR4 (bright, low z) and the Zou et al. 2022 deep fields (to z ≈ 1):
+# each normal galaxy belongs to one parent survey with its own magnitude limit (true magnitude).
+PARENT_SAMPLES = {"gama": {"fraction": 0.7, "band": "r", "limit": 19.8},
+                  "deep": {"fraction": 0.3, "band": "z", "limit": 21.0}}
 SB_LIMIT_R = 24.5  # and mean r-band surface brightness within R_e [mag/arcsec²] (SDSS MGS-like)
 FILTER_EDGES = {"g": (3980.0, 5480.0), "r": (5620.0, 7150.0), "z": (8500.0, 10000.0)}  # Å, DECam
 CLASSES = ("normal", "green_pea", "red_spiral")
@@ -232,15 +236,17 @@ def size_kpc(logmstar: np.ndarray, z: np.ndarray, early: np.ndarray) -> np.ndarr
     return np.where(early, early_r, late)
 
 
-def _sample_redshift(rng: np.random.Generator, n: int) -> np.ndarray:
-    """70 % GAMA-like (peak z ≈ 0.2) + 30 % deep-field tail uniform in 0.2–1."""
-    grid = np.linspace(0.01, 1.0, 2000)
+def _sample_redshift(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Parent sample per galaxy (GAMA-like with z peaking at ≈ 0.2 up to 0.5, or a deep-field
+    tail uniform in 0.2–1) and its redshift."""
+    grid = np.linspace(0.01, 0.5, 2000)
     pdf = grid**2 * np.exp(-((grid / 0.17) ** 1.5))
     cdf = np.cumsum(pdf)
     cdf /= cdf[-1]
     gama = np.interp(rng.random(n), cdf, grid)
     deep = rng.uniform(0.2, 1.0, n)
-    return np.clip(np.where(rng.random(n) < 0.7, gama, deep), 0.01, 0.999)
+    parent = np.where(rng.random(n) < PARENT_SAMPLES["gama"]["fraction"], "gama", "deep")
+    return np.clip(np.where(parent == "gama", gama, deep), 0.01, 0.999), parent
 
 
 def _schechter_draw(rng: np.random.Generator, lower: np.ndarray) -> np.ndarray:
@@ -269,9 +275,19 @@ def _normal_properties(rng: np.random.Generator, z: np.ndarray, lower: np.ndarra
                    np.clip(0.25 + 0.4 * (logm - 9.0) + 0.2 * rng.standard_normal(n), 0.0, 2.0))
     early = bt > 0.5
     size = size_kpc(logm, z, early) * 10 ** (np.where(early, 0.13, 0.17) * rng.standard_normal(n))
-    return {"logmstar": logm, "logsfr": logsfr, "quenched": quenched, "bt": np.clip(bt, 0, 0.97),
-            "arm_amplitude": arms, "a_v": a_v, "size_kpc": size,
-            "cos_i": rng.random(n), "arms_blue": ~quenched}
+    props = {"logmstar": logm, "logsfr": logsfr, "quenched": quenched, "bt": np.clip(bt, 0, 0.97),
+             "arm_amplitude": arms, "a_v": a_v, "size_kpc": size,
+             "cos_i": rng.random(n), "arms_blue": ~quenched}
+    return _with_dust_and_lines(rng, props, green_pea=False)
+
+
+def _with_dust_and_lines(rng: np.random.Generator, props: dict, green_pea: bool) -> dict:
+    """Inclination reddens disks (A_V grows toward edge-on); nebular line EWs from sSFR."""
+    props["a_v"] = props["a_v"] * (1 + 0.5 * (1 - props["cos_i"]) * (1 - props["bt"]))
+    logssfr = props["logsfr"] - props["logmstar"]
+    props["ew_ha"], props["ew_o3"] = _line_ews(rng, props["logmstar"], logssfr,
+                                               np.full(logssfr.size, green_pea))
+    return props
 
 
 def _line_ews(rng: np.random.Generator, logm, logssfr, green_pea: np.ndarray) -> tuple:
@@ -288,12 +304,12 @@ def _line_ews(rng: np.random.Generator, logm, logssfr, green_pea: np.ndarray) ->
 
 @functools.lru_cache(maxsize=1)
 def _brightest_mag_per_mass() -> np.ndarray:
-    """z-band magnitude of a dust-free, young-dominated logM*=10 galaxy on _Z_GRID (for the
-    Schechter lower bound: nothing lighter than this can pass the magnitude limit)."""
+    """(n_z, 3) g, r, z magnitudes of a dust-free, young-dominated logM*=10 galaxy on _Z_GRID (for
+    the Schechter lower bound: nothing lighter than this can pass a magnitude limit)."""
     z = np.maximum(_Z_GRID, 1e-3)
     coeffs = sed_coefficients(np.full(z.size, -8.0), np.zeros(z.size), np.zeros(z.size))
     flux, _ = observed_fluxes(z, np.full(z.size, 10.0), np.zeros(z.size), coeffs)
-    return nmgy_to_mag(flux[:, 2])
+    return nmgy_to_mag(flux)
 
 
 def _rare_properties(rng: np.random.Generator, cls: str, n: int) -> dict:
@@ -301,30 +317,32 @@ def _rare_properties(rng: np.random.Generator, cls: str, n: int) -> dict:
         z = rng.uniform(0.11, 0.35, n)
         logm = np.clip(rng.normal(9.0, 0.35, n), 8.3, 10.0)
         logsfr = logm + rng.normal(-8.2, 0.3, n)  # log sSFR ≈ −8.2
-        return {"z": z, "logmstar": logm, "logsfr": logsfr, "quenched": np.zeros(n, bool),
-                "bt": np.zeros(n), "arm_amplitude": np.zeros(n), "a_v": rng.uniform(0.05, 0.35, n),
-                "size_kpc": 10 ** rng.normal(np.log10(0.9), 0.15, n), "cos_i": rng.uniform(0.5, 1, n),
-                "arms_blue": np.ones(n, bool)}
+        return _with_dust_and_lines(rng, {
+            "z": z, "logmstar": logm, "logsfr": logsfr, "quenched": np.zeros(n, bool),
+            "bt": np.zeros(n), "arm_amplitude": np.zeros(n), "a_v": rng.uniform(0.05, 0.35, n),
+            "size_kpc": 10 ** rng.normal(np.log10(0.9), 0.15, n), "cos_i": rng.uniform(0.5, 1, n),
+            "arms_blue": np.ones(n, bool)}, green_pea=True)
     if cls == "red_spiral":
         z = rng.uniform(0.025, 0.085, n)
         logm = np.clip(rng.normal(10.9, 0.25, n), 10.4, 11.6)
         logsfr = logm + rng.normal(-11.7, 0.35, n)  # passive: well below the main sequence
-        return {"z": z, "logmstar": logm, "logsfr": logsfr, "quenched": np.ones(n, bool),
-                "bt": rng.uniform(0.15, 0.4, n), "arm_amplitude": rng.uniform(0.35, 0.55, n),
-                "a_v": rng.uniform(0.2, 0.6, n),
-                "size_kpc": size_kpc(logm, z, np.zeros(n, bool)) * 10 ** rng.normal(0.05, 0.1, n),
-                "cos_i": rng.uniform(0.63, 1.0, n), "arms_blue": np.zeros(n, bool)}
+        return _with_dust_and_lines(rng, {
+            "z": z, "logmstar": logm, "logsfr": logsfr, "quenched": np.ones(n, bool),
+            "bt": rng.uniform(0.15, 0.4, n), "arm_amplitude": rng.uniform(0.35, 0.55, n),
+            "a_v": rng.uniform(0.2, 0.6, n),
+            "size_kpc": size_kpc(logm, z, np.zeros(n, bool)) * 10 ** rng.normal(0.05, 0.1, n),
+            "cos_i": rng.uniform(0.63, 1.0, n), "arms_blue": np.zeros(n, bool)}, green_pea=False)
     raise ValueError(f"unknown rare class {cls!r}")
 
 
 def sample_catalog(n_normal: int, n_green_pea: int, n_red_spiral: int, bad_fraction: float,
-                   seed: int, mag_limit_z: float = MAG_LIMIT_Z, sb_limit_r: float = SB_LIMIT_R,
-                   max_rounds: int = 300) -> pd.DataFrame:
+                   seed: int, sb_limit_r: float = SB_LIMIT_R, max_rounds: int = 300) -> pd.DataFrame:
     """Draw the whole survey catalog (truth + reported values), rows shuffled, ids unique.
 
-    Normal galaxies: z from the prior, then M* (and everything that depends on it) redrawn until
-    the galaxy's true z-band magnitude passes ``mag_limit_z`` and its mean r-band surface brightness
-    within R_e passes ``sb_limit_r`` — a flux- and surface-brightness-limited spectroscopic sample.
+    Normal galaxies: parent sample and z from the prior, then M* (and everything that depends on
+    it) redrawn until the galaxy passes its parent's magnitude limit (``PARENT_SAMPLES``) and its
+    mean r-band surface brightness within R_e passes ``sb_limit_r`` — flux- and
+    surface-brightness-limited spectroscopic samples.
     """
     for name, v in (("n_normal", n_normal), ("n_green_pea", n_green_pea),
                     ("n_red_spiral", n_red_spiral)):
@@ -336,8 +354,11 @@ def sample_catalog(n_normal: int, n_green_pea: int, n_red_spiral: int, bad_fract
         raise ValueError("the survey needs at least one galaxy")
     rng = np.random.default_rng([seed, 3])
 
-    z = _sample_redshift(rng, n_normal)
-    lower = np.maximum(8.0, 10 - (mag_limit_z - np.interp(z, _Z_GRID, _brightest_mag_per_mass())) / 2.5 - 0.2)
+    z, parent = _sample_redshift(rng, n_normal)
+    band = np.array([BANDS.index(PARENT_SAMPLES[p]["band"]) for p in parent], int)
+    limit = np.array([PARENT_SAMPLES[p]["limit"] for p in parent], float)
+    bright = np.stack([np.interp(z, _Z_GRID, _brightest_mag_per_mass()[:, b]) for b in range(3)], 1)
+    lower = np.maximum(8.0, 10 - (limit - bright[np.arange(n_normal), band]) / 2.5 - 0.2)
     props = {k: np.empty(n_normal, dtype=v.dtype) for k, v in
              _normal_properties(rng, z[:1], lower[:1]).items()}
     todo = np.arange(n_normal)
@@ -348,17 +369,18 @@ def sample_catalog(n_normal: int, n_green_pea: int, n_red_spiral: int, bad_fract
         for k, v in draw.items():
             props[k][todo] = v
         logssfr = props["logsfr"][todo] - props["logmstar"][todo]
-        coeffs = sed_coefficients(logssfr, *_line_ews(rng, props["logmstar"][todo], logssfr,
-                                                      np.zeros(todo.size, bool)))
+        coeffs = sed_coefficients(logssfr, props["ew_ha"][todo], props["ew_o3"][todo])
         flux, _ = observed_fluxes(z[todo], props["logmstar"][todo], props["a_v"][todo], coeffs)
         re_arcsec = kpc_to_pixels(props["size_kpc"][todo], z[todo]) * PIXEL_SCALE
         sb_r = nmgy_to_mag(flux[:, 1] / 2) + 2.5 * np.log10(np.pi * re_arcsec**2)
-        todo = todo[(nmgy_to_mag(flux[:, 2]) > mag_limit_z) | (sb_r > sb_limit_r)]
+        mag = nmgy_to_mag(flux[np.arange(todo.size), band[todo]])
+        todo = todo[(mag > limit[todo]) | (sb_r > sb_limit_r)]
         lower[todo] = np.minimum(lower[todo] + 0.01, 11.8)  # the rare misses near z = 1 converge
     else:
-        raise RuntimeError(f"{todo.size} galaxies never passed z < {mag_limit_z} mag and "
-                           f"mu_e,r < {sb_limit_r} mag/arcsec2")
+        raise RuntimeError(f"{todo.size} galaxies never passed their parent sample's magnitude "
+                           f"limit and mu_e,r < {sb_limit_r} mag/arcsec2")
     props["z"] = z
+    props["parent"] = parent
     parts = [pd.DataFrame({**props, "class": "normal"})]
     for cls, n in (("green_pea", n_green_pea), ("red_spiral", n_red_spiral)):
         if n:
@@ -372,12 +394,9 @@ def _finish_catalog(cat: pd.DataFrame, rng: np.random.Generator, bad_fraction: f
     """Shapes, fluxes, reported values with errors, defects; returns the contract's column set."""
     n = len(cat)
     z, logm, logsfr = (cat[c].to_numpy(float) for c in ("z", "logmstar", "logsfr"))
-    gp = (cat["class"] == "green_pea").to_numpy()
     logssfr = logsfr - logm
-    ew_ha, ew_o3 = _line_ews(rng, logm, logssfr, gp)
-    # inclination reddens disks: A_V grows toward edge-on
+    ew_ha, ew_o3, a_v = (cat[c].to_numpy(float) for c in ("ew_ha", "ew_o3", "a_v"))
     cos_i = cat["cos_i"].to_numpy(float)
-    a_v = cat["a_v"].to_numpy(float) * (1 + 0.5 * (1 - cos_i) * (1 - cat["bt"].to_numpy(float)))
     flux, gr_rest = observed_fluxes(z, logm, a_v, sed_coefficients(logssfr, ew_ha, ew_o3))
 
     bt = cat["bt"].to_numpy(float)
@@ -427,6 +446,7 @@ def _finish_catalog(cat: pd.DataFrame, rng: np.random.Generator, bad_fraction: f
         "true_cx": 63.5 + np.clip(rng.normal(0, 0.3, n), -1, 1),
         "true_cy": 63.5 + np.clip(rng.normal(0, 0.3, n), -1, 1),
         "true_defect": defect,
+        "true_parent": cat["parent"].fillna("literature").to_numpy(),
     })
     for b, band in enumerate(BANDS):
         out[f"true_flux_{band}"] = flux[:, b]
