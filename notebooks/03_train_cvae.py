@@ -27,8 +27,12 @@
 # log M*, log SFR with their catalog 1σ errors; 0.1 rad for orientation, a floor for spectroscopic z).
 # The vanilla CVAE: same network, KL over all five latents, no property term. Adam, constant learning
 # rate, best-validation checkpoint (paper §2). The paper trains 1000 epochs at lr 5e-6 on two GPUs;
-# the default profile trains far fewer epochs at a larger learning rate (printed below) — see the
-# loss curves for convergence. A rerun resumes from the saved checkpoints (finished runs return at once).
+# the default profile trains far fewer epochs at a larger learning rate and batch 32 (printed below) —
+# see the loss curves for convergence. On ~4,800 mock training galaxies the physics CVAE memorises its
+# targets through the dense head (32·18·18 inputs > galaxies): without augmentation we measured train
+# R²(z) 0.83 against validation 0.16. The default profile therefore trains on random flips/transposes
+# of each batch, moving the orientation target with the image (``augment``; the paper has none).
+# A rerun resumes from the saved checkpoints (finished runs return at once).
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper

@@ -185,7 +185,8 @@ def test_bad_training_data_is_refused():
 
 def test_physics_latents_learn_the_properties(tmp_path):
     data = _data(n_train=256, n_val=64)
-    res = train(data, tmp_path, TrainConfig(epochs=25, batch_size=32, lr=3e-3, arch=TINY), log=lambda s: None)
+    res = train(data, tmp_path, TrainConfig(epochs=25, batch_size=32, lr=3e-3, augment=True, arch=TINY),
+                log=lambda s: None)
     model, _ = load_model(res.best_path)
     with torch.inference_mode():
         mu, _ = model.encode(data.x_val)
@@ -204,3 +205,34 @@ def test_property_bias_starts_at_target_means():
         mu, _ = m.encode(torch.zeros(1, 3, 17, 17))
     assert torch.allclose(m.enc3[1].bias[:4], torch.tensor([0.2, 0.4, 10.5, 0.0]))
     assert abs(float(mu[0, 2]) - 10.5) < 2.0  # the log M* latent starts near the sample mean
+
+
+def _moment_angle(img: torch.Tensor) -> float:
+    """Major-axis angle from second moments: x = column, y = row, counter-clockwise from +x."""
+    h, w = img.shape
+    y, x = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    wgt = img.double() / img.sum()
+    mx, my = (wgt * x).sum(), (wgt * y).sum()
+    cxx, cyy, cxy = (wgt * (x - mx) ** 2).sum(), (wgt * (y - my) ** 2).sum(), (wgt * (x - mx) * (y - my)).sum()
+    return float(0.5 * torch.atan2(2 * cxy, cxx - cyy))
+
+
+def test_dihedral_moves_orientation_with_the_image():
+    from raregal.cvae.loss import wrap_orientation
+    from raregal.cvae.train import dihedral
+
+    phi0 = 0.5
+    y, x = torch.meshgrid(torch.arange(21.0) - 10, torch.arange(21.0) - 10, indexing="ij")
+    u = x * math.cos(phi0) + y * math.sin(phi0)
+    v = -x * math.sin(phi0) + y * math.cos(phi0)
+    img = torch.exp(-(u ** 2 / 18 + v ** 2 / 2))
+    assert _moment_angle(img) == pytest.approx(phi0, abs=1e-3)
+    p = torch.tensor([[phi0, 0.3, 10.0, 1.0]])
+    seen = set()
+    for op in range(8):
+        xo, po = dihedral(img[None, None], p, op)
+        d = float(wrap_orientation(torch.tensor(po[0, 0] - _moment_angle(xo[0, 0]))))
+        assert abs(d) < 1e-3, (op, float(po[0, 0]), _moment_angle(xo[0, 0]))
+        assert torch.equal(po[0, 1:], p[0, 1:])
+        seen.add(round(float(po[0, 0]), 4))
+    assert len(seen) == 4  # ±φ and ±(π/2 − φ)
