@@ -35,11 +35,8 @@ TAGS = [["completely round galaxy"] if i % 2 == 0 else ["cigar-shaped galaxy", "
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """Tiny convolutions gain nothing from threads; on a shared 2-core machine OpenMP spin-waits."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with C.torch_threads(1):
+        yield
 
 
 def settings(**kw):
@@ -126,6 +123,17 @@ def test_bad_images_and_settings_are_rejected():
         settings(steps=0)
     with pytest.raises(ValueError, match="multiple of the VAE factor"):
         C.TinySpec(resolution=18)
+    with pytest.raises(ValueError, match="one bool per UNet level"):
+        C.TinySpec(unet_channels=(16, 32), cross_attention_levels=(True,))
+
+
+def test_cross_attention_levels_choose_the_unet_blocks():
+    spec = C.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32, 32),
+                      cross_attention_levels=(False, True, True))
+    unet = C.tiny_unet(spec)
+    assert unet.config.down_block_types == ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
+    assert unet.config.up_block_types == ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")
+    assert C.tiny_unet(SPEC).config.down_block_types == ("CrossAttnDownBlock2D", "DownBlock2D")
     with pytest.raises(ValueError, match="no tags"):
         FT.TrainingSet(torch.zeros(2, 2, 4, 2, 2), [["a"], []], [1, 2])
 

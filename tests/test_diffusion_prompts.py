@@ -12,10 +12,8 @@ CORPUS = ["sdss, completely round galaxy, dust lane", "edge-on galaxy, with roun
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with C.torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

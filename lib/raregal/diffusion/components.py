@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -35,6 +36,9 @@ class TinySpec:
     latent_channels: int = 4
     unet_channels: tuple[int, ...] = (32, 64, 64)
     unet_layers_per_block: int = 1
+    # per UNet level: cross-attention or not (None: SD style, every level but the lowest). Attention
+    # at the top level costs most on CPU (tokens = latent pixels).
+    cross_attention_levels: tuple[bool, ...] | None = None
     attention_head_dim: int = 8
     text_hidden: int = 64
     text_layers: int = 2
@@ -52,6 +56,16 @@ class TinySpec:
             raise ValueError(f"resolution {self.resolution} must be a multiple of the VAE factor {factor}")
         if len(self.unet_channels) < 2:
             raise ValueError("unet_channels needs at least two levels")
+        if self.cross_attention_levels is not None and (
+                len(self.cross_attention_levels) != len(self.unet_channels)
+                or not any(self.cross_attention_levels)):
+            raise ValueError("cross_attention_levels needs one bool per UNet level, at least one True")
+
+    @property
+    def attention_levels(self) -> tuple[bool, ...]:
+        if self.cross_attention_levels is not None:
+            return tuple(bool(a) for a in self.cross_attention_levels)
+        return (True,) * (len(self.unet_channels) - 1) + (False,)
 
 
 @dataclass
@@ -156,9 +170,9 @@ def tiny_vae(spec: TinySpec):
 def tiny_unet(spec: TinySpec):
     from diffusers import UNet2DConditionModel
 
-    n = len(spec.unet_channels)
-    down = ("CrossAttnDownBlock2D",) * (n - 1) + ("DownBlock2D",)
-    up = ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (n - 1)
+    att = spec.attention_levels
+    down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in att)
+    up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(att))
     heads = tuple(max(1, c // spec.attention_head_dim) for c in spec.unet_channels)
     return UNet2DConditionModel(sample_size=spec.latent_size, in_channels=spec.latent_channels,
                                 out_channels=spec.latent_channels, down_block_types=down,
@@ -308,3 +322,15 @@ def spec_from_profile(section) -> TinySpec:
     values = vars(section) if not isinstance(section, dict) else section
     names = TinySpec.__dataclass_fields__
     return TinySpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch threads (tiny convolutions gain nothing from more, and on a shared
+    2-core machine OpenMP threads spin-wait), restoring the previous count after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
