@@ -162,9 +162,9 @@ outputs.save_figure(fig, "B-fig8", cfg, caption=f"Paper B Fig. 8 on the {cfg.sou
                     "D-ETGs found here but not in the known catalog (red) and the known ones (blue).")
 fig = D.plot_cdf_panels(samples, [("logsfr", "log SFR [M☉/yr]"), ("loghalomass", "log halo mass [M☉]")],
                         n_boot=d.n_boot, seed=cfg.seed)
-fig.suptitle(f"{cfg.source} survey: SFR and halo mass ({sample_note})", fontsize=9)
+fig.suptitle(f"{cfg.source} survey: SFR and halo mass of D-ETGs and control ETGs", fontsize=9)
 outputs.save_figure(fig, "B-fig9", cfg, caption=f"Paper B Fig. 9 on the {cfg.source} survey: CDFs of SFR and halo mass "
-                    "(1σ bootstrap bands) for new and known D-ETGs and control ETGs matched in z and M*.")
+                    f"(1σ bootstrap bands) for new and known D-ETGs and control ETGs ({sample_note}).")
 fig = D.plot_cdf_panels(samples, [("rmag", "r magnitude"), ("logmstar", "log M* [M☉]")],
                         n_boot=d.n_boot, seed=cfg.seed)
 fig.suptitle(f"{cfg.source} survey: r magnitude and stellar mass", fontsize=9)

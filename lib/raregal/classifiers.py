@@ -560,9 +560,12 @@ def synthetic_images(model_dir: Any, prompt: str, n: int, out_dir: Any, steps: i
         return None, f"not run: diffusion generator unavailable ({err})"
     if not model_dir.exists():
         return None, f"not run: no fine-tuned diffusion pipeline at {model_dir} (run 08_finetune_diffusion)"
-    images, _ = generate_for_prompt(model_dir, prompt, n, seed=seed, references=references,
-                                    reference_ids=reference_ids, out_dir=out_dir, steps=steps,
-                                    strength=strength, progress=False)
+    try:
+        images, _ = generate_for_prompt(model_dir, prompt, n, seed=seed, references=references,
+                                        reference_ids=reference_ids, out_dir=out_dir, steps=steps,
+                                        strength=strength, progress=False)
+    except FileNotFoundError as err:  # e.g. the fine-tune has checkpoints but no final pipeline yet
+        return None, f"not run: {err}"
     return images, f"{n} synthetic images generated"
 
 
