@@ -81,11 +81,11 @@ print(f"{len(ids)} galaxies ({len(drops)} images dropped), {known.sum()} in the 
 # (img2img), so the model has to add the dust lane — the extrapolation the paper tests.
 
 # %%
-syn_views, syn_images, syn_note = D.synthetic_detgs(cfg, feat, tags, image_dir, d.n_synthetic)
+etg_ids = D.clean_etgs(tags, catalog)
+syn_views, syn_images, syn_note = D.synthetic_detgs(cfg, feat, etg_ids, image_dir, d.n_synthetic)
 print(syn_note)
-etg_rows = tags[tags["tag_completely_round"] & ~tags["tag_dust_lane"]]["dr7objid"].head(6)
 lane_rows = tags[tags["tag_dust_lane"] & ~tags["tag_smooth"]]["dr7objid"].head(6)
-rows6 = [("real early type", read_images(image_dir, etg_rows.tolist()).images),
+rows6 = [("real early type", read_images(image_dir, etg_ids[:6].tolist()).images),
          ("real dust lane", read_images(image_dir, lane_rows.tolist()).images),
          ("synthetic D-ETG", None if syn_images is None else syn_images[:6]),
          ("synthetic D-ETG", None if syn_images is None else syn_images[-6:])]

@@ -214,3 +214,15 @@ def test_catalog_rows_aligns_and_names_stale_inputs():
     assert D.catalog_rows(cat, [9, 5]).z.tolist() == [0.3, 0.1]
     with pytest.raises(ValueError, match="rerun notebooks 01 and 07"):
         D.catalog_rows(cat, [9, 4])
+
+
+def test_clean_etgs_excludes_flagged_and_known():
+    from raregal.gz2_labels import column, stem_of
+
+    tags = pd.DataFrame({"dr7objid": [1, 2, 3, 4, 5], "tag_completely_round": [1, 1, 0, 1, 0],
+                         "tag_in_between_round": [0, 0, 1, 0, 0],
+                         "known_detg": [0, 0, 0, 1, 0]}).astype({"tag_completely_round": bool,
+                                                                 "tag_in_between_round": bool,
+                                                                 "known_detg": bool})
+    cat = pd.DataFrame({"dr7objid": [1, 2, 3, 4, 5], column(stem_of("t08", "a38"), "count"): [0, 2, 0, 0, 0]})
+    assert D.clean_etgs(tags, cat).tolist() == [1, 3]

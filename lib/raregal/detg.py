@@ -331,21 +331,32 @@ def plot_cdf_panels(samples: dict[str, Any], panels: Sequence[tuple[str, str]], 
 ETG_TAGS = ("completely_round", "in_between_round")  # the early types the D-ETG prompts name
 
 
-def synthetic_detgs(cfg: Any, featurizer: C.Featurizer, tags: pd.DataFrame, image_dir: Any, n: int,
+def clean_etgs(tags: pd.DataFrame, catalog: pd.DataFrame) -> np.ndarray:
+    """dr7objids of round / in-between early types that no volunteer flagged with a dust lane and
+    that are not in the known D-ETG catalog: the real early types D-ETGs are generated from."""
+    from .gz2_labels import column, stem_of
+
+    lane_votes = catalog.set_index("dr7objid")[column(stem_of("t08", "a38"), "count")]
+    etg = np.logical_or.reduce([tags[f"tag_{t}"].to_numpy(bool) for t in ETG_TAGS])
+    quiet = lane_votes.reindex(tags["dr7objid"]).fillna(1).to_numpy() == 0
+    known = tags["known_detg"].to_numpy(bool) if "known_detg" in tags else np.zeros(len(tags), bool)
+    return tags["dr7objid"].to_numpy(np.int64)[etg & quiet & ~known]
+
+
+def synthetic_detgs(cfg: Any, featurizer: C.Featurizer, etg_ids: Sequence[int], image_dir: Any, n: int,
                     n_references: int = 64) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     """``n`` synthetic D-ETGs split over the weighted prompts of Fig. 7, each started (img2img, as
-    seed 004 §2) from a random real round / in-between early type without a dust lane tag.
+    seed 004 §2) from a random real early type of ``etg_ids`` (see :func:`clean_etgs`).
     Returns ``(views, uint8 images, note)``; ``(None, None, why)`` when there is no generator."""
     from .images import read_images
 
-    etg = tags[np.logical_or.reduce([tags[f"tag_{t}"].to_numpy(bool) for t in ETG_TAGS])
-               & ~tags["tag_dust_lane"].to_numpy(bool)]
-    if "known_detg" in tags:
-        etg = etg[~etg["known_detg"].to_numpy(bool)]
+    etg_ids = np.asarray(etg_ids, np.int64)
+    if len(etg_ids) == 0:
+        raise ValueError("no early-type reference galaxies to start the synthetic D-ETGs from")
     rng = np.random.default_rng(cfg.seed)
     refs = {}
-    for k, name in enumerate(("detg_round", "detg_in_between")):
-        pick = rng.choice(etg["dr7objid"].to_numpy(), min(n_references, len(etg)), replace=False)
+    for name in ("detg_round", "detg_in_between"):
+        pick = rng.choice(etg_ids, min(n_references, len(etg_ids)), replace=False)
         batch = read_images(image_dir, pick.tolist())
         refs[name] = (batch.images, batch.ids.tolist()) if len(batch.ids) else (None, None)
     prompts = dict(zip(("detg_round", "detg_in_between"), DETG_PROMPTS))
