@@ -315,7 +315,7 @@ def _brightest_mag_per_mass() -> np.ndarray:
 def _rare_properties(rng: np.random.Generator, cls: str, n: int) -> dict:
     if cls == "green_pea":
         z = rng.uniform(0.11, 0.35, n)
-        logm = np.clip(rng.normal(9.0, 0.35, n), 8.3, 10.0)
+        logm = np.clip(rng.normal(9.2, 0.3, n), 8.6, 10.0)  # Cardamone et al. 2009: 8.5–10
         logsfr = logm + rng.normal(-8.2, 0.3, n)  # log sSFR ≈ −8.2
         return _with_dust_and_lines(rng, {
             "z": z, "logmstar": logm, "logsfr": logsfr, "quenched": np.zeros(n, bool),
