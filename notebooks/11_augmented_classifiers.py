@@ -42,6 +42,7 @@ import pandas as pd
 
 from raregal import classifiers as C
 from raregal import config, outputs
+from raregal import gz2_labels as gl
 
 overrides = {k: v for k, v in {"n_negatives": n_negatives, "n_seeds": n_seeds}.items() if v is not None}
 cfg = config.setup(profile, source, seed, overrides={"classifiers": overrides})
@@ -70,11 +71,16 @@ outputs.record("B-table2-image-drops", len(drops), cfg)
 # ## Synthetic positives
 # One prompt per task built from the tag phrases of notebook 07 ("sdss, spiral galaxy", …), sampled
 # from the fine-tuned pipeline of notebook 08 with the Euler-ancestral sampler (steps from the
-# profile). Without a pipeline the augmented arm is reported as not run.
+# profile), each started from a noised real galaxy as in seed 004 §2 (img2img). The starting
+# galaxies have a majority vote for the feature but are not well-sampled, so they are in no split.
+# Without a pipeline the augmented arm is reported as not run.
 
 # %%
+catalog = gl.read_catalog(cfg.data_dir("interim", "gz2"))
 prompts = {t: C.task_prompt(t) for t in task_list}
-syn_views, syn_images, syn_notes = C.task_synthetic(cfg, feat, prompts, c.n_synthetic)
+refs = {t: C.reference_images(tags, catalog, cfg.data_dir("interim", "gz2") / "images", t, seed=cfg.seed)
+        for t in task_list}
+syn_views, syn_images, syn_notes = C.task_synthetic(cfg, feat, prompts, c.n_synthetic, refs)
 for t, note in syn_notes.items():
     print(f"{t:7s} {note}")
 

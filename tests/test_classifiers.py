@@ -270,3 +270,17 @@ def test_synthetic_images_without_pipeline_is_not_run(tmp_path):
     imgs, note = C.synthetic_images(tmp_path / "no_model", "sdss, spiral galaxy", 3, tmp_path / "out",
                                     steps=2, strength=0.8)
     assert imgs is None and note.startswith("not run")
+
+
+def test_reference_images_come_from_outside_the_splits(tmp_path):
+    from raregal.gz2_labels import column, stem_of
+    from raregal.images import write_images
+
+    ids = np.arange(6, dtype=np.int64) + 100
+    tags = pd.DataFrame({"dr7objid": ids, "well_sampled": [True, True, False, False, False, False]})
+    frac = column(stem_of("t03", "a06"), "fraction")
+    cat = pd.DataFrame({"dr7objid": ids, frac: [0.9, 0.9, 0.9, 0.2, 0.75, 0.8]})
+    write_images(tmp_path, ids, np.zeros((6, 8, 8, 3), np.uint8))
+    imgs, got = C.reference_images(tags, cat, tmp_path, "bar", n=10)
+    assert sorted(got) == [102, 104, 105] and imgs.shape == (3, 8, 8, 3)
+    assert C.reference_images(tags, cat, tmp_path, "bar", min_fraction=0.95) == (None, [])

@@ -369,6 +369,28 @@ def task_labels(tags: pd.DataFrame, tasks: Sequence[str] = tuple(TABLE2_TAGS)) -
     return out
 
 
+def reference_images(tags: pd.DataFrame, catalog: pd.DataFrame, image_dir: Any, task: str,
+                     n: int = 64, min_fraction: float = 0.7, seed: int = 0
+                     ) -> tuple[np.ndarray | None, list]:
+    """Real galaxies to start a task's synthetic positives from (img2img, seed 004 §2): volunteers'
+    vote fraction for the task's answer(s) ≥ ``min_fraction`` but *not* well-sampled, so they are
+    in no split of :func:`run_table2` and no test galaxy leaks into training through a reference."""
+    from .gz2_labels import TAGS, column, stem_of
+    from .images import read_images
+
+    rows = TAGS.set_index("name").loc[list(TABLE2_TAGS[task])]
+    frac = sum(catalog[column(stem_of(r.task, r.answer), "fraction")].to_numpy(float)
+               for r in rows.itertuples())
+    frac = pd.Series(frac, index=catalog["dr7objid"].to_numpy(np.int64))
+    pool = tags.loc[~tags["well_sampled"].to_numpy(bool), "dr7objid"].to_numpy(np.int64)
+    pool = pool[frac.reindex(pool).fillna(0).to_numpy() >= min_fraction]
+    if len(pool) == 0:
+        return None, []
+    pick = np.random.default_rng(seed).choice(pool, min(n, len(pool)), replace=False)
+    batch = read_images(image_dir, pick.tolist())
+    return (batch.images, batch.ids.tolist()) if len(batch.ids) else (None, [])
+
+
 def run_table2(views: Any, labels: pd.DataFrame, settings: TrainSettings,
                make_model: Callable[[], BinaryClassifier], n_negatives: int, seeds: Sequence[int],
                synthetic: dict[str, Any] | None = None, augment: nn.Module | None = None,
@@ -547,7 +569,12 @@ def synthetic_images(model_dir: Any, prompt: str, n: int, out_dir: Any, steps: i
     if meta_path.exists():
         meta = pd.read_csv(meta_path)
         same = (len(meta) == n and (meta["prompt"] == prompt).all() and (meta["steps"] == steps).all()
-                and meta["seed"].tolist() == list(range(seed, seed + n)))
+                and meta["seed"].tolist() == list(range(seed, seed + n))
+                and (meta["mode"] == ("img2img" if references is not None else "text2img")).all())
+        if same and references is not None:  # the same starting galaxies, cycled as generate does
+            ids_ = list(reference_ids) if reference_ids is not None else []
+            same = bool(ids_) and meta["reference_id"].astype(str).tolist() == \
+                [str(ids_[k % len(ids_)]) for k in range(n)]
         if same:
             from .images import read_images
 
