@@ -116,15 +116,18 @@ table3.pivot_table(index="method", columns="quantity", values=["ours", "paper"])
 
 # %% [markdown]
 # ## The search: synthetic D-ETGs → score the catalog → vet → retrain, 3 rounds
+# Real data: when a reviewer has candidates left, the vetting widget opens here for them and the run
+# stops; answer yes/no (kept in the CSV log), then rerun — answered rounds replay from the log.
 
 # %%
 revs, log = D.make_reviewers(cfg.source, cfg.data_dir("processed", "detg", "vetting_log.csv"),
                              dict(zip(ids.tolist(), truth.tolist())) if truth is not None else None,
                              reviewers.split(","), d.reviewer_miss_rate, d.reviewer_false_yes_rate, cfg.seed)
-found, rounds = D.run_search(views, ids, syn_views, revs, settings, feat.make_model,
-                             n_negatives=d.search_negatives, n_rounds=d.n_rounds, seed=cfg.seed,
-                             max_candidates=d.max_candidates, known_ids=known_ids, log=log,
-                             augment=feat.augment, truth=truth)
+found, rounds = D.search_with_vetting(views, ids, syn_views, revs, settings, feat.make_model,
+                                      n_negatives=d.search_negatives, n_rounds=d.n_rounds,
+                                      seed=cfg.seed, max_candidates=d.max_candidates,
+                                      known_ids=known_ids, log=log, augment=feat.augment, truth=truth,
+                                      image_dir=image_dir)
 with outputs.atomic_path(cfg.paths.catalogs / "detg_candidates.csv") as tmp:
     found.to_csv(tmp, index=False)
 scores = D.score_against_truth(found["id"], ids, truth, known_ids) if truth is not None else None

@@ -226,3 +226,19 @@ def test_clean_etgs_excludes_flagged_and_known():
                                                                  "known_detg": bool})
     cat = pd.DataFrame({"dr7objid": [1, 2, 3, 4, 5], column(stem_of("t08", "a38"), "count"): [0, 2, 0, 0, 0]})
     assert D.clean_etgs(tags, cat).tolist() == [1, 3]
+
+
+def test_search_with_vetting_shows_widget_then_stops(tmp_path, monkeypatch):
+    from raregal.images import write_images
+
+    x, ids, truth, syn = survey(n=600, seed=4)
+    write_images(tmp_path / "img", ids, np.zeros((len(ids), 8, 8, 3), np.uint8))
+    shown = []
+    monkeypatch.setattr(V.VettingWidget, "show", lambda self: shown.append((self.reviewer, self.remaining)))
+    log = V.VettingLog(tmp_path / "log.csv")
+    with pytest.raises(V.PendingReview):
+        D.search_with_vetting(x[None], ids, syn[None], [V.LogReviewer("ann", log)],
+                              C.TrainSettings(lr=1e-2, epochs=1, batch_size=256),
+                              lambda: C.head_classifier(8), n_negatives=100, min_votes=1, log=log,
+                              image_dir=tmp_path / "img")
+    assert shown and shown[0][0] == "ann" and shown[0][1] > 0

@@ -147,6 +147,27 @@ def run_search(views: Any, ids: Sequence[int], synthetic_views: Any, reviewers: 
     return catalog[list(CATALOG_COLUMNS)], pd.DataFrame(rounds)
 
 
+def search_with_vetting(*args, image_dir: Any = None, show_widget: bool = True, **kwargs
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`run_search`, and when a person still has candidates to answer (real data), show them
+    the :class:`raregal.vetting.VettingWidget` for those candidates before stopping with
+    :class:`raregal.vetting.PendingReview`; answer in the widget, then rerun the notebook."""
+    try:
+        return run_search(*args, **kwargs)
+    except V.PendingReview as err:
+        log = kwargs.get("log")
+        if show_widget and log is not None and image_dir is not None:
+            from pathlib import Path
+
+            from .images import image_path
+
+            def load(i):
+                return Path(image_path(image_dir, i)).read_bytes()
+
+            V.VettingWidget(err.missing, err.reviewer, log, load).show()
+        raise
+
+
 def score_against_truth(catalog_ids: Sequence[int], ids: Sequence[int], truth: Any,
                         known_ids: Sequence[int] = ()) -> dict[str, float]:
     """Purity and completeness of a found catalog against the mock truth; also for the galaxies the
