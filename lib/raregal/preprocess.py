@@ -166,8 +166,8 @@ def _kernel() -> np.ndarray:
 
 
 def deblending_available() -> bool:
-    """photutils deblending needs scikit-image (not a pinned dependency here); without it the
-    reference runs without deblending, which only matters for sources touching the target."""
+    """photutils deblending needs scikit-image (pinned in pyproject.toml); an environment without it
+    runs the reference without deblending, which only matters for sources touching the target."""
     import importlib.util
 
     return importlib.util.find_spec("skimage") is not None
