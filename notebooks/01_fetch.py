@@ -20,8 +20,9 @@
 # - `A-data-summary` (table; paper A §2 sample counts)
 # - `B-data-summary` (table; paper B §2 sample counts)
 #
-# **Not implemented yet.** The content of this notebook comes with issue 3 (mock grz survey), 6 (mock GZ2 survey) and 5 (real data).
-# Until then it only checks its parameters and writes nothing.
+# `source = "mock"` (default) generates both mock surveys; `source = "real"` downloads and caches the
+# real data (see README, "Real data"). Only this notebook touches the network. Outputs go to
+# `data/interim/<source>-<profile>/`.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
@@ -31,9 +32,7 @@ seed = 0  # global seed for numpy, torch and random
 # %%
 from raregal import config
 
-cfg = config.setup(profile, source, seed, make_dirs=False)
-print(cfg.describe("survey_a"))
-print("01_fetch: not implemented yet; no outputs written.")
+cfg = config.setup(profile, source, seed)
 
 # %% [markdown]
 # ## Paper A: grz cutouts and catalog
