@@ -164,13 +164,13 @@ fig.axes[0].set_title(f"{cfg.source} survey: redshift of new vs known D-ETGs")
 outputs.save_figure(fig, "B-fig8", cfg, caption=f"Paper B Fig. 8 on the {cfg.source} survey: KDE of redshift for the "
                     "D-ETGs found here but not in the known catalog (red) and the known ones (blue).")
 fig = D.plot_cdf_panels(samples, [("logsfr", "log SFR [M☉/yr]"), ("loghalomass", "log halo mass [M☉]")],
-                        n_boot=d.n_boot, seed=cfg.seed)
-fig.suptitle(f"{cfg.source} survey: SFR and halo mass of D-ETGs and control ETGs", fontsize=9)
+                        n_boot=d.n_boot, seed=cfg.seed,
+                        title=f"{cfg.source} survey: SFR and halo mass of D-ETGs and control ETGs")
 outputs.save_figure(fig, "B-fig9", cfg, caption=f"Paper B Fig. 9 on the {cfg.source} survey: CDFs of SFR and halo mass "
                     f"(1σ bootstrap bands) for new and known D-ETGs and control ETGs ({sample_note}).")
 fig = D.plot_cdf_panels(samples, [("rmag", "r magnitude"), ("logmstar", "log M* [M☉]")],
-                        n_boot=d.n_boot, seed=cfg.seed)
-fig.suptitle(f"{cfg.source} survey: r magnitude and stellar mass", fontsize=9)
+                        n_boot=d.n_boot, seed=cfg.seed,
+                        title=f"{cfg.source} survey: r magnitude and stellar mass")
 outputs.save_figure(fig, "B-figD4", cfg, caption=f"Paper B Fig. D4 on the {cfg.source} survey: CDFs of r magnitude and "
                     "stellar mass (1σ bootstrap bands) for new, known and control samples.")
 plt.close("all")

@@ -566,7 +566,10 @@ def synthetic_images(model_dir: Any, prompt: str, n: int, out_dir: Any, steps: i
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     meta_path = out_dir / "metadata.csv"
-    if meta_path.exists():
+    pipeline = model_dir / "pipeline"
+    stale = pipeline.exists() and pipeline.stat().st_mtime > (meta_path.stat().st_mtime
+                                                               if meta_path.exists() else 0)
+    if meta_path.exists() and not stale:  # made by this pipeline with these settings: reuse
         meta = pd.read_csv(meta_path)
         same = (len(meta) == n and (meta["prompt"] == prompt).all() and (meta["steps"] == steps).all()
                 and meta["seed"].tolist() == list(range(seed, seed + n))

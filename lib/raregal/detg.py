@@ -323,7 +323,7 @@ def plot_kdes(samples: dict[str, Any], column: str, grid: Any, xlabel: str, ax=N
 
 
 def plot_cdf_panels(samples: dict[str, Any], panels: Sequence[tuple[str, str]], n_boot: int = 200,
-                    seed: int = 0, n_grid: int = 200):
+                    seed: int = 0, n_grid: int = 200, title: str = ""):
     """One panel per (column, axis label): the CDF of each sample with its 1σ bootstrap band."""
     import matplotlib.pyplot as plt
 
@@ -342,6 +342,8 @@ def plot_cdf_panels(samples: dict[str, Any], panels: Sequence[tuple[str, str]], 
         ax.set_xlabel(xlabel)
         ax.set_ylabel("cumulative fraction")
         ax.legend(fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
