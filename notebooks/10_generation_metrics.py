@@ -141,7 +141,6 @@ pd.concat(scores).groupby("method", sort=False)[["realism", "diversity", "consis
 steps = gm.fine_tune_steps(diffusion_dir)
 print("steps:", steps)
 gen_s = {}
-samples = {}
 for step in steps:
     t0 = time.perf_counter()
     ims, gen_cond = gm.generate_for_conditions(diffusion_dir, step, {c: prompt_of[c] for c in scorable},
@@ -151,7 +150,6 @@ for step in steps:
     per, skipped = gm.score_set(f"step {step}", gf, gen_cond, ga, feats[ref], member[ref], expected)
     scores.append(per.assign(step=step))
     skips.append(skipped)
-    samples[step] = ims[::mc.n_per_prompt]
     gen_s[step] = time.perf_counter() - t0
     print(f"step {step}: {len(ims)} images, R={per.realism.mean():.3f} D={per.diversity.mean():.3f} "
           f"C={per.consistency.mean():.3f} ({gen_s[step]:.0f} s)")
@@ -166,20 +164,6 @@ with outputs.atomic_path(out_dir / "per_condition.parquet") as tmp:
     metrics.to_parquet(tmp, index=False)
 print("skipped (method, condition, reason):")
 print(skipped_all.to_string(index=False) if len(skipped_all) else "  none")
-
-# %% [markdown]
-# ### What the generator makes (one sample per prompt, first and last step)
-
-# %%
-fig, axes = plt.subplots(2, len(scorable), figsize=(1.1 * len(scorable), 2.6), squeeze=False)
-for row, step in enumerate((steps[0], steps[-1])):
-    for col, c in enumerate(scorable):
-        axes[row, col].imshow(samples[step][col])
-        axes[row, col].set_xticks([])
-        axes[row, col].set_yticks([])
-        axes[0, col].set_title(c, fontsize=8)
-    axes[row, 0].set_ylabel(f"step {step}", fontsize=8)
-plt.show()
 
 # %% [markdown]
 # ## Fig. 4: the metrics along the fine-tune
@@ -203,7 +187,8 @@ for ax, m in zip(axes[1], ("realism", "diversity", "consistency")):
     for c, grp in model_rows.groupby("condition"):
         ax.plot(grp.step, grp[m], "-", lw=1, alpha=0.8, label=c)
     ax.set(xlabel="fine-tune step", ylabel=f"{m} per prompt")
-axes[1, 2].legend(fontsize=6, ncol=2, title="Table 1 prompt", title_fontsize=7)
+axes[1, 2].legend(fontsize=6, ncol=2, title="Table 1 prompt", title_fontsize=7, loc="upper left",
+                  bbox_to_anchor=(1.02, 1))
 fig.suptitle(f"Generated vs real {label} GZ2 galaxies on SimCLR features ({mc.n_per_prompt} images per "
              f"prompt and step, {mc.inference_steps} sampler steps)", fontsize=10)
 fig.tight_layout()
@@ -216,12 +201,13 @@ plt.show()
 
 # %% [markdown]
 # ## Fig. 5: realism vs diversity per prompt, Pareto fronts per prompt type
-# Each point is one prompt at one step; a front joins the points of a type that no other point of
-# the type beats on both higher realism and lower diversity value.
+# Each point is one prompt at one fine-tuned checkpoint (the base model, step 0, is left out); a
+# front joins the points of a type that no other point of the type beats on both higher realism and
+# lower diversity value.
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 5.5))
-for (ptype, grp), color in zip(model_rows.groupby("type"), plt.cm.tab10.colors):
+for (ptype, grp), color in zip(model_rows[model_rows.step > 0].groupby("type"), plt.cm.tab10.colors):
     ax.scatter(grp.diversity, grp.realism, s=12 + 30 * grp.step / max(steps), color=color, alpha=0.7,
                label=ptype)
     front = grp.iloc[gm.pareto_front(grp.realism, grp.diversity)]
@@ -232,7 +218,7 @@ ax.set(xlabel="diversity $D^p$ (lower = more varied)", ylabel="realism $R^p$",
        title=f"Realism vs diversity per prompt ({label} GZ2; marker size grows with step)")
 ax.legend(fontsize=8)
 outputs.save_figure(fig, "B-fig5", cfg,
-                    caption=f"Realism vs diversity of each Table 1 prompt at each checkpoint, coloured by "
+                    caption=f"Realism vs diversity of each Table 1 prompt at each fine-tune checkpoint, coloured by "
                             f"prompt type, dashed Pareto fronts per type (paper B Fig. 5); stars: "
                             f"held-out real galaxies of each prompt ({label} survey).")
 plt.show()
