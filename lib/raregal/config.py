@@ -163,23 +163,28 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # unconditional branch to contrast (SD-1.5 learned one in pre-training; tiny must learn it).
     # checkpoints_total_limit None keeps every checkpoint (notebook 10 plots metrics vs step).
     # strength: img2img fraction re-run from a noised reference (paper: not stated).
+    # default: 32 px images → 16×16×4 latents (VAE factor 2: 8×8 latents lost the spiral arms);
+    # no attention at the 16×16 UNet level (the costliest on CPU), cross-attention at 8×8, 4×4, mid.
     "diffusion": {
         "smoke": {"pretrained": "tiny", "resolution": 16, "vae_channels": (8, 16),
-                  "unet_channels": (16, 32), "text_hidden": 32, "text_layers": 1, "text_heads": 2,
+                  "unet_channels": (16, 32), "cross_attention_levels": None, "text_hidden": 32,
+                  "text_layers": 1, "text_heads": 2,
                   "max_length": 24, "vae_steps": 2, "vae_batch_size": 8, "vae_lr": 2e-3,
                   "max_images": 64, "steps": 2, "batch_size": 4, "lr_per_sample": 6.25e-5,
                   "warmup_steps": 1, "checkpoint_every": 1, "checkpoints_total_limit": None,
                   "ema_decay": 0.999, "uncond_prob": 0.1, "inference_steps": 2, "guidance": 6.5,
                   "strength": 0.8, "n_per_prompt": 3},
-        "default": {"pretrained": "tiny", "resolution": 32, "vae_channels": (8, 16, 32),
-                    "unet_channels": (32, 64, 64), "text_hidden": 64, "text_layers": 2,
+        "default": {"pretrained": "tiny", "resolution": 32, "vae_channels": (16, 32),
+                    "unet_channels": (32, 64, 64), "cross_attention_levels": (False, True, True),
+                    "text_hidden": 64, "text_layers": 2,
                     "text_heads": 4, "max_length": 24, "vae_steps": 500, "vae_batch_size": 32,
                     "vae_lr": 2e-3, "max_images": None, "steps": 1500, "batch_size": 16,
                     "lr_per_sample": 6.25e-5, "warmup_steps": 100, "checkpoint_every": 150,
                     "checkpoints_total_limit": None, "ema_decay": 0.999, "uncond_prob": 0.1,
                     "inference_steps": 40, "guidance": 6.5, "strength": 0.8, "n_per_prompt": 3},
         "paper": {"pretrained": "stable-diffusion-v1-5/stable-diffusion-v1-5", "resolution": 424,
-                  "vae_channels": None, "unet_channels": None, "text_hidden": None,
+                  "vae_channels": None, "unet_channels": None, "cross_attention_levels": None,
+                  "text_hidden": None,
                   "text_layers": None, "text_heads": None, "max_length": 77, "vae_steps": None,
                   "vae_batch_size": None, "vae_lr": None, "max_images": None, "steps": 10000,
                   "batch_size": 16, "lr_per_sample": 1e-7, "warmup_steps": 400,
