@@ -34,8 +34,8 @@ profile = "default"  # smoke | default | paper
 source = "mock"  # mock | real
 seed = 0  # global seed; the task splits use seed, seed+1, ...
 tasks = "spiral,disk,bar,bulge"  # Table 2 tasks to run, comma-separated
-n_negatives = None  # negatives per task (None = the profile's value; paper 10,000)
-n_seeds = None  # repeats with different splits (None = the profile's value)
+n_negatives = None  # negatives per task (None: the profile's value; paper 10,000)
+n_seeds = None  # repeats with different splits (None: the profile's value)
 
 # %%
 import pandas as pd

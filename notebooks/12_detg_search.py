@@ -36,7 +36,7 @@
 profile = "default"  # smoke | default | paper
 source = "mock"  # mock | real
 seed = 0  # global seed; Table 3 splits use seed, seed+1, ...
-n_rounds = None  # search rounds (None = the profile's value; paper 3)
+n_rounds = None  # search rounds (None: the profile's value; paper 3)
 reviewers = "reviewer_1,reviewer_2,reviewer_3"  # names of the three reviewers (real data: people)
 
 # %%
