@@ -176,11 +176,11 @@ def figure_neighbours(images_normal, shared: pd.DataFrame, n_show: int = 10, tit
     classes = [c for c in ANOMALY_CLASSES[::-1] if c in set(shared["class"])]  # Green Peas left
     cols = 5
     rows_per = int(np.ceil(n_show / cols))
-    fig, axes = plt.subplots(rows_per, cols * len(classes), figsize=(2.0 * cols * len(classes), 2.2 * rows_per + 0.5),
+    fig, axes = plt.subplots(rows_per, cols * len(classes), figsize=(1.7 * cols * len(classes), 2.2 * rows_per + 0.5),
                              squeeze=False, gridspec_kw={"hspace": 0.35})
     for ci, c in enumerate(classes):
         sel = shared[shared["class"] == c].head(n_show)
-        axes[0][ci * cols + cols // 2].text(0.5, 1.45, f"look-alikes of {c.replace('_', ' ')}s",
+        axes[0][ci * cols + cols // 2].text(0.5, 1.32, f"look-alikes of {c.replace('_', ' ')}s",
                                             transform=axes[0][ci * cols + cols // 2].transAxes, ha="center",
                                             fontsize=11, color=COLOURS[c])
         for k in range(rows_per * cols):
@@ -190,5 +190,5 @@ def figure_neighbours(images_normal, shared: pd.DataFrame, n_show: int = 10, tit
                 r = sel.iloc[k]
                 ax.imshow(rgb(images_normal[[int(r.normal)]])[0])
                 ax.set_title(f"{int(r.n_anomalies)} × {c.replace('_', ' ')}\nd = {r.mean_distance:.2f}", fontsize=7)
-    fig.suptitle(title, y=1.02)
+    fig.suptitle(title, y=1.08)
     return fig
