@@ -23,6 +23,8 @@
 # - `B-fig3` (figure; paper B Fig. 3): per prompt one real mock galaxy with those tags and three
 #   generated ones
 # - `B-diffusion-loss` (figure): training loss and learning rate per step
+# - `B-brightness` (table): mean pixel value of real, text-to-image and noised-reference starts (the
+#   over-brightness that seed 004 fixes by starting from a noised reference image)
 #
 # Seed 004 §2 and Appendix C: Stable Diffusion v1.5 (UNet with cross-attention on CLIP text
 # embeddings, VAE latents) fine-tuned on all parameters with (tag prompt, GZ2 image) pairs: ε-MSE,

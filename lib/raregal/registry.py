@@ -49,7 +49,8 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("07", "gz2_labels", "Paper B: vote fractions → well-sampled tags → prompts", (
         _fig("B-fig2", "paper B Fig. 2"), _fig("B-mock-gallery"), _tab("B-table-tags"))),
     Notebook("08", "finetune_diffusion", "Paper B: fine-tune the text-to-image diffusion model", (
-        _tab("B-table1", "paper B Table 1"), _fig("B-fig3", "paper B Fig. 3"))),
+        _tab("B-table1", "paper B Table 1"), _fig("B-fig3", "paper B Fig. 3"),
+        _fig("B-diffusion-loss"), _tab("B-brightness", "paper B §2 over-brightness"))),
     Notebook("09", "simclr", "Paper B: SimCLR galaxy embedding", (
         _fig("B-figA1", "paper B Fig. A1"), _fig("B-figA2", "paper B Fig. A2"),
         _tab("B-table-simclr"))),
