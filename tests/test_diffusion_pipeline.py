@@ -97,8 +97,18 @@ def test_components_save_as_a_loadable_diffusers_pipeline(base_dir):
         assert torch.equal(a, b)
     assert again.noise_scheduler.config.beta_schedule == "scaled_linear"
     assert again.noise_scheduler.config.beta_start == 0.00085
-    with pytest.raises(FileNotFoundError, match="not a diffusers pipeline folder"):
+    with pytest.raises(FileNotFoundError, match="not a complete diffusers pipeline folder"):
         C.load_components(base_dir / "unet")
+
+
+def test_load_components_missing_hub_weights_says_how_to_provide(tmp_path, monkeypatch):
+    from raregal.fetch.models import WeightsUnavailableError
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailableError, match="stable-diffusion-v1-5") as err:
+        C.load_components("stable-diffusion-v1-5/stable-diffusion-v1-5")
+    assert "--download" in str(err.value) or "save_pretrained" in str(err.value)
 
 
 def test_pretrain_vae_learns_and_scales_latents_to_unit_std():

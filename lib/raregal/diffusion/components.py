@@ -24,7 +24,6 @@ BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 # The noise schedule of SD-1.5 (scaled_linear β from 0.00085 to 0.012 over 1000 steps); seed 004 keeps it.
 SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
             "beta_schedule": "scaled_linear", "steps_offset": 1}
-SUBFOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 
 @dataclass(frozen=True)
@@ -223,16 +222,17 @@ def load_components(pretrained: str | Path) -> Components:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import AutoTokenizer, CLIPTextModel
 
-    src = str(pretrained)
-    if src == "tiny":
+    from ..config import repo_root
+    from ..fetch.models import resolve_pretrained
+
+    spec = str(pretrained)
+    if spec == "tiny":
         raise ValueError("'tiny' has no weights to load: build it with build_tiny(corpus, spec)")
-    local = Path(src)
-    if local.exists():
-        missing = [s for s in SUBFOLDERS if not (local / s).is_dir()]
-        if missing:
-            raise FileNotFoundError(f"{local} is not a diffusers pipeline folder: missing {missing}")
+    # a local folder or the hub cache, never the network; missing weights → an error saying how to get them
+    local = resolve_pretrained(spec, root=repo_root()).path
+    src = str(local)
     info_path = local / "raregal.json"
-    info = json.loads(info_path.read_text()) if info_path.exists() else {"pretrained": src}
+    info = json.loads(info_path.read_text()) if info_path.exists() else {"pretrained": spec}
     comps = Components(
         unet=UNet2DConditionModel.from_pretrained(src, subfolder="unet"),
         vae=AutoencoderKL.from_pretrained(src, subfolder="vae"),
