@@ -38,9 +38,9 @@
 profile = "default"  # smoke | default | paper
 source = "mock"  # mock | real
 seed = 0  # global seed for numpy, torch and random
-epochs = None  # None = the profile's cvae.epochs
-lr = None  # None = the profile's cvae.lr (paper: 5e-6)
-periodic_variant = None  # also train a physics CVAE with the periodic-safe orientation loss; None = profile
+epochs = None  # None: the profile's cvae.epochs
+lr = None  # None: the profile's cvae.lr (paper: 5e-6)
+periodic_variant = None  # also train a physics CVAE with the periodic-safe orientation loss; None: profile value
 resume = True  # continue from last.pt when it exists (hyper-parameters must match)
 
 # %%

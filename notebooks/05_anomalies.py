@@ -29,7 +29,7 @@
 profile = "default"  # smoke | default | paper
 source = "mock"  # mock | real
 seed = 0  # global seed for numpy, torch and random
-n_trials = None  # SVM trials; None = the profile's anomalies.n_trials (paper: 5)
+n_trials = None  # SVM trials; None: the profile's anomalies.n_trials (paper: 5)
 test_size = 0.2  # test fraction of each stratified split (paper: 20 %)
 
 # %%

@@ -28,7 +28,7 @@
 profile = "default"  # smoke | default | paper
 source = "mock"  # mock | real
 seed = 0  # global seed for numpy, torch and random
-minkowski_p = 2  # order of the Minkowski metric (2 = Euclidean, scikit-learn's default)
+minkowski_p = 2  # order of the Minkowski metric (2: Euclidean, scikit-learn's default)
 drop_orientation = True  # match on latents 2-5 only: orientation is a viewing angle, not a property
 n_show = 10  # galaxies shown per anomaly class
 

@@ -46,3 +46,16 @@ def test_header_parameters_and_no_logic(nb):
             tree = ast.parse(re.sub(r"^\s*[%!].*$", "", cell.source, flags=re.M))
             defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
             assert not defs, f"{nb.stem}: logic belongs in lib, found def/class {defs[0].name}"
+
+
+@pytest.mark.parametrize("nb", registry.NOTEBOOKS, ids=STEMS)
+def test_papermill_reads_every_parameter(nb, caplog):
+    """papermill's own parser (used by --help-notebook and injection) must understand each line."""
+    from papermill.translators import PythonTranslator
+
+    src = NB_DIR / f"{nb.stem}.py"
+    cell = next(c for c in jupytext.read(src).cells if "parameters" in c.metadata.get("tags", []))
+    with caplog.at_level("WARNING", logger="papermill"):
+        names = [p.name for p in PythonTranslator.inspect(cell)]
+    assert names == list(pipeline.notebook_parameters(src)), (
+        f"{nb.stem}: papermill could not parse {caplog.text.strip()!r} (avoid '=' in the comment)")
