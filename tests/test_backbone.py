@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from raregal.backbone import RESNET18_DEPTHS, build_resnet18, resnet18_config, torch_threads
+from raregal.backbone import RESNET18_DEPTHS, build_resnet18, resnet18_config
+from raregal.config import torch_threads
 
 
 @pytest.fixture(autouse=True, scope="module")

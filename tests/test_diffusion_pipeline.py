@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from raregal.diffusion import components as C
+from raregal.config import torch_threads
 from raregal.diffusion import finetune as FT
 from raregal.diffusion import generate as G
 
@@ -35,7 +36,7 @@ TAGS = [["completely round galaxy"] if i % 2 == 0 else ["cigar-shaped galaxy", "
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    with C.torch_threads(1):
+    with torch_threads(1):
         yield
 
 

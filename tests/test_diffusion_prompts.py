@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from raregal.diffusion import components as C
+from raregal.config import torch_threads
 from raregal.diffusion.prompts import (TABLE1, PromptSyntaxError, parse_weighted_prompt,
                                        scale_embeddings, token_weights, weighted_embeddings)
 
@@ -12,7 +13,7 @@ CORPUS = ["sdss, completely round galaxy, dust lane", "edge-on galaxy, with roun
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    with C.torch_threads(1):
+    with torch_threads(1):
         yield
 
 

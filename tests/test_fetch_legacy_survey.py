@@ -5,7 +5,6 @@ file, never a silent skip. Back-off values are tiny so the whole file runs in se
 """
 from __future__ import annotations
 
-import time
 
 import h5py
 import numpy as np

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from raregal import gen_metrics as gm
-from raregal.backbone import torch_threads
+from raregal.config import torch_threads
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from raregal import simclr
-from raregal.backbone import torch_threads
+from raregal.config import torch_threads
 from raregal.simclr import SimCLRSettings
 
 TINY = dict(image_size=16, width=0.0625, proj_dim=8, batch_size=8, val_fraction=0.25, seed=3)

@@ -17,9 +17,7 @@ for users with a network; nothing here downloads by itself) and then needs ``wid
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -76,19 +74,3 @@ def build_resnet18(width: float = 1.0, pretrained: str | Path | None = None,
     if cfg.num_channels != in_channels:
         raise ValueError(f"{pretrained!r} takes {cfg.num_channels} channels, asked for {in_channels}")
     return ResNet18Features(model, width)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``n`` torch CPU threads (None: unchanged), restoring the count afterwards.
-
-    Small CPU nets on a shared 2-core machine run far faster on one thread: with two, OpenMP
-    workers spin-wait for a core (a tiny ResNet step went from 0.9 s to 0.03 s).
-    """
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

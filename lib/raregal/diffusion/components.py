@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -322,15 +321,3 @@ def spec_from_profile(section) -> TinySpec:
     values = vars(section) if not isinstance(section, dict) else section
     names = TinySpec.__dataclass_fields__
     return TinySpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Run a block with ``n`` torch threads (tiny convolutions gain nothing from more, and on a shared
-    2-core machine OpenMP threads spin-wait), restoring the previous count after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
