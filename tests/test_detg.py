@@ -158,6 +158,7 @@ def test_plots_build():
     imgs = rng.integers(0, 255, (3, 8, 8, 3), dtype=np.uint8)
     fig3 = D.image_rows([("a", imgs), ("b", imgs[:0])], n_cols=4)
     assert len(fig3.axes) == 8
+    assert [t.get_text() for t in fig3.axes[4].texts] == ["b: none"]  # an empty row still says which
 
 
 def test_search_without_synthetic_is_reported_not_run():

@@ -298,7 +298,9 @@ def image_rows(rows: Sequence[tuple[str, Any]], n_cols: int = 6, title: str = ""
                 ax.axis("off")
         ax_row[0].set_ylabel(f"{label}\n(n={len(imgs)})" if len(imgs) < n_cols else label, fontsize=8)
         if len(imgs) == 0:
-            ax_row[0].text(0.5, 0.5, "none", ha="center", va="center", transform=ax_row[0].transAxes)
+            # the axes are off, so the row label would not show: name the empty row in the text
+            ax_row[0].text(0.0, 0.5, f"{label}: none", ha="left", va="center", fontsize=8,
+                           transform=ax_row[0].transAxes)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
