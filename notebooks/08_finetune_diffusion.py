@@ -42,7 +42,7 @@ seed = 0  # global seed for numpy, torch and random
 retrain = False  # True: delete a finished fine-tune of this profile and train again
 inference_steps = None  # sampler steps for Fig. 3 (None: profile value; paper 40)
 n_per_prompt = None  # generated images per Table 1 prompt (None: profile value; Fig. 3 shows 3)
-torch_threads = 1  # CPU threads for torch (None: torch's default; 2 threads ran 7× slower on a busy 2-core box)
+torch_threads = None  # CPU threads for torch (None: torch's default; 1 only when other jobs load the cores)
 
 # %%
 import matplotlib.pyplot as plt
