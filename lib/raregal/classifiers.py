@@ -105,15 +105,10 @@ def head_classifier(feature_dim: int) -> BinaryClassifier:
 
 def make_augment(image_size: int, crop_scale: tuple[float, float] = (0.8, 1.0)) -> nn.Module:
     """The paper's standard augmentation, batched: random resized crop, rotation by any angle
-    (a galaxy has no preferred orientation), horizontal and vertical flips."""
-    import kornia.augmentation as K
+    (a galaxy has no preferred orientation), horizontal and vertical flips; colours untouched."""
+    from .simclr import galaxy_augment
 
-    return K.AugmentationSequential(
-        K.RandomResizedCrop((image_size, image_size), scale=crop_scale),
-        K.RandomRotation(degrees=180.0, p=1.0),
-        K.RandomHorizontalFlip(),
-        K.RandomVerticalFlip(),
-    )
+    return galaxy_augment(image_size, crop_scale, rotation_deg=180.0)
 
 
 def loss_value(logits: torch.Tensor, target: torch.Tensor, settings: TrainSettings) -> torch.Tensor:

@@ -108,19 +108,29 @@ class SimCLRModel(nn.Module):
         return self.head(self.encoder(images))
 
 
-def make_augment(settings: SimCLRSettings) -> nn.Module:
-    """Batched kornia augmentations: resized crop, h/v flips, rotation, colour jitter (per image)."""
+def galaxy_augment(image_size: int, crop_scale: tuple[float, float], rotation_deg: float = 180.0,
+                   jitter: tuple[float, float, float, float] | None = None,
+                   jitter_p: float = 0.0) -> nn.Module:
+    """Batched kornia augmentations for galaxies (no preferred orientation): random resized crop,
+    h/v flips, rotation, and optional colour jitter (brightness, contrast, saturation, hue).
+
+    SimCLR views use all of them; the classifiers' standard augmentation leaves the colours alone.
+    """
     import kornia.augmentation as K
 
-    s = settings.image_size
-    b, c, sat, hue = settings.jitter
-    return K.AugmentationSequential(
-        K.RandomResizedCrop((s, s), scale=settings.crop_scale),
-        K.RandomHorizontalFlip(),
-        K.RandomVerticalFlip(),
-        K.RandomRotation(degrees=settings.rotation_deg, p=1.0),
-        K.ColorJitter(b, c, sat, hue, p=settings.jitter_p),
-    )
+    steps = [K.RandomResizedCrop((image_size, image_size), scale=crop_scale),
+             K.RandomHorizontalFlip(),
+             K.RandomVerticalFlip(),
+             K.RandomRotation(degrees=rotation_deg, p=1.0)]
+    if jitter is not None:
+        steps.append(K.ColorJitter(*jitter, p=jitter_p))
+    return K.AugmentationSequential(*steps)
+
+
+def make_augment(settings: SimCLRSettings) -> nn.Module:
+    """The SimCLR views: :func:`galaxy_augment` with the settings' crop, rotation and colour jitter."""
+    return galaxy_augment(settings.image_size, settings.crop_scale, settings.rotation_deg,
+                          settings.jitter, settings.jitter_p)
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tuple[torch.Tensor, float]:
