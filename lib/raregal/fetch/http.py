@@ -236,7 +236,7 @@ def download_file(url: str, dest: Path | str, session: requests.Session | None =
             digest = sha256_of(tmp)
             if expected_sha256 and digest != expected_sha256:
                 raise FetchError(f"sha256 mismatch: got {digest}, expected {expected_sha256}", url)
-    except NoNetworkError as err:
+    except NoNetworkError:
         raise NoNetworkError(no_network_message(url, instead or f"place the file at {dest}"),
                              url) from None
     with atomic_path(sidecar) as tmp:
