@@ -145,6 +145,43 @@ def test_train_two_epochs_files_and_resume(tmp_path):
     assert fresh.epochs_run == 1
 
 
+def test_onecycle_schedule_resumes_exactly_and_is_tied_to_epochs(tmp_path):
+    data = _data()
+    cfg = TrainConfig(kind="physics", epochs=3, batch_size=32, lr=2e-3, schedule="onecycle", arch=TINY)
+    whole = train(data, tmp_path / "whole", cfg, log=lambda s: None)
+    lrs = list(whole.history.lr)
+    assert lrs[0] > 2e-3 / 25 and max(lrs) <= 2e-3 and lrs[-1] < 1e-6  # warm-up, peak, annealed to ~0
+    # interrupted after 2 epochs (same schedule over 3), then resumed: identical to the run in one go
+    half = TrainConfig(kind="physics", epochs=3, batch_size=32, lr=2e-3, schedule="onecycle", arch=TINY)
+    import raregal.cvae.train as T
+    calls = {"n": 0}
+    real_eval = T.evaluate
+
+    def stop_after_two(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_eval(*a, **k)
+
+    T.evaluate = stop_after_two
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(data, tmp_path / "split", half, log=lambda s: None)
+    finally:
+        T.evaluate = real_eval
+    resumed = train(data, tmp_path / "split", half, log=lambda s: None)
+    assert resumed.epochs_run == 1
+    np.testing.assert_allclose(resumed.history.val_loss, whole.history.val_loss, rtol=1e-4)
+    np.testing.assert_allclose(resumed.history.lr, lrs, rtol=1e-6)
+    # a schedule spans exactly `epochs`: asking for more is another run, not a continuation
+    said = []
+    longer = train(data, tmp_path / "whole", TrainConfig(kind="physics", epochs=4, batch_size=32, lr=2e-3,
+                                                         schedule="onecycle", arch=TINY), log=said.append)
+    assert longer.epochs_run == 4 and "'epochs': '3 -> 4'" in said[0]
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        TrainConfig(schedule="step")
+
+
 def test_checkpoint_from_other_architecture_is_refused(tmp_path):
     train(_data(), tmp_path, TrainConfig(kind="vanilla", epochs=1, batch_size=64, arch=TINY), log=lambda s: None)
     with pytest.raises(CheckpointMismatchError, match="latent_dim: checkpoint 5 vs model 4"):

@@ -1,8 +1,9 @@
 """Train a physics-informed or vanilla CVAE: accelerate loop, best-validation checkpoint, resume.
 
 Data are held as tensors and batched by index (no per-sample Python lists or collation — see
-``benchmarks/cvae.py`` for what that buys). Adam at a constant learning rate, as in the paper. Files in
-``out_dir``:
+``benchmarks/cvae.py`` for what that buys). Adam at a constant learning rate, as in the paper
+(``schedule="constant"``), or — where few epochs must converge — a one-cycle or cosine schedule per
+step peaking at ``lr``. Files in ``out_dir``:
 
 - ``best.pt``: weights at the lowest validation loss, with ``arch``, ``hparams``, ``epoch``, ``val_loss``
   (reload with :func:`raregal.cvae.model.load_model`);
@@ -10,8 +11,8 @@ Data are held as tensors and batched by index (no per-sample Python lists or col
 - ``history.csv``: one row per epoch (train/val loss and the val terms of the loss).
 
 A rerun with ``resume=True`` continues from ``last.pt`` (or returns at once when all epochs are done);
-with another architecture, other hyper-parameters (``epochs`` aside) or another data set it says so
-and starts over. A non-finite loss
+with another architecture, other hyper-parameters (``epochs`` aside — unless a schedule ties the
+learning rate to the number of epochs) or another data set it says so and starts over. A non-finite loss
 stops training with :class:`TrainingDiverged` naming the epoch and the last good checkpoint.
 """
 from __future__ import annotations
@@ -31,7 +32,8 @@ from ..outputs import atomic_path
 from .loss import LOSSES
 from .model import Arch, CheckpointMismatchError, ConvVAE, check_arch
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_recon", "val_kl", "val_prop", "seconds")
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_recon", "val_kl", "val_prop", "lr", "seconds")
+SCHEDULES = ("constant", "onecycle", "cosine")
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,12 +50,15 @@ class TrainConfig:
     beta1: float = 50.0
     periodic_orientation: bool = False
     augment: bool = False  # random dihedral flips/transposes per batch, orientation target transformed
+    schedule: str = "constant"  # constant (paper) | onecycle | cosine: per-step learning rate, peak = lr
     seed: int = 0
     arch: Arch = field(default_factory=Arch)
 
     def __post_init__(self):
         if self.kind not in LOSSES:
             raise ValueError(f"kind must be one of {sorted(LOSSES)}, got {self.kind!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError(f"need epochs >= 0, batch_size >= 1, lr > 0 (got {self.epochs}, "
                              f"{self.batch_size}, {self.lr})")
@@ -135,6 +140,20 @@ def dihedral(x: torch.Tensor, p: torch.Tensor, op: int) -> tuple[torch.Tensor, t
     return x, torch.cat([wrap_orientation(phi), p[:, 1:]], 1)
 
 
+def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    """Per-step learning-rate schedule of ``cfg.schedule`` over ``cfg.epochs`` epochs (None: constant).
+
+    onecycle: torch's OneCycleLR (30 % warm-up from lr/25, cosine down to lr/2.5e4); cosine: from lr to
+    lr/100 with no warm-up. Both step once per batch.
+    """
+    total = max(1, cfg.epochs * steps_per_epoch)
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total)
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=cfg.lr / 100)
+    return None
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator, rank: int = 0, world: int = 1):
     order = torch.randperm(n, generator=generator)
     order = order[rank::world]  # each process takes its shard (multi-GPU through accelerate)
@@ -176,7 +195,8 @@ def _resume_state(last: Path, cfg: TrainConfig, data: TrainData, log) -> dict | 
         log(f"{err}; training from scratch")
         return None
     mine, theirs = cfg.hparams(), dict(state["hparams"])
-    diffs = {k: f"{theirs.get(k)} -> {v}" for k, v in mine.items() if k != "epochs" and theirs.get(k) != v}
+    free = () if cfg.schedule != "constant" else ("epochs",)  # a schedule spans exactly `epochs`
+    diffs = {k: f"{theirs.get(k)} -> {v}" for k, v in mine.items() if k not in free and theirs.get(k, "constant" if k == "schedule" else None) != v}
     if diffs:
         log(f"{last}: hyper-parameters changed since that run {diffs}; training from scratch")
         return None
@@ -199,12 +219,16 @@ def train(data: TrainData, out_dir: Path | str, cfg: TrainConfig, resume: bool =
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     if cfg.kind == "physics":
         init_property_bias(model, data.p_train)
+    steps_per_epoch = math.ceil(math.ceil(len(data.x_train) / accelerator.num_processes) / cfg.batch_size)
+    scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
     history: list[dict] = []
     start, best_val, best_epoch = 0, float("inf"), -1
     state = _resume_state(last_path, cfg, data, log) if (resume and last_path.exists()) else None
     if state is not None:
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         history = state["history"]
         start, best_val, best_epoch = state["epoch"] + 1, state["best_val_loss"], state["best_epoch"]
@@ -237,6 +261,9 @@ def train(data: TrainData, out_dir: Path | str, cfg: TrainConfig, resume: bool =
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             optimizer.step()
+            lr_used = optimizer.param_groups[0]["lr"]  # of this step (recorded: the epoch's last)
+            if scheduler is not None:
+                scheduler.step()
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
         unwrapped = accelerator.unwrap_model(model)
@@ -245,7 +272,8 @@ def train(data: TrainData, out_dir: Path | str, cfg: TrainConfig, resume: bool =
             raise TrainingDiverged(f"{cfg.kind} CVAE: validation loss became {val['loss']} at epoch {epoch}; "
                                    f"last good checkpoint: {last_path if last_path.exists() else 'none'}")
         row = {"epoch": epoch, "train_loss": total / seen, "val_loss": val["loss"], "val_recon": val["recon"],
-               "val_kl": val["kl"], "val_prop": val["prop"], "seconds": time.perf_counter() - t0}
+               "val_kl": val["kl"], "val_prop": val["prop"], "lr": lr_used,
+               "seconds": time.perf_counter() - t0}
         history.append(row)
         run += 1
         if accelerator.is_main_process:
@@ -255,6 +283,7 @@ def train(data: TrainData, out_dir: Path | str, cfg: TrainConfig, resume: bool =
                 best_val, best_epoch = val["loss"], epoch
                 _save({**payload, "epoch": epoch, "val_loss": best_val}, best_path)
             _save({**payload, "epoch": epoch, "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+                   "scheduler": scheduler.state_dict() if scheduler is not None else None,
                    "history": history, "best_val_loss": best_val, "best_epoch": best_epoch,
                    "fingerprint": fingerprint}, last_path)
             with atomic_path(hist_path) as tmp:
@@ -285,7 +314,8 @@ def train_config(cfg, kind: str, periodic_orientation: bool = False) -> TrainCon
     c = cfg.cvae
     return TrainConfig(kind=kind, epochs=int(c.epochs), batch_size=int(c.batch_size), lr=float(c.lr),
                        beta0=float(c.beta0), beta1=float(c.beta1), periodic_orientation=periodic_orientation,
-                       augment=bool(c.augment), seed=int(cfg.seed), arch=Arch(latent_dim=int(c.latent_dim), channels=tuple(c.channels)))
+                       augment=bool(c.augment), schedule=str(c.schedule), seed=int(cfg.seed),
+                       arch=Arch(latent_dim=int(c.latent_dim), channels=tuple(c.channels)))
 
 
 def data_from_processed(images, catalog: pd.DataFrame, floors: dict | None = None):
