@@ -23,7 +23,11 @@
 #   z, log M*, log SFR — physics CVAE (its one latent), vanilla CVAE (all five latents), and two
 #   baselines computed here on the same train/val split: (g, r, z) aperture photometry + MLP, and an
 #   image embedding (PCA of the normalised pixels; the paper quotes AstroCLIP's) + kNN. On the mock,
-#   extra rows score the same latents against the *true* values.
+#   extra rows score the same latents against the *true* values, and 'diagnostic' rows ask why the
+#   photometry MLP beats the image models here: the same MLP on the mock's noiseless total fluxes (how
+#   far colours + flux determine z and M* in the mock's physics), on aperture sums of the eq. 1
+#   images (what the tanh(asinh) stretch, which saturates bright cores, leaves of the flux) and on
+#   the same pixels with eq. 1 undone (whether that information is lost or only compressed).
 # - `latents.parquet` (every galaxy encoded by each model), read by notebooks 05 and 06.
 
 # %% tags=["parameters"]
@@ -62,15 +66,20 @@ cutouts = config.require(cfg.data_dir("interim", "survey_a") / "cutouts.h5", mad
 fluxes = latents.cutout_fluxes(cutouts, catalog["id"].to_numpy(), radius_px=aperture_radius_px)
 baselines, notes = latents.baselines_r2(images, catalog, fluxes, n_components=n_components, k=knn_k, seed=seed)
 print(notes)
+norm = preprocess.load_norm(cfg)
+information = latents.information_rows(images, catalog, fluxes, [norm["band_max_mean"][b] for b in norm["bands"]],
+                                       radius_px=aperture_radius_px, seed=seed) if source == "mock" else None
 table1 = pd.concat([latents.table1_rows(phys[val], van[val], catalog[val].reset_index(drop=True), baselines,
                                         truth=source == "mock"),
-                    latents.orientation_rows(frame[val], catalog[val])], ignore_index=True)
+                    latents.orientation_rows(frame[val], catalog[val]), information], ignore_index=True)
 outputs.save_table(table1, "A-table1", cfg, caption=(
     f"R² of linear regressions from CVAE latents to catalog values on the {int(val.sum())} validation "
     f"galaxies of the {source} survey (physics CVAE: its one latent; vanilla: all five); baselines "
     "trained on the training split: (g, r, z) aperture photometry + MLP, pixel-PCA embedding + kNN "
     "(the paper's baseline values are AstroCLIP's, ref. [11], on ~200k DECaLS galaxies). 'truth' rows: "
-    "against the mock's true values. Orientation rows: periodic rms of latent 1 against the measured angle."))
+    "against the mock's true values. Orientation rows: periodic rms of latent 1 against the measured angle. "
+    "'diagnostic' rows (mock only): the photometry MLP on other inputs — noiseless true fluxes, aperture sums "
+    "of the eq. 1-normalised images, the same with eq. 1 undone — to show where image information is lost."))
 table1.pivot_table(index=["method", "against"], columns="quantity", values="ours").round(3)
 
 # %% [markdown]

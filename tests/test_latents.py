@@ -125,3 +125,40 @@ def test_orientation_rows_periodic_rms():
     # ±1.5 rad are 0.14 rad apart on the axis circle, not 3 rad
     assert rows.loc["physics CVAE", "ours"] == pytest.approx(np.sqrt(2 * (np.pi - 3.0) ** 2 / 4), rel=1e-6)
     assert rows.loc["physics CVAE, periodic φ loss", "ours"] == pytest.approx(0.1, rel=1e-6)
+
+
+def test_eq1_inverse_undoes_the_normalisation():
+    from raregal.preprocess import normalise
+
+    rng = np.random.default_rng(0)
+    x = rng.gamma(0.5, 0.05, (4, 3, 9, 9)).astype(np.float32)
+    bm = [0.08, 0.16, 0.29]
+    np.testing.assert_allclose(latents.eq1_inverse(normalise(x, bm), bm), x, rtol=2e-3, atol=1e-6)
+
+
+def test_information_rows_compare_inputs_of_the_photometry_mlp():
+    from raregal.preprocess import normalise
+
+    rng = np.random.default_rng(0)
+    n = 300
+    z = rng.uniform(0.05, 0.5, n)
+    flux = np.column_stack([10 ** (1 - 2 * z), 10 ** (1.2 - 1.5 * z), 10 ** (1.4 - z)])  # colours track z
+    yy, xx = np.mgrid[:17, :17] - 8
+    profile = np.exp(-(xx ** 2 + yy ** 2) / 8.0)
+    raw = flux[:, :, None, None] * profile / profile.sum() + rng.normal(0, 1e-3, (n, 3, 17, 17))
+    bm = raw.reshape(n, 3, -1).max(-1).mean(0)
+    cat = pd.DataFrame({"z": z + rng.normal(0, 0.01, n), "true_z": z,
+                        "split": np.where(np.arange(n) < 220, "train", "val")})
+    for b, name in enumerate("grz"):
+        cat[f"true_flux_{name}"] = flux[:, b]
+    ap = latents.aperture_weights(17, 6.0)
+    fluxes = np.einsum("nbyx,yx->nb", raw, ap)
+    t = latents.information_rows(normalise(raw.astype(np.float32), bm), cat, fluxes, bm, radius_px=6.0,
+                                 raw_size=17, quantities=("z",))
+    got = t.set_index(["method", "against"])["ours"]
+    assert set(got.index) == {("photometry + MLP", "truth"), ("noiseless total photometry + MLP", "catalog"),
+                              ("eq. 1 image aperture sums + MLP", "catalog"),
+                              ("eq. 1 undone, aperture photometry + MLP", "catalog")}
+    assert got[("noiseless total photometry + MLP", "catalog")] > 0.9
+    assert got[("eq. 1 undone, aperture photometry + MLP", "catalog")] > 0.9
+    assert t["note"].str.startswith("diagnostic").all() and t["paper"].isna().all() and (t["n"] == 80).all()
