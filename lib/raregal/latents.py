@@ -52,9 +52,10 @@ def fast_encoder(model: ConvVAE) -> nn.Module:
     return fuse(enc).to(memory_format=torch.channels_last)
 
 
-#: galaxies per encoder call: a chunk's activations stay in cache. Measured on this 2-core CPU
-#: (1 thread, benchmarks/cvae.py): 0.24 ms/galaxy in chunks of 16-256 against 0.64 in one 4096 batch.
-ENCODE_CHUNK = 128
+#: galaxies per encoder call: a chunk's activations stay in cache. Measured on this 2-core CPU with
+#: the other core busy: 2 threads 0.071-0.077 ms/galaxy in chunks of 32, 0.087-0.100 in 128, 0.09-0.10
+#: in 256; 1 thread 0.119 (32), 0.134 (128), 0.25 (256), 0.64 in one batch of 4096.
+ENCODE_CHUNK = 32
 
 
 def encode(model: ConvVAE, images, batch_size: int = ENCODE_CHUNK) -> np.ndarray:
