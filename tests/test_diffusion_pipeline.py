@@ -125,6 +125,44 @@ def test_pretrain_vae_learns_and_scales_latents_to_unit_std():
     assert not any(p.requires_grad for p in comps.vae.parameters())
 
 
+def test_pretrain_vae_on_crops_transfers_to_whole_images():
+    comps = C.build_tiny(CORPUS, SPEC, seed=1)
+    imgs = synthetic_images()
+    before = C.reconstruction_error(comps.vae, imgs)
+    losses = C.pretrain_vae(comps.vae, imgs, steps=12, batch_size=8, lr=3e-3, crop=8)
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert C.reconstruction_error(comps.vae, imgs) < before  # scored on whole 16 px images
+    for bad in (3, 32):  # not a multiple of the factor 2; larger than the images
+        with pytest.raises(ValueError, match="multiple of the VAE factor"):
+            C.pretrain_vae(C.build_tiny(CORPUS, SPEC).vae, imgs, steps=1, crop=bad)
+
+
+def test_min_snr_weights_cap_the_low_noise_timesteps():
+    sched = C.noise_scheduler()
+    t = torch.tensor([0, 100, 500, 999])
+    w = FT.min_snr_weights(sched, t, gamma=5.0)
+    snr = sched.alphas_cumprod[t] / (1 - sched.alphas_cumprod[t])
+    assert torch.allclose(w, torch.clamp(snr, max=5.0) / snr)
+    assert w[0] < 0.01 and w[-1] == pytest.approx(1.0)  # nearly clean: down-weighted; pure noise: 1
+    assert torch.all(w[1:] >= w[:-1]) and torch.all(w <= 1.0)  # more noise, more weight, never above 1
+
+
+def test_snr_weighted_loss_differs_from_plain_and_trains(base_dir, data, tmp_path):
+    comps = C.load_components(base_dir)
+    ids = FT.tokenize(comps.tokenizer, ["dust lane"] * 8)
+    lat = data.latents[:, 0]
+    plain = FT.epsilon_loss(comps.unet, comps.text_encoder, comps.noise_scheduler, lat, ids,
+                            torch.Generator().manual_seed(0))
+    weighted = FT.epsilon_loss(comps.unet, comps.text_encoder, comps.noise_scheduler, lat, ids,
+                               torch.Generator().manual_seed(0), snr_gamma=5.0)
+    assert torch.isfinite(weighted) and weighted.item() < plain.item()  # every weight ≤ 1
+    summary = FT.finetune(comps, data, settings(snr_gamma=5.0), tmp_path / "snr", base=base_dir,
+                          progress=False)
+    assert np.isfinite(summary["final_loss"])
+    with pytest.raises(ValueError, match="snr_gamma"):
+        settings(snr_gamma=0.0)
+
+
 def test_bad_images_and_settings_are_rejected():
     with pytest.raises(ValueError, match="colour channels"):
         C.to_model_range(np.zeros((2, 4, 8, 8), np.float32))
@@ -159,6 +197,21 @@ def test_draw_batch_is_step_keyed_and_shuffles_tag_order(data):
     assert orders == {"cigar-shaped galaxy, dust lane", "dust lane, cigar-shaped galaxy"}
     dropped = FT.draw_batch(data, 0, settings(batch_size=8, uncond_prob=0.99))[2]
     assert dropped.count("") >= 6
+
+
+def test_tag_balance_draws_rare_tags_more_often():
+    tags = [["round"]] * 90 + [["round", "ring"]] * 10  # 'ring' is the rare tag
+    data = FT.TrainingSet(torch.zeros(100, 2, 1, 2, 2), tags, list(range(100)))
+    assert data.sampling_weights(0.0) is None
+    w = data.sampling_weights(1.0)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[90:].sum() == pytest.approx(1 / 1.9)  # 'round' is on all 100: 90 × 1/100 vs 10 × 1/10
+    assert w[90:].sum() > data.sampling_weights(0.5)[90:].sum() > 0.1
+    s = settings(batch_size=10, uncond_prob=0.0, tag_balance=1.0)
+    drawn = np.concatenate([FT.draw_batch(data, k, s)[0] for k in range(200)])
+    assert 0.42 < np.mean(drawn >= 90) < 0.63  # uniform draws would give 0.1
+    with pytest.raises(ValueError, match="tag_balance"):
+        settings(tag_balance=-1.0)
 
 
 def test_two_step_finetune_writes_checkpoints_ema_and_pipeline(trained):

@@ -19,7 +19,7 @@ import math
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -49,6 +49,8 @@ class FinetuneSettings:
     checkpoint_every: int = 1000
     checkpoints_total_limit: int | None = None  # None keeps every checkpoint (notebook 10 reads them)
     uncond_prob: float = 0.0  # caption dropout; a from-scratch model needs it for guidance to work
+    tag_balance: float = 0.0  # 0: uniform draws (paper); α > 0: images weigh (1/count of rarest tag)^α
+    snr_gamma: float | None = None  # None: plain ε-MSE (paper); γ: min-SNR-γ weights (Hang et al. 2023)
     train_text_encoder: bool = True
     mixed_precision: str = "auto"  # auto → fp16 on CUDA, no on CPU
     gradient_checkpointing: str = "auto"  # auto → on for CUDA
@@ -66,6 +68,10 @@ class FinetuneSettings:
             problems.append(f"checkpoint_every={self.checkpoint_every} must be ≥ 1")
         if self.checkpoints_total_limit is not None and self.checkpoints_total_limit < 1:
             problems.append("checkpoints_total_limit must be ≥ 1 or None")
+        if not self.tag_balance >= 0:
+            problems.append(f"tag_balance={self.tag_balance} must be ≥ 0")
+        if self.snr_gamma is not None and not self.snr_gamma > 0:
+            problems.append(f"snr_gamma={self.snr_gamma} must be > 0 or None")
         if not 0 <= self.uncond_prob < 1:
             problems.append(f"uncond_prob={self.uncond_prob} must be in [0, 1)")
         if self.mixed_precision not in ("auto", "no", "fp16", "bf16"):
@@ -81,6 +87,7 @@ class TrainingSet:
     latents: torch.Tensor
     tags: list[list[str]]
     ids: list
+    _weights: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
         if self.latents.ndim != 5 or self.latents.shape[1] != 2:
@@ -92,6 +99,20 @@ class TrainingSet:
         if empty:
             raise ValueError(f"{len(empty)} training images have no tags (first: {empty[:5]}); "
                              "drop them (and count them) before building the training set")
+
+    def sampling_weights(self, tag_balance: float) -> np.ndarray | None:
+        """Draw probabilities that favour images carrying rare tags: each image weighs
+        (1 / count of its rarest tag) ** ``tag_balance``; 0 → None (uniform, as in the paper)."""
+        if tag_balance == 0:
+            return None
+        if tag_balance not in self._weights:
+            counts: dict[str, int] = {}
+            for tags in self.tags:
+                for t in set(tags):
+                    counts[t] = counts.get(t, 0) + 1
+            w = np.array([min(counts[t] for t in tags) for tags in self.tags], float) ** -float(tag_balance)
+            self._weights[tag_balance] = w / w.sum()
+        return self._weights[tag_balance]
 
 
 def shuffled_caption(tags: Sequence[str], rng: np.random.Generator) -> str:
@@ -115,7 +136,8 @@ def draw_batch(data: TrainingSet, step: int, settings: FinetuneSettings,
                caption_fn: Callable[[Sequence[str], np.random.Generator], str] = shuffled_caption):
     """Indices, sampled latents (mean + std·ε of the cached posterior) and captions of step ``step``."""
     rng, gen = step_rngs(settings.seed, step)
-    idx = rng.choice(len(data.latents), size=min(settings.batch_size, len(data.latents)), replace=False)
+    idx = rng.choice(len(data.latents), size=min(settings.batch_size, len(data.latents)), replace=False,
+                     p=data.sampling_weights(settings.tag_balance))
     cached = data.latents[torch.as_tensor(idx)]
     latents = cached[:, 0] + cached[:, 1] * torch.randn(cached[:, 0].shape, generator=gen)
     drop = rng.random(len(idx)) < settings.uncond_prob
@@ -136,16 +158,30 @@ def tokenize(tokenizer, captions: Sequence[str]) -> torch.Tensor:
                      truncation=True, return_tensors="pt").input_ids
 
 
+def min_snr_weights(noise_scheduler, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Per-sample ε-loss weights min(SNR(t), γ) / SNR(t) (Hang et al. 2023, diffusers' ``--snr_gamma``):
+    the many nearly noise-free timesteps, whose ε is easy and says little about shapes, stop dominating
+    the gradient. A from-scratch model learns global structure several times faster this way."""
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(noise_scheduler, t)
+    return torch.clamp(snr, max=gamma) / snr
+
+
 def epsilon_loss(unet, text_encoder, noise_scheduler, latents: torch.Tensor, input_ids: torch.Tensor,
-                 gen: torch.Generator) -> torch.Tensor:
-    """ε-prediction MSE at uniformly drawn timesteps (DDPM forward process of the noise scheduler)."""
+                 gen: torch.Generator, snr_gamma: float | None = None) -> torch.Tensor:
+    """ε-prediction MSE at uniformly drawn timesteps (DDPM forward process of the noise scheduler);
+    with ``snr_gamma`` each sample's MSE is weighted by :func:`min_snr_weights`."""
     noise = torch.randn(latents.shape, generator=gen).to(latents.device)
     t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), generator=gen)
     t = t.to(latents.device)
     noisy = noise_scheduler.add_noise(latents, noise, t)
     encoder_hidden_states = text_encoder(input_ids.to(latents.device))[0]
     pred = unet(noisy, t, encoder_hidden_states).sample
-    return F.mse_loss(pred.float(), noise.float())
+    if snr_gamma is None:
+        return F.mse_loss(pred.float(), noise.float())
+    per_sample = F.mse_loss(pred.float(), noise.float(), reduction="none").mean(dim=(1, 2, 3))
+    return (per_sample * min_snr_weights(noise_scheduler, t, snr_gamma).to(per_sample)).mean()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -343,7 +379,7 @@ def finetune(comps: Components, data: TrainingSet, settings: FinetuneSettings, o
         ids = tokenize(comps.tokenizer, captions)
         with acc.autocast():
             loss = epsilon_loss(unet, text_encoder, comps.noise_scheduler, latents.to(acc.device),
-                                ids, gen)
+                                ids, gen, settings.snr_gamma)
         acc.backward(loss)
         if acc.sync_gradients:
             acc.clip_grad_norm_(params, settings.max_grad_norm)
@@ -501,7 +537,8 @@ def train_pipeline(model_dir: Path | str, images: np.ndarray, tags: list[list[st
             comps = build_tiny(corpus, spec_from_profile(values), seed=seed)
             info["vae_losses"] = pretrain_vae(comps.vae, images, steps=values["vae_steps"],
                                               batch_size=values["vae_batch_size"],
-                                              lr=values["vae_lr"], seed=seed, progress=progress)
+                                              lr=values["vae_lr"], seed=seed, progress=progress,
+                                              crop=values.get("vae_crop"))
             comps.save(base)
     else:
         base = values["pretrained"]
