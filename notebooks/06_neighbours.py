@@ -79,7 +79,8 @@ timing = latents.encode_timing(model, images, batch_sizes=cfg.anomalies.timing_b
                                 n_galaxies=cfg.anomalies.timing_galaxies)
 table = latents.timing_rows(timing)
 outputs.save_table(table, "A-table-timing", cfg, caption=(
-    "Physics CVAE encoding time on this CPU (encoder only, BatchNorm folded, best of 3) and the CPU-hours "
+    f"Physics CVAE encoding time on this CPU (encoder only, BatchNorm folded, run in chunks of at most "
+    f"{latents.ENCODE_CHUNK} galaxies, best of 3) and the CPU-hours "
     "to encode 2e10 galaxies; paper: 7 ms/galaxy on an Apple M2 Max and ~1500 CPU-hours. Timings from a "
     "machine shared with other jobs are upper limits."))
 table

@@ -37,6 +37,9 @@ def test_encode_timing_rows():
     t = latents.encode_timing(_trained_like_model(), np.random.rand(8, 3, 17, 17), batch_sizes=(1, 16),
                               n_galaxies=32, repeats=1)
     assert list(t.batch_size) == [1, 16] and (t.ms_per_galaxy > 0).all()
+    assert list(t.chunk) == [1, min(16, latents.ENCODE_CHUNK)]
+    rows = latents.timing_rows(t)
+    assert rows.note.str.contains(f"chunks of {min(16, latents.ENCODE_CHUNK)}").any()
 
 
 def test_r2_linear():
