@@ -32,8 +32,9 @@
 # at 424 px, fp16, grad-clip 1.0; tags shuffled per sample. Sampling: Euler ancestral
 # (β 0.00085–0.012, scaled_linear), guidance 6.5, 40 steps; `{dust lane:1.3}` scales the phrase's
 # text embeddings. The `default` profile cannot fine-tune SD-1.5 on a CPU, so it trains the same
-# pipeline classes (`pretrained = "tiny"`) from scratch at 32 px with a higher lr; the sizes used are
-# printed below and every one is a profile value in `raregal.config`.
+# pipeline classes (`pretrained = "tiny"`) from scratch at the mock's native 64 px with a higher lr,
+# min-SNR loss weights and rare tags drawn more often (both off in the paper profile); the sizes used
+# are printed below and every one is a profile value in `raregal.config`.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
