@@ -145,7 +145,7 @@ for step in steps:
     t0 = time.perf_counter()
     ims, gen_cond = gm.generate_for_conditions(diffusion_dir, step, {c: prompt_of[c] for c in scorable},
                                                mc.n_per_prompt, mc.inference_steps, seed=cfg.seed,
-                                               batch_size=mc.batch_size)
+                                               batch_size=mc.batch_size, guidance=cfg.diffusion.guidance)
     gf, ga = gm.embed_and_answer(model, ims, qc)
     per, skipped = gm.score_set(f"step {step}", gf, gen_cond, ga, feats[ref], member[ref], expected)
     scores.append(per.assign(step=step))

@@ -125,18 +125,6 @@ def test_pretrain_vae_learns_and_scales_latents_to_unit_std():
     assert not any(p.requires_grad for p in comps.vae.parameters())
 
 
-def test_pretrain_vae_on_crops_transfers_to_whole_images():
-    comps = C.build_tiny(CORPUS, SPEC, seed=1)
-    imgs = synthetic_images()
-    before = C.reconstruction_error(comps.vae, imgs)
-    losses = C.pretrain_vae(comps.vae, imgs, steps=12, batch_size=8, lr=3e-3, crop=8)
-    assert np.mean(losses[-3:]) < np.mean(losses[:3])
-    assert C.reconstruction_error(comps.vae, imgs) < before  # scored on whole 16 px images
-    for bad in (3, 32):  # not a multiple of the factor 2; larger than the images
-        with pytest.raises(ValueError, match="multiple of the VAE factor"):
-            C.pretrain_vae(C.build_tiny(CORPUS, SPEC).vae, imgs, steps=1, crop=bad)
-
-
 def test_min_snr_weights_cap_the_low_noise_timesteps():
     sched = C.noise_scheduler()
     t = torch.tensor([0, 100, 500, 999])

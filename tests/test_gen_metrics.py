@@ -253,5 +253,7 @@ def test_generation_per_condition_from_checkpoints_and_base(tiny_finetune, tmp_p
     np.testing.assert_array_equal(again, ims[:2])  # seeds depend on the image, not the batch
     base, _ = gm.generate_for_conditions(tiny_finetune, 0, {"B": prompts["B"]}, 2, 2, seed=1)
     assert base.shape == (2, 16, 16, 3) and not np.array_equal(base, ims[:2])
+    weak, _ = gm.generate_for_conditions(tiny_finetune, 2, {"B": prompts["B"]}, 2, 2, seed=1, guidance=1.0)
+    assert not np.array_equal(weak, ims[:2])  # the guidance scale reaches the sampler
     with pytest.raises(FileNotFoundError, match="08_finetune_diffusion"):
         gm.fine_tune_steps(tmp_path)

@@ -553,12 +553,16 @@ def featurizer_from_config(cfg: Any) -> Featurizer:
 
 def synthetic_images(model_dir: Any, prompt: str, n: int, out_dir: Any, steps: int, strength: float,
                      seed: int = 0, references: np.ndarray | None = None,
-                     reference_ids: Sequence | None = None) -> tuple[np.ndarray | None, str]:
+                     reference_ids: Sequence | None = None,
+                     guidance: float | None = None) -> tuple[np.ndarray | None, str]:
     """``n`` images of ``prompt`` from the fine-tuned diffusion pipeline of notebook 08, cached in
     ``out_dir`` (PNG + metadata.csv); ``(None, reason)`` when there is no pipeline to ask — then the
     augmented arm is reported as not run, never filled with something else."""
     from pathlib import Path
 
+    from .diffusion.generate import GUIDANCE
+
+    guidance = GUIDANCE if guidance is None else float(guidance)
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     meta_path = out_dir / "metadata.csv"
     pipeline = model_dir / "pipeline"
@@ -567,6 +571,7 @@ def synthetic_images(model_dir: Any, prompt: str, n: int, out_dir: Any, steps: i
     if meta_path.exists() and not stale:  # made by this pipeline with these settings: reuse
         meta = pd.read_csv(meta_path)
         same = (len(meta) == n and (meta["prompt"] == prompt).all() and (meta["steps"] == steps).all()
+                and "guidance" in meta and np.allclose(meta["guidance"], guidance)
                 and meta["seed"].tolist() == list(range(seed, seed + n))
                 and (meta["mode"] == ("img2img" if references is not None else "text2img")).all())
         if same and references is not None:  # the same starting galaxies, cycled as generate does
@@ -588,7 +593,7 @@ def synthetic_images(model_dir: Any, prompt: str, n: int, out_dir: Any, steps: i
     try:
         images, _ = generate_for_prompt(model_dir, prompt, n, seed=seed, references=references,
                                         reference_ids=reference_ids, out_dir=out_dir, steps=steps,
-                                        strength=strength, progress=False)
+                                        strength=strength, guidance=guidance, progress=False)
     except FileNotFoundError as err:  # e.g. the fine-tune has checkpoints but no final pipeline yet
         return None, f"not run: {err}"
     return images, f"{n} synthetic images generated"
@@ -608,7 +613,7 @@ def task_synthetic(cfg: Any, featurizer: Featurizer, prompts: dict[str, str], n:
         imgs, note = synthetic_images(cfg.data_dir("models", "diffusion"), prompt, n,
                                       cfg.data_dir("processed", "synthetic", name), c.synthetic_steps,
                                       c.synthetic_strength, seed=cfg.seed, references=ref,
-                                      reference_ids=ref_ids)
+                                      reference_ids=ref_ids, guidance=cfg.diffusion.guidance)
         notes[name] = f"{note} · prompt {prompt!r}"
         if imgs is not None:
             images[name] = imgs

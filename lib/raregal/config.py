@@ -163,16 +163,16 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "paper": {"tag_cap": 2000, "gallery_per_tag": 8},
     },
     # Paper B diffusion fine-tune (issue 7)
-    # pretrained: "tiny" (built here; VAE pre-trained vae_steps on the mock images, on random vae_crop px
-    # squares when set: it is convolutional, so crops teach it the same filters at a quarter of the cost)
-    # or an SD-1.5 hub id / folder. lr_per_sample × batch = peak lr (paper 1e-7 × 16 = 1.6e-6 for a
+    # pretrained: "tiny" (built here; VAE pre-trained vae_steps on the mock images) or an SD-1.5 hub id /
+    # folder. lr_per_sample × batch = peak lr (paper 1e-7 × 16 = 1.6e-6 for a
     # pre-trained model; tiny trains from scratch: 6.25e-5 × 16 = 1e-3). uncond_prob: captions dropped so
     # guidance has an unconditional branch to contrast (SD-1.5 learned one in pre-training; tiny must
     # learn it). snr_gamma: min-SNR-γ loss weights (None = the paper's plain ε-MSE); tag_balance: images
     # drawn with weight (1 / count of their rarest tag)^α (0 = uniform, the paper) so ring, dust-lane,
     # 4-arm and merger captions are seen 2–3× as often. checkpoints_total_limit None keeps every
     # checkpoint (notebook 10 plots metrics vs step). strength: img2img fraction re-run from a noised
-    # reference (paper: not stated).
+    # reference (paper: not stated). guidance: paper 6.5 (for SD-1.5); the tiny default samples at 3,
+    # because at 6.5 its edge-on disks break apart and cigars bend (64 px fine-tune, seeds 0–3 looked at).
     # default: the mock's native 64 px → 32×32×4 latents (VAE factor 2; at 32 px, or with factor 4 at
     # 64 px, dust lanes, rings and arm counts are gone before the diffusion model sees them); the UNet's
     # 32×32 and 16×16 levels are narrow and attention-free (cheap on CPU), cross-attention at 8×8, 4×4
@@ -181,7 +181,7 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": {"pretrained": "tiny", "resolution": 16, "vae_channels": (8, 16),
                   "unet_channels": (16, 32), "cross_attention_levels": None, "text_hidden": 32,
                   "text_layers": 1, "text_heads": 2,
-                  "max_length": 24, "vae_steps": 2, "vae_batch_size": 8, "vae_lr": 2e-3, "vae_crop": None,
+                  "max_length": 24, "vae_steps": 2, "vae_batch_size": 8, "vae_lr": 2e-3,
                   "max_images": 64, "steps": 2, "batch_size": 4, "lr_per_sample": 6.25e-5,
                   "warmup_steps": 1, "checkpoint_every": 1, "checkpoints_total_limit": None,
                   "ema_decay": 0.999, "uncond_prob": 0.1, "snr_gamma": None, "tag_balance": 0.0,
@@ -189,17 +189,17 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "default": {"pretrained": "tiny", "resolution": 64, "vae_channels": (16, 32),
                     "unet_channels": (16, 32, 64, 64), "cross_attention_levels": (False, False, True, True),
                     "text_hidden": 64, "text_layers": 2,
-                    "text_heads": 4, "max_length": 24, "vae_steps": 400, "vae_batch_size": 16,
-                    "vae_lr": 2e-3, "vae_crop": 32, "max_images": None, "steps": 2000, "batch_size": 16,
+                    "text_heads": 4, "max_length": 24, "vae_steps": 300, "vae_batch_size": 16,
+                    "vae_lr": 2e-3, "max_images": None, "steps": 2000, "batch_size": 16,
                     "lr_per_sample": 6.25e-5, "warmup_steps": 100, "checkpoint_every": 200,
                     "checkpoints_total_limit": None, "ema_decay": 0.999, "uncond_prob": 0.1,
                     "snr_gamma": 5.0, "tag_balance": 0.5,
-                    "inference_steps": 40, "guidance": 6.5, "strength": 0.8, "n_per_prompt": 3},
+                    "inference_steps": 40, "guidance": 3.0, "strength": 0.8, "n_per_prompt": 3},
         "paper": {"pretrained": "stable-diffusion-v1-5/stable-diffusion-v1-5", "resolution": 424,
                   "vae_channels": None, "unet_channels": None, "cross_attention_levels": None,
                   "text_hidden": None,
                   "text_layers": None, "text_heads": None, "max_length": 77, "vae_steps": None,
-                  "vae_batch_size": None, "vae_lr": None, "vae_crop": None, "max_images": None,
+                  "vae_batch_size": None, "vae_lr": None, "max_images": None,
                   "steps": 10000, "batch_size": 16, "lr_per_sample": 1e-7, "warmup_steps": 400,
                   "checkpoint_every": 1000, "checkpoints_total_limit": None, "ema_decay": 0.9999,
                   "uncond_prob": 0.0, "snr_gamma": None, "tag_balance": 0.0,

@@ -392,8 +392,8 @@ def fine_tune_steps(diffusion_dir) -> list[int]:
 
 
 def generate_for_conditions(diffusion_dir, step: int, prompts: Mapping[str, str], n_per_prompt: int,
-                            inference_steps: int, seed: int = 0,
-                            batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+                            inference_steps: int, seed: int = 0, batch_size: int = 32,
+                            guidance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Text-to-image samples, ``n_per_prompt`` per condition, from ``checkpoint-{step}`` (0 = base).
 
     Pure text-to-image (no reference image): everything that makes an image fit its condition must
@@ -416,5 +416,6 @@ def generate_for_conditions(diffusion_dir, step: int, prompts: Mapping[str, str]
     reqs = [G.Request(prompt, seed=seed * 100_000 + k, key=cond)
             for cond, prompt in prompts.items() for k in range(n_per_prompt)]
     images, meta = G.generate(pipes, reqs, steps=inference_steps, batch_size=batch_size,
+                              guidance=G.GUIDANCE if guidance is None else guidance,
                               checkpoint_step=step, progress=False)
     return images, meta["key"].to_numpy(dtype=object)

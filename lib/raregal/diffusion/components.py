@@ -262,20 +262,12 @@ def to_model_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def pretrain_vae(vae, images, steps: int, batch_size: int = 32, lr: float = 2e-3,
-                 kl_weight: float = 1e-6, seed: int = 0, progress: bool = False,
-                 crop: int | None = None) -> list[float]:
+                 kl_weight: float = 1e-6, seed: int = 0, progress: bool = False) -> list[float]:
     """Train the tiny AutoencoderKL on survey images (L1 + tiny KL, AdamW, one-cycle lr), then set its
-    ``scaling_factor`` to 1 / std of the latents, as SD did, so the diffusion model sees unit variance.
-
-    ``crop``: train on random ``crop``-px squares instead of whole images. The VAE is convolutional
-    (no attention), so it learns the same filters at (crop / size)² of the cost."""
+    ``scaling_factor`` to 1 / std of the latents, as SD did, so the diffusion model sees unit variance."""
     from tqdm.auto import tqdm
 
     x_all = to_model_range(images)
-    size = x_all.shape[-1]
-    factor = 2 ** (len(vae.config.block_out_channels) - 1)
-    if crop is not None and not (0 < crop <= size and crop % factor == 0):
-        raise ValueError(f"crop={crop} must be a multiple of the VAE factor {factor} in (0, {size}]")
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=1e-4)
     from .finetune import one_cycle
@@ -286,9 +278,6 @@ def pretrain_vae(vae, images, steps: int, batch_size: int = 32, lr: float = 2e-3
     for _ in tqdm(range(steps), desc="VAE", disable=not progress):
         idx = torch.randint(len(x_all), (min(batch_size, len(x_all)),), generator=gen)
         x = x_all[idx]
-        if crop is not None and crop < size:
-            i, j = torch.randint(size - crop + 1, (2,), generator=gen).tolist()
-            x = x[:, :, i:i + crop, j:j + crop]
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample(generator=gen)).sample
         loss = F.l1_loss(rec, x) + kl_weight * post.kl().mean()

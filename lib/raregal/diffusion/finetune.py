@@ -537,8 +537,7 @@ def train_pipeline(model_dir: Path | str, images: np.ndarray, tags: list[list[st
             comps = build_tiny(corpus, spec_from_profile(values), seed=seed)
             info["vae_losses"] = pretrain_vae(comps.vae, images, steps=values["vae_steps"],
                                               batch_size=values["vae_batch_size"],
-                                              lr=values["vae_lr"], seed=seed, progress=progress,
-                                              crop=values.get("vae_crop"))
+                                              lr=values["vae_lr"], seed=seed, progress=progress)
             comps.save(base)
     else:
         base = values["pretrained"]
