@@ -242,6 +242,19 @@ def test_resume_from_latest_reproduces_the_uninterrupted_run(trained, base_dir, 
     assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(ea["shadow_params"], eb["shadow_params"]))
 
 
+def test_a_moved_fine_tune_still_finds_its_base(base_dir, data, tmp_path):
+    run = tmp_path / "repo" / "diffusion"
+    shutil.copytree(base_dir, run / "base")  # the tiny pipeline keeps its base inside the run folder
+    FT.finetune(C.load_components(run / "base"), data, settings(steps=1), run, base=run / "base",
+                progress=False)
+    assert json.loads((run / "finetune.json").read_text())["base"] == "base"
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(tmp_path / "repo"), moved)  # e.g. a copied or re-cloned repository
+    comps = FT.components_at(moved / "diffusion", "latest")
+    assert comps.info["checkpoint_step"] == 1
+    assert FT.base_of(moved / "diffusion") == str(moved / "diffusion" / "base")
+
+
 def test_checkpoint_total_limit_keeps_the_newest(base_dir, data, tmp_path):
     FT.finetune(C.load_components(base_dir), data, settings(steps=3, checkpoints_total_limit=2),
                 tmp_path, base=base_dir, progress=False)

@@ -376,19 +376,17 @@ def long_metrics(per_condition: pd.DataFrame, keys: Sequence[str] = ("method",),
 def fine_tune_steps(diffusion_dir) -> list[int]:
     """Steps to score: 0 (the base model before fine-tuning, when its folder exists) and every
     ``checkpoint-{step}/`` of the fine-tune in ``diffusion_dir`` (notebook 08)."""
-    import json
     from pathlib import Path
 
     from .config import require
-    from .diffusion.finetune import list_checkpoints
+    from .diffusion.finetune import base_of, list_checkpoints
 
     diffusion_dir = Path(diffusion_dir)
-    meta = json.loads(require(diffusion_dir / "finetune.json", made_by="08_finetune_diffusion").read_text())
+    require(diffusion_dir / "finetune.json", made_by="08_finetune_diffusion")
     steps = [s for s, _ in list_checkpoints(diffusion_dir)]
     if not steps:
         raise FileNotFoundError(f"no checkpoint-*/ in {diffusion_dir}: run 08_finetune_diffusion")
-    base = Path(str(meta.get("base", "")))
-    return ([0] if (base / "model_index.json").exists() else []) + steps
+    return ([0] if (Path(base_of(diffusion_dir)) / "model_index.json").exists() else []) + steps
 
 
 def generate_for_conditions(diffusion_dir, step: int, prompts: Mapping[str, str], n_per_prompt: int,
@@ -400,17 +398,14 @@ def generate_for_conditions(diffusion_dir, step: int, prompts: Mapping[str, str]
     come from the prompt. Seeds depend on (seed, image number) only, so each checkpoint is asked for
     the same images. Returns uint8 (N, H, W, 3) and the condition of each image.
     """
-    import json
-    from pathlib import Path
-
     from .diffusion import generate as G
     from .diffusion.components import load_components
+    from .diffusion.finetune import base_of
 
     if n_per_prompt < 1:
         raise ValueError(f"n_per_prompt must be >= 1, got {n_per_prompt}")
     if step == 0:
-        base = json.loads((Path(diffusion_dir) / "finetune.json").read_text())["base"]
-        pipes = G.make_pipelines(load_components(base))
+        pipes = G.make_pipelines(load_components(base_of(diffusion_dir)))
     else:
         pipes = G.load_pipelines(diffusion_dir, step)[:2]
     reqs = [G.Request(prompt, seed=seed * 100_000 + k, key=cond)

@@ -320,6 +320,23 @@ def _read_log(path: Path, upto: int) -> list[dict]:
     return df[df["step"] <= upto].to_dict("records")
 
 
+def _portable_base(base: str | Path, out_dir: Path) -> str:
+    """``base`` as written to finetune.json: relative to ``out_dir`` when it lies inside it (the tiny
+    pipeline's ``base/``), so a moved or copied repository still finds it; else as given (hub id, path)."""
+    try:
+        return Path(base).resolve().relative_to(out_dir.resolve()).as_posix()
+    except ValueError:
+        return str(base)
+
+
+def base_of(out_dir: Path | str) -> str:
+    """The base pipeline a fine-tune in ``out_dir`` started from (a folder or hub id for load_components)."""
+    out_dir = Path(out_dir)
+    base = json.loads((out_dir / "finetune.json").read_text())["base"]
+    inside = out_dir / base
+    return str(inside) if not Path(base).is_absolute() and (inside / "model_index.json").exists() else base
+
+
 def finetune(comps: Components, data: TrainingSet, settings: FinetuneSettings, out_dir: Path | str,
              base: str | Path, resume: str | int | Path | None = "latest",
              caption_fn: Callable = shuffled_caption, progress: bool = True) -> dict:
@@ -358,7 +375,7 @@ def finetune(comps: Components, data: TrainingSet, settings: FinetuneSettings, o
                    decay=settings.ema_decay, use_ema_warmup=True)
     ema.to(acc.device)
 
-    meta = {"base": str(base), "settings": asdict(settings), "peak_lr": lr,
+    meta = {"base": _portable_base(base, out_dir), "settings": asdict(settings), "peak_lr": lr,
             "n_train": len(data.latents), "info": comps.info}
     (out_dir / "finetune.json").write_text(json.dumps(meta, indent=1, default=str))
 
@@ -434,11 +451,10 @@ def components_at(out_dir: Path | str, step: int | str | None = None, use_ema: b
         from ..config import require
 
         return load_components(require(out_dir / "pipeline", made_by="08_finetune_diffusion"))
-    meta = json.loads((out_dir / "finetune.json").read_text())
     ckpt = resolve_checkpoint(out_dir, step)
     if ckpt is None:
         raise FileNotFoundError(f"no checkpoints in {out_dir}")
-    comps = load_components(meta["base"])
+    comps = load_components(base_of(out_dir))
     comps.unet = UNet2DConditionModel.from_pretrained(ckpt / "unet")
     if (ckpt / "text_encoder").is_dir():
         comps.text_encoder = CLIPTextModel.from_pretrained(ckpt / "text_encoder")
