@@ -97,15 +97,16 @@ checkpoints = [s for s, _ in finetune.list_checkpoints(model_dir)]
 print("checkpoints kept:", checkpoints)
 
 # %%
-fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.2))
+fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
 ax_loss.plot(log.step, log.loss, lw=0.4, color="0.6", label="per step")
 ax_loss.plot(log.step, log.loss.rolling(50, min_periods=1).mean(), color="C0", label="50-step mean")
-ax_loss.set(xlabel="step", ylabel="ε-MSE", title=f"Diffusion fine-tune on {label} GZ2")
+loss_name = f"ε-MSE, min-SNR-{D.snr_gamma:g} weighted" if D.snr_gamma else "ε-MSE"
+ax_loss.set(xlabel="step", ylabel=loss_name, title=f"Diffusion fine-tune on {label} GZ2")
 ax_loss.legend()
 ax_lr.plot(log.step, log.lr, color="C1")
 ax_lr.set(xlabel="step", ylabel="learning rate", title="one-cycle schedule")
 outputs.save_figure(fig, "B-diffusion-loss", cfg,
-                    caption=f"ε-prediction loss and learning rate of the diffusion fine-tune on the {label} "
+                    caption=f"ε-prediction loss ({loss_name}) and learning rate of the diffusion fine-tune on the {label} "
                             f"GZ2 images ({D.pretrained}, {D.resolution} px, batch {D.batch_size}, "
                             f"{D.steps} steps).")
 plt.show()
