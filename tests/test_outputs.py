@@ -38,14 +38,19 @@ def test_save_table_refuses_wrong_shape(tmp_cfg):
 
 
 def test_save_figure_stamps_mock_and_writes_sidecar(tmp_cfg):
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(layout="constrained")  # axes reach down to the figure's lower edge
     ax.plot([0, 1], [0, 1])
+    ax.set_xlabel("step")
     outputs.save_figure(fig, "A-fig-test", tmp_cfg, caption="a line")
     assert (tmp_cfg.paths.figures / "A-fig-test.png").stat().st_size > 1000
     assert (tmp_cfg.paths.figures / "A-fig-test.pdf").exists()
     meta = json.loads((tmp_cfg.paths.figures / "A-fig-test.json").read_text())
     assert meta == {"id": "A-fig-test", "caption": "a line", "source": "mock", "profile": "smoke", "seed": 0}
-    assert any("MOCK SURVEY" in t.get_text() for t in fig.texts)
+    stamp = [t for t in fig.texts if "MOCK SURVEY" in t.get_text()]
+    assert len(stamp) == 1
+    fig.canvas.draw()  # the stamp sits below every axis, so it cannot cover a tick or axis label
+    renderer = fig.canvas.get_renderer()
+    assert stamp[0].get_window_extent(renderer).y1 <= min(a.get_tightbbox(renderer).y0 for a in fig.axes)
     plt.close(fig)
 
 

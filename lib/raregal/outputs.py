@@ -61,7 +61,8 @@ def save_figure(fig: "Figure", output_id: str, cfg: "RunConfig", caption: str = 
                 formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 130) -> list[Path]:
     """Write ``figures/<id>.png`` (+ pdf) and a caption sidecar; stamp the data source on the image."""
     _check_id(output_id)
-    fig.text(0.995, 0.003, provenance_label(cfg), ha="right", va="bottom", fontsize=7,
+    # just below the figure's lower edge (bbox_inches="tight" keeps it), so it never covers an axis label
+    fig.text(0.995, -0.005, provenance_label(cfg), ha="right", va="top", fontsize=7,
              color="firebrick" if cfg.source == "mock" else "0.3", alpha=0.9)
     written = []
     for fmt in formats:
