@@ -169,7 +169,7 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # guidance has an unconditional branch to contrast (SD-1.5 learned one in pre-training; tiny must
     # learn it). snr_gamma: min-SNR-γ loss weights (None = the paper's plain ε-MSE); tag_balance: images
     # drawn with weight (1 / count of their rarest tag)^α (0 = uniform, the paper) so ring, dust-lane,
-    # 4-arm and merger captions are seen 2–3× as often. checkpoints_total_limit None keeps every
+    # 4-arm and merger captions are seen 2.2–3.4× as often (α 0.5 on the default mock). checkpoints_total_limit None keeps every
     # checkpoint (notebook 10 plots metrics vs step). strength: img2img fraction re-run from a noised
     # reference (paper: not stated). guidance: paper 6.5 (for SD-1.5); the tiny default samples at 3,
     # because at 6.5 its edge-on disks break apart and cigars bend (64 px fine-tune, seeds 0–3 looked at).

@@ -183,8 +183,8 @@ def _save(obj: dict, path: Path) -> None:
 def _resume_state(last: Path, cfg: TrainConfig, data: TrainData, log) -> dict | None:
     """The saved state to continue from, or None (logged) when the run it belongs to is another one.
 
-    A different architecture, other hyper-parameters (``epochs`` aside) or another data set mean a
-    new experiment: it trains from scratch and replaces the files, saying why.
+    A different architecture, other hyper-parameters (``epochs`` aside, unless a learning-rate schedule
+    spans them) or another data set mean a new experiment: it trains from scratch and replaces the files, saying why.
     """
     state = torch.load(last, map_location="cpu", weights_only=False)
     if "hparams" not in state or "fingerprint" not in state:
@@ -194,9 +194,10 @@ def _resume_state(last: Path, cfg: TrainConfig, data: TrainData, log) -> dict | 
     except CheckpointMismatchError as err:
         log(f"{err}; training from scratch")
         return None
-    mine, theirs = cfg.hparams(), dict(state["hparams"])
+    # states written before schedules existed trained at a constant learning rate
+    mine, theirs = cfg.hparams(), {"schedule": "constant", **state["hparams"]}
     free = () if cfg.schedule != "constant" else ("epochs",)  # a schedule spans exactly `epochs`
-    diffs = {k: f"{theirs.get(k)} -> {v}" for k, v in mine.items() if k not in free and theirs.get(k, "constant" if k == "schedule" else None) != v}
+    diffs = {k: f"{theirs.get(k)} -> {v}" for k, v in mine.items() if k not in free and theirs.get(k) != v}
     if diffs:
         log(f"{last}: hyper-parameters changed since that run {diffs}; training from scratch")
         return None

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import shutil
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -106,10 +107,7 @@ class TrainingSet:
         if tag_balance == 0:
             return None
         if tag_balance not in self._weights:
-            counts: dict[str, int] = {}
-            for tags in self.tags:
-                for t in set(tags):
-                    counts[t] = counts.get(t, 0) + 1
+            counts = Counter(t for tags in self.tags for t in set(tags))
             w = np.array([min(counts[t] for t in tags) for tags in self.tags], float) ** -float(tag_balance)
             self._weights[tag_balance] = w / w.sum()
         return self._weights[tag_balance]
