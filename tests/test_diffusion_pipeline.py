@@ -299,3 +299,29 @@ def test_generate_for_prompt_from_a_checkpoint(trained):
     assert list(meta.seed) == [5, 6, 7]
     with pytest.raises(ValueError, match="n must be"):
         G.generate_for_prompt(out, "edge-on galaxy", 0)
+
+
+def test_paired_difference_is_zero_for_equal_and_scales_with_change():
+    a = np.zeros((2, 4, 4, 3), np.uint8)
+    b = a.copy()
+    b[1] = 255
+    assert np.allclose(G.paired_difference(a, b), [0.0, 1.0])
+    with pytest.raises(ValueError, match="same"):
+        G.paired_difference(a, b[:1])
+
+
+def test_prompt_pairs_share_seeds_and_measure_each_change(trained):
+    out, _ = trained
+    pipes = G.load_pipelines(out, step=2)
+    pairs = {"same": ("edge-on galaxy", "edge-on galaxy"),
+             "dust lane": ("edge-on galaxy, {dust lane:1.3}", "edge-on galaxy")}
+    images, table = G.prompt_pairs(pipes[:2], pairs, n_seeds=2, steps=3, progress=False)
+    assert set(images) == set(pairs) and images["same"][0].shape == (2, 16, 16, 3)
+    assert np.array_equal(images["same"][0], images["same"][1])  # same prompt and seed → same image
+    assert np.array_equal(images["same"][0], images["dust lane"][1])  # seeds shared across pairs
+    row = table.set_index("pair")
+    assert row.loc["same", "ours"] == 0 and row.loc["dust lane", "n"] == 2
+    assert np.isclose(row.loc["dust lane", "ours"],
+                      G.paired_difference(*images["dust lane"]).mean())
+    with pytest.raises(ValueError, match="n_seeds"):
+        G.prompt_pairs(pipes[:2], pairs, n_seeds=0)

@@ -5,7 +5,8 @@ import torch
 from raregal.diffusion import components as C
 from raregal.config import torch_threads
 from raregal.diffusion.prompts import (TABLE1, PromptSyntaxError, parse_weighted_prompt,
-                                       scale_embeddings, token_weights, weighted_embeddings)
+                                       scale_embeddings, token_weights, weighted_embeddings,
+                                       without_phrase)
 
 CORPUS = ["sdss, completely round galaxy, dust lane", "edge-on galaxy, with rounded edge-on bulge",
           "cigar-shaped galaxy, merger"]
@@ -101,3 +102,15 @@ def test_table1_has_the_16_paper_prompts():
     assert TABLE1.set_index("letter").prompt["K"] == "in-between round galaxy, {dust lane:1.3}"
     for p in TABLE1.prompt:
         parse_weighted_prompt(p)
+
+
+def test_without_phrase_drops_one_item_weighted_or_not():
+    p = "edge-on galaxy, {dust lane:1.3}, with rounded edge-on bulge"
+    assert without_phrase(p, "dust lane") == "edge-on galaxy, with rounded edge-on bulge"
+    assert without_phrase("in-between round galaxy, dust lane", "dust lane") == "in-between round galaxy"
+    with pytest.raises(PromptSyntaxError, match="not one of"):
+        without_phrase(p, "ring galaxy")
+    with pytest.raises(PromptSyntaxError, match="leaves nothing"):
+        without_phrase("{dust lane:1.3}", "dust lane")
+    with pytest.raises(PromptSyntaxError, match="unbalanced"):
+        without_phrase("edge-on galaxy, {dust lane:1.3", "dust lane")

@@ -50,7 +50,8 @@ NOTEBOOKS: tuple[Notebook, ...] = (
         _fig("B-fig2", "paper B Fig. 2"), _fig("B-mock-gallery"), _tab("B-table-tags"))),
     Notebook("08", "finetune_diffusion", "Paper B: fine-tune the text-to-image diffusion model", (
         _tab("B-table1", "paper B Table 1"), _fig("B-fig3", "paper B Fig. 3"),
-        _fig("B-diffusion-loss"), _tab("B-brightness", "paper B §2 over-brightness"))),
+        _fig("B-diffusion-loss"), _fig("B-prompt-pairs"), _tab("B-prompt-effect"),
+        _tab("B-brightness", "paper B §2 over-brightness"))),
     Notebook("09", "simclr", "Paper B: SimCLR galaxy embedding", (
         _fig("B-figA1", "paper B Fig. A1"), _fig("B-figA2", "paper B Fig. A2"),
         _tab("B-table-simclr"))),

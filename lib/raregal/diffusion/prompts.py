@@ -72,6 +72,19 @@ def _check_plain(chunk: str, prompt: str, offset: int) -> None:
                 "weighted phrases are written {phrase:weight}, e.g. {dust lane:1.3}")
 
 
+def without_phrase(prompt: str, phrase: str) -> str:
+    """``prompt`` with its comma-separated item ``phrase`` (weighted or not) removed: the control prompt of a
+    paired-seed test of what one phrase does to the samples. A phrase that is not an item → PromptSyntaxError."""
+    parse_weighted_prompt(prompt)
+    items = [part.strip() for part in prompt.split(",")]
+    keep = [part for part in items if parse_weighted_prompt(part).text.strip() != phrase.strip()]
+    if len(keep) == len(items):
+        raise PromptSyntaxError(f"{phrase!r} is not one of the comma-separated items of {prompt!r}")
+    if not keep:
+        raise PromptSyntaxError(f"removing {phrase!r} leaves nothing of {prompt!r}")
+    return ", ".join(keep)
+
+
 def token_weights(tokenizer, wp: WeightedPrompt) -> tuple[torch.Tensor, torch.Tensor]:
     """Input ids (1, L) padded to the tokenizer's length and the per-token weight (L,), 1 by default.
 
