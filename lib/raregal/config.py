@@ -176,7 +176,10 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # default: the mock's native 64 px → 32×32×4 latents (VAE factor 2; at 32 px, or with factor 4 at
     # 64 px, dust lanes, rings and arm counts are gone before the diffusion model sees them); the UNet's
     # 32×32 and 16×16 levels are narrow and attention-free (cheap on CPU), cross-attention at 8×8, 4×4
-    # and mid.
+    # and mid. Tried on the mock: unet_channels (32, 32, 64, 64), lr_per_sample 1.25e-4 and tag_balance
+    # 1.0 draw clear spiral arms, straight edge-ons and merger arcs (pale blobs here), but take notebooks
+    # 08 + 10 + 11 from 926 s to 1,090 s, over the 30-min whole-run budget on a 2-core CPU; neither
+    # setting draws dust lanes (B-prompt-pairs).
     "diffusion": {
         "smoke": {"pretrained": "tiny", "resolution": 16, "vae_channels": (8, 16),
                   "unet_channels": (16, 32), "cross_attention_levels": None, "text_hidden": 32,
