@@ -170,12 +170,13 @@ plt.show()
 
 # %%
 letter_prompt = dict(zip(table1.letter, table1.ours))
+prompt_of = gz2_labels.prompt_from_tags  # control prompts in the training vocabulary
 pairs = {
     "L: dust lane": (letter_prompt["L"], without_phrase(letter_prompt["L"], "dust lane")),
     "K: dust lane": (letter_prompt["K"], without_phrase(letter_prompt["K"], "dust lane")),
-    "F: 4 vs 2 arms": (letter_prompt["F"], letter_prompt["F"].replace("4 spiral arms", "2 spiral arms")),
-    "E: ring vs spiral": (letter_prompt["E"], "spiral galaxy"),
-    "coarse: edge-on vs round": ("edge-on galaxy", "completely round galaxy"),
+    "F: 4 vs 2 arms": (letter_prompt["F"], prompt_of(["spiral", "arms_2"])),
+    "E: ring vs spiral": (letter_prompt["E"], prompt_of(["spiral"])),
+    "coarse: edge-on vs round": (prompt_of(["edge_on"]), prompt_of(["completely_round"])),
 }
 pair_images, prompt_effect = generate.prompt_pairs(pipes[:2], pairs, n_pair_seeds, guidance=D.guidance,
                                                    steps=D.inference_steps)

@@ -218,10 +218,10 @@ def prompt_pairs(pipes, pairs: dict[str, tuple[str, str]], n_seeds: int, **kwarg
     requests = [Request(p, s, key=f"{name}|{side}") for name, pair in pairs.items()
                 for side, p in zip("ab", pair) for s in range(n_seeds)]
     images, meta = generate(pipes, requests, **kwargs)
+    keys = meta.key.to_numpy()
     out, rows = {}, []
     for name, (prompt_a, prompt_b) in pairs.items():
-        a = images[meta.key.to_numpy() == f"{name}|a"]
-        b = images[meta.key.to_numpy() == f"{name}|b"]
+        a, b = images[keys == f"{name}|a"], images[keys == f"{name}|b"]
         out[name] = (a, b)
         d = paired_difference(a, b)
         rows.append({"pair": name, "quantity": "paired RMS pixel difference", "ours": float(d.mean()),
