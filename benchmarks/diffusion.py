@@ -98,11 +98,15 @@ def main() -> None:
                                            attention_head_dim=8)  # SD-1.5 UNet config
             from transformers import CLIPTextConfig, CLIPTextModel
 
-            te = CLIPTextModel(CLIPTextConfig(vocab_size=len(comps.tokenizer),
-                                              max_position_embeddings=77))
+            # SD-1.5's text encoder (CLIP ViT-L/14 text tower); our tokenizer's ids are a subset of its vocabulary
+            te = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072,
+                                              num_hidden_layers=12, num_attention_heads=12,
+                                              max_position_embeddings=77, hidden_act="quick_gelu",
+                                              projection_dim=768))
             comps.tokenizer.model_max_length = 77
             sd = C.Components(sd_unet, comps.vae, te, comps.tokenizer, comps.noise_scheduler)
-            sd.unet.enable_gradient_checkpointing()
+            sd.unet.enable_gradient_checkpointing()  # as finetune() does on CUDA
+            sd.text_encoder.gradient_checkpointing_enable()
             sd_s = time_training(sd, 16, 5, 53, "cuda", fp16=True)
             print(f"  SD-1.5 UNet at 424 px, batch 16, fp16 autocast: {sd_s:.2f} s/step (paper ≈1.1 s on an RTX 3090)")
             result.update({"sd15_train_step_s": round(sd_s, 3), "gpu": torch.cuda.get_device_name()})

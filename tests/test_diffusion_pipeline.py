@@ -325,3 +325,50 @@ def test_prompt_pairs_share_seeds_and_measure_each_change(trained):
                       G.paired_difference(*images["dust lane"]).mean())
     with pytest.raises(ValueError, match="n_seeds"):
         G.prompt_pairs(pipes[:2], pairs, n_seeds=0)
+
+
+def test_vae_work_runs_on_the_asked_device_and_leaves_the_vae_where_it_was(base_dir, monkeypatch):
+    comps = C.load_components(base_dir)
+    assert C.compute_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert C.compute_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert C.compute_device() == torch.device("cuda")  # the default follows CUDA (no allocation here)
+    lat = C.encode_latents(comps.vae, synthetic_images(), device="cpu")
+    assert lat.device.type == "cpu" and lat.shape == (8, 2, 4, 8, 8)
+    assert next(comps.vae.parameters()).device.type == "cpu"
+    moves = []
+
+    class Spy(torch.nn.Linear):  # records moves instead of making them (no GPU needed)
+        def to(self, *args, **kwargs):
+            moves.append(args[0])
+            return self
+
+    with pytest.raises(RuntimeError, match="inside"):
+        with C.on_device(Spy(2, 2), "cuda") as dev:
+            assert dev == torch.device("cuda")
+            raise RuntimeError("inside the block")
+    assert moves == [torch.device("cuda"), torch.device("cpu")]  # moved back after an error too
+
+
+def test_encode_batches_shrink_with_image_size_and_give_the_same_latents(base_dir):
+    assert C.encode_batch_size(64) == 128 and C.encode_batch_size(424) == 11 and C.encode_batch_size(4096) == 1
+    comps = C.load_components(base_dir)
+    imgs = synthetic_images()
+    whole = C.encode_latents(comps.vae, imgs, batch_size=8, device="cpu")
+    pieces = C.encode_latents(comps.vae, imgs, batch_size=3, device="cpu")
+    torch.testing.assert_close(whole, pieces, rtol=1e-4, atol=1e-5)
+
+
+def test_the_pipeline_generates_at_the_fine_tune_resolution(base_dir, tmp_path):
+    """A base whose UNet says another size (SD-1.5 says 64 latents = 512 px) fine-tuned at 24 px (12
+    latents) must generate 24-px images, not the base's 16 px."""
+    comps = C.load_components(base_dir)
+    assert comps.unet.config.sample_size == 8
+    imgs = synthetic_images(size=24)
+    data = FT.TrainingSet(C.encode_latents(comps.vae, imgs), TAGS, list(range(8)))
+    FT.finetune(comps, data, settings(steps=1), tmp_path / "run", base=base_dir, progress=False)
+    for step in (None, 1):
+        pipes = G.load_pipelines(tmp_path / "run", step=step, device="cpu")
+        out, _ = G.generate(pipes[:2], [G.Request("dust lane", 0)], steps=2, progress=False)
+        assert out.shape == (1, 24, 24, 3), step

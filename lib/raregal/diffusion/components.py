@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -20,6 +21,26 @@ import torch
 import torch.nn.functional as F
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+
+
+def compute_device(device: str | torch.device | None = None) -> torch.device:
+    """The device for VAE encoding and sampling: ``device`` as given, else CUDA when present. SD-1.5's VAE
+    and UNet at 424 px take about a second per image on a CPU, so the paper profile must not stay there."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def on_device(module: torch.nn.Module, device: str | torch.device | None = None):
+    """Run a block with ``module`` moved to :func:`compute_device`, then move it back where it was."""
+    target = compute_device(device)
+    home = next(module.parameters()).device
+    module.to(target)
+    try:
+        yield target
+    finally:
+        module.to(home)
 # The noise schedule of SD-1.5 (scaled_linear β from 0.00085 to 0.012 over 1000 steps); seed 004 keeps it.
 SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
             "beta_schedule": "scaled_linear", "steps_offset": 1}
@@ -262,57 +283,73 @@ def to_model_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def pretrain_vae(vae, images, steps: int, batch_size: int = 32, lr: float = 2e-3,
-                 kl_weight: float = 1e-6, seed: int = 0, progress: bool = False) -> list[float]:
+                 kl_weight: float = 1e-6, seed: int = 0, progress: bool = False,
+                 device: str | torch.device | None = None) -> list[float]:
     """Train the tiny AutoencoderKL on survey images (L1 + tiny KL, AdamW, one-cycle lr), then set its
     ``scaling_factor`` to 1 / std of the latents, as SD did, so the diffusion model sees unit variance."""
     from tqdm.auto import tqdm
 
-    x_all = to_model_range(images)
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=1e-4)
     from .finetune import one_cycle
 
-    sched = one_cycle(opt, max(1, steps // 10), max(steps, 1))
-    vae.train()
+    x_all = to_model_range(images)
+    gen = torch.Generator().manual_seed(seed)
     losses = []
-    for _ in tqdm(range(steps), desc="VAE", disable=not progress):
-        idx = torch.randint(len(x_all), (min(batch_size, len(x_all)),), generator=gen)
-        x = x_all[idx]
-        post = vae.encode(x).latent_dist
-        rec = vae.decode(post.sample(generator=gen)).sample
-        loss = F.l1_loss(rec, x) + kl_weight * post.kl().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    vae.eval()
-    vae.requires_grad_(False)
-    with torch.no_grad():
-        lat = torch.cat([vae.encode(x_all[i:i + 256]).latent_dist.mean for i in range(0, len(x_all), 256)])
+    with on_device(vae, device) as dev:
+        opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=1e-4)
+        sched = one_cycle(opt, max(1, steps // 10), max(steps, 1))
+        vae.train()
+        for _ in tqdm(range(steps), desc="VAE", disable=not progress):
+            idx = torch.randint(len(x_all), (min(batch_size, len(x_all)),), generator=gen)
+            x = x_all[idx].to(dev)
+            post = vae.encode(x).latent_dist
+            rec = vae.decode(post.sample(generator=gen)).sample  # CPU generator: same draws on any device
+            loss = F.l1_loss(rec, x) + kl_weight * post.kl().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        vae.eval()
+        vae.requires_grad_(False)
+        with torch.no_grad():
+            lat = torch.cat([vae.encode(x_all[i:i + 256].to(dev)).latent_dist.mean.cpu()
+                             for i in range(0, len(x_all), 256)])
     vae.register_to_config(scaling_factor=float(1.0 / lat.std().clamp_min(1e-6)))
     return losses
 
 
+def encode_batch_size(image_size: int, pixels_per_batch: int = 2**21) -> int:
+    """Images per VAE-encoder batch: 128 at 64 px, 11 at 424 px, so SD-1.5's encoder at 424 px stays
+    within a 24-GB GPU (the paper's RTX 3090) instead of needing tens of GB for activations."""
+    return int(min(128, max(1, pixels_per_batch // image_size**2)))
+
+
 @torch.no_grad()
-def encode_latents(vae, images, batch_size: int = 128, seed: int = 0) -> torch.Tensor:
-    """Scaled latents (mean and std of the posterior) for caching: the VAE is frozen during fine-tuning,
-    so each training step samples ``mean + std·ε`` instead of running the encoder."""
+def encode_latents(vae, images, batch_size: int | None = None,
+                   device: str | torch.device | None = None) -> torch.Tensor:
+    """Scaled latents (mean and std of the posterior), on the CPU, for caching: the VAE is frozen during
+    fine-tuning, so each training step samples ``mean + std·ε`` instead of running the encoder.
+    ``batch_size`` None: :func:`encode_batch_size` of the image size."""
     x_all = to_model_range(images)
+    batch_size = batch_size or encode_batch_size(x_all.shape[-1])
     vae.eval()
     out = []
-    for i in range(0, len(x_all), batch_size):
-        dist = vae.encode(x_all[i:i + batch_size]).latent_dist
-        out.append(torch.stack([dist.mean, dist.std]) * vae.config.scaling_factor)
+    with on_device(vae, device) as dev:
+        for i in range(0, len(x_all), batch_size):
+            dist = vae.encode(x_all[i:i + batch_size].to(dev)).latent_dist
+            out.append((torch.stack([dist.mean, dist.std]) * vae.config.scaling_factor).cpu())
     return torch.cat(out, dim=1).transpose(0, 1).contiguous()  # (N, 2, C, h, w)
 
 
 @torch.no_grad()
-def reconstruction_error(vae, images, n: int = 64) -> float:
+def reconstruction_error(vae, images, n: int = 64, device: str | torch.device | None = None) -> float:
     """Mean |x − decode(encode(x))| in [0, 1] units: how much the VAE blurs the galaxies."""
     x = to_model_range(np.asarray(images)[:n] if not torch.is_tensor(images) else images[:n])
-    rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+    step = encode_batch_size(x.shape[-1])
+    with on_device(vae, device) as dev:
+        rec = torch.cat([vae.decode(vae.encode(x[i:i + step].to(dev)).latent_dist.mean).sample.cpu()
+                         for i in range(0, len(x), step)])
     return float((rec.clamp(-1, 1) - x).abs().mean() / 2)
 
 

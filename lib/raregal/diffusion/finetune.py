@@ -346,6 +346,11 @@ def finetune(comps: Components, data: TrainingSet, settings: FinetuneSettings, o
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    latent_size = int(data.latents.shape[-1])
+    if comps.unet.config.sample_size != latent_size:
+        # SD-1.5 says 64 (512 px); the pipelines' default image size is this value × 8, so a fine-tune at
+        # 424 px must say 53 or every generated image comes out at 512 px
+        comps.unet.register_to_config(sample_size=latent_size)
     acc = make_accelerator(out_dir, settings)
     torch.manual_seed(settings.seed)
 

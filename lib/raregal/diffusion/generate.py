@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .components import Components, to_model_range
+from .components import Components, compute_device, to_model_range
 from .finetune import components_at
 from .prompts import parse_weighted_prompt, weighted_embeddings
 
@@ -35,8 +35,10 @@ class Request:
     key: str = ""  # groups images (e.g. Table 1 letter); part of the file name
 
 
-def make_pipelines(comps: Components):
-    """(text-to-image, img2img) StableDiffusion pipelines sharing the components, Euler-ancestral sampler."""
+def make_pipelines(comps: Components, device: str | torch.device | None = None):
+    """(text-to-image, img2img) StableDiffusion pipelines sharing the components, Euler-ancestral sampler,
+    on ``device`` (default: CUDA when present). Seeds stay CPU generators, so an image does not depend
+    on the device beyond floating-point rounding."""
     from diffusers import (EulerAncestralDiscreteScheduler, StableDiffusionImg2ImgPipeline,
                            StableDiffusionPipeline)
 
@@ -46,15 +48,17 @@ def make_pipelines(comps: Components):
                  feature_extractor=None, requires_safety_checker=False)
     txt = StableDiffusionPipeline(**parts)
     img = StableDiffusionImg2ImgPipeline(**parts)
+    txt.to(compute_device(device))  # the modules are shared, so img2img moves with it
     for p in (txt, img):
         p.set_progress_bar_config(disable=True)
     return txt, img
 
 
-def load_pipelines(model_dir: Path | str, step: int | str | None = None, use_ema: bool = True):
+def load_pipelines(model_dir: Path | str, step: int | str | None = None, use_ema: bool = True,
+                   device: str | torch.device | None = None):
     """Pipelines of a fine-tune in ``model_dir`` at ``checkpoint-{step}`` or the final ``pipeline/``."""
     comps = components_at(model_dir, step, use_ema=use_ema)
-    return (*make_pipelines(comps), comps.info.get("checkpoint_step"))
+    return (*make_pipelines(comps, device), comps.info.get("checkpoint_step"))
 
 
 def _embeds(pipe, prompts: Sequence[str]) -> torch.Tensor:
