@@ -3,8 +3,9 @@
 Prints human lines, then one JSON line. Random weights and random latents: the cost of a training step
 and of a guided sampling step does not depend on what the weights have learned.
     .venv/bin/python benchmarks/diffusion.py [--profile default] [--threads 2] [--sd]
---sd also times SD-1.5 (unet/vae/text_encoder configs of stable-diffusion-v1-5, random weights, no
-download) at 424 px, batch 16 — meant for a GPU (paper: ≈1.1 s/step on one RTX 3090, fp16).
+--sd also times SD-1.5 (unet/text_encoder configs of stable-diffusion-v1-5, random weights, no download:
+sd15_random.py) at 424 px, batch 16 — meant for a GPU (paper: ≈1.1 s/step on one RTX 3090, fp16;
+measured 2026-11-22 on one H100: 0.34 and 0.42 s/step in two runs). benchmarks/diffusion_paper_path.py runs the whole paper path.
 """
 from __future__ import annotations
 
@@ -92,19 +93,9 @@ def main() -> None:
         if not torch.cuda.is_available():
             print("  SD-1.5: skipped (no GPU; at 424 px batch 16 it needs one)")
         else:
-            from diffusers import UNet2DConditionModel
+            from sd15_random import random_sd15
 
-            sd_unet = UNet2DConditionModel(sample_size=53, cross_attention_dim=768,
-                                           attention_head_dim=8)  # SD-1.5 UNet config
-            from transformers import CLIPTextConfig, CLIPTextModel
-
-            # SD-1.5's text encoder (CLIP ViT-L/14 text tower); our tokenizer's ids are a subset of its vocabulary
-            te = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072,
-                                              num_hidden_layers=12, num_attention_heads=12,
-                                              max_position_embeddings=77, hidden_act="quick_gelu",
-                                              projection_dim=768))
-            comps.tokenizer.model_max_length = 77
-            sd = C.Components(sd_unet, comps.vae, te, comps.tokenizer, comps.noise_scheduler)
+            sd = random_sd15(comps.tokenizer)
             sd.unet.enable_gradient_checkpointing()  # as finetune() does on CUDA
             sd.text_encoder.gradient_checkpointing_enable()
             sd_s = time_training(sd, 16, 5, 53, "cuda", fp16=True)

@@ -56,7 +56,6 @@ import torch
 
 from raregal import config, gz2_labels, images, outputs
 from raregal.diffusion import finetune, generate, prompts
-from raregal.diffusion.prompts import without_phrase
 
 overrides = {k: v for k, v in {"inference_steps": inference_steps, "n_per_prompt": n_per_prompt}.items()
              if v is not None}
@@ -169,15 +168,7 @@ plt.show()
 # completely round is the coarse change to compare with.
 
 # %%
-letter_prompt = dict(zip(table1.letter, table1.ours))
-prompt_of = gz2_labels.prompt_from_tags  # control prompts in the training vocabulary
-pairs = {
-    "L: dust lane": (letter_prompt["L"], without_phrase(letter_prompt["L"], "dust lane")),
-    "K: dust lane": (letter_prompt["K"], without_phrase(letter_prompt["K"], "dust lane")),
-    "F: 4 vs 2 arms": (letter_prompt["F"], prompt_of(["spiral", "arms_2"])),
-    "E: ring vs spiral": (letter_prompt["E"], prompt_of(["spiral"])),
-    "coarse: edge-on vs round": (prompt_of(["edge_on"]), prompt_of(["completely_round"])),
-}
+pairs = prompts.phrase_pairs(table1)  # control prompts in the training vocabulary
 pair_images, prompt_effect = generate.prompt_pairs(pipes[:2], pairs, n_pair_seeds, guidance=D.guidance,
                                                    steps=D.inference_steps)
 outputs.save_table(prompt_effect, "B-prompt-effect", cfg,

@@ -114,3 +114,23 @@ def test_without_phrase_drops_one_item_weighted_or_not():
         without_phrase("{dust lane:1.3}", "dust lane")
     with pytest.raises(PromptSyntaxError, match="unbalanced"):
         without_phrase("edge-on galaxy, {dust lane:1.3", "dust lane")
+
+
+def test_phrase_pairs_differ_by_exactly_the_named_phrase():
+    from raregal.diffusion.prompts import phrase_pairs, table1_prompts
+
+    pairs = phrase_pairs(table1_prompts())
+    assert list(pairs) == ["L: dust lane", "K: dust lane", "F: 4 vs 2 arms", "E: ring vs spiral",
+                           "coarse: edge-on vs round"]
+
+    def items(p):
+        return {parse_weighted_prompt(x).text.strip() for x in p.split(",")}
+
+    for key in ("L: dust lane", "K: dust lane"):
+        a, b = pairs[key]
+        assert items(a) - items(b) == {"dust lane"} and items(b) < items(a), key
+    a, b = pairs["F: 4 vs 2 arms"]
+    assert "4 spiral arms" in a and "2 spiral arms" in b and "4 spiral arms" not in b
+    a, b = pairs["E: ring vs spiral"]
+    assert "ring" in a and "ring" not in b
+    assert len({p for pair in pairs.values() for p in pair}) == 10  # no pair is two copies of one prompt

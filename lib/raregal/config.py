@@ -179,7 +179,8 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # and mid. Tried on the mock: unet_channels (32, 32, 64, 64), lr_per_sample 1.25e-4 and tag_balance
     # 1.0 draw clear spiral arms, straight edge-ons and merger arcs (pale blobs here), but take notebooks
     # 08 + 10 + 11 from 926 s to 1,090 s, over the 30-min whole-run budget on a 2-core CPU; neither
-    # setting draws dust lanes (B-prompt-pairs).
+    # setting draws dust lanes (B-prompt-pairs). On a GPU (benchmarks/diffusion_scale.py) this default UNet
+    # begins to draw them (edge-on disks split by a dark band, some seeds) with 13.6x the samples.
     "diffusion": {
         "smoke": {"pretrained": "tiny", "resolution": 16, "vae_channels": (8, 16),
                   "unet_channels": (16, 32), "cross_attention_levels": None, "text_hidden": 32,

@@ -85,6 +85,20 @@ def without_phrase(prompt: str, phrase: str) -> str:
     return ", ".join(keep)
 
 
+def phrase_pairs(table1: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """The prompt pairs of notebook 08's paired-seed test (B-prompt-effect): one phrase on and off (dust lane
+    for Table 1's L and K, 4 vs 2 arms, ring vs spiral), and edge-on vs completely round for scale.
+    Control prompts are built from tags, in the words the model was trained on."""
+    from ..gz2_labels import prompt_from_tags
+
+    letter = dict(zip(table1["letter"], table1["ours"]))
+    return {"L: dust lane": (letter["L"], without_phrase(letter["L"], "dust lane")),
+            "K: dust lane": (letter["K"], without_phrase(letter["K"], "dust lane")),
+            "F: 4 vs 2 arms": (letter["F"], prompt_from_tags(["spiral", "arms_2"])),
+            "E: ring vs spiral": (letter["E"], prompt_from_tags(["spiral"])),
+            "coarse: edge-on vs round": (prompt_from_tags(["edge_on"]), prompt_from_tags(["completely_round"]))}
+
+
 def token_weights(tokenizer, wp: WeightedPrompt) -> tuple[torch.Tensor, torch.Tensor]:
     """Input ids (1, L) padded to the tokenizer's length and the per-token weight (L,), 1 by default.
 
