@@ -64,10 +64,8 @@ def main() -> None:
 
     tag_table = pd.read_parquet(config.require(args.tags, made_by="07_gz2_labels"))
     images, ids, tags, drops = FT.load_training_images(tag_table, args.images, D["resolution"], args.max_images, 0)
-    torch.manual_seed(0)
-    comps = C.build_tiny(list(gz2_labels.TAGS.phrase) + list(P.TABLE1.prompt), C.spec_from_profile(D))
-    C.pretrain_vae(comps.vae, images, steps=D["vae_steps"], batch_size=D["vae_batch_size"], lr=D["vae_lr"])
-    base = comps.save(work / "base")
+    comps, base = FT.base_components(work, D, images, list(gz2_labels.TAGS.phrase) + list(P.TABLE1.prompt),
+                                     progress=False)  # notebook 08's tiny base: same corpus, seed, VAE steps
     data = FT.TrainingSet(C.encode_latents(comps.vae, images), tags, ids)
     settings = replace(FT.settings_from_profile(D), seed=0)
     n_cal = 60

@@ -21,6 +21,9 @@ import torch
 import torch.nn.functional as F
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+# The noise schedule of SD-1.5 (scaled_linear β from 0.00085 to 0.012 over 1000 steps); seed 004 keeps it.
+SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
+            "beta_schedule": "scaled_linear", "steps_offset": 1}
 
 
 def compute_device(device: str | torch.device | None = None) -> torch.device:
@@ -41,9 +44,6 @@ def on_device(module: torch.nn.Module, device: str | torch.device | None = None)
         yield target
     finally:
         module.to(home)
-# The noise schedule of SD-1.5 (scaled_linear β from 0.00085 to 0.012 over 1000 steps); seed 004 keeps it.
-SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
-            "beta_schedule": "scaled_linear", "steps_offset": 1}
 
 
 @dataclass(frozen=True)

@@ -524,6 +524,27 @@ def settings_from_profile(section) -> FinetuneSettings:
     return FinetuneSettings(**{k: v for k, v in values.items() if k in names})
 
 
+def base_components(model_dir: Path, values: dict, images: np.ndarray, corpus: Sequence[str], seed: int = 0,
+                    progress: bool = True, info: dict | None = None) -> tuple[Components, str | Path]:
+    """The pipeline a fine-tune starts from and its name: tiny → ``model_dir/base`` (loaded when it exists,
+    else built and its VAE pre-trained on ``images``, VAE losses into ``info``, and saved); otherwise the
+    ``pretrained`` hub id or folder."""
+    from .components import build_tiny, pretrain_vae, spec_from_profile
+
+    if values["pretrained"] != "tiny":
+        return load_components(values["pretrained"]), values["pretrained"]
+    base = Path(model_dir) / "base"
+    if (base / "model_index.json").exists():
+        return load_components(base), base
+    comps = build_tiny(corpus, spec_from_profile(values), seed=seed)
+    losses = pretrain_vae(comps.vae, images, steps=values["vae_steps"], batch_size=values["vae_batch_size"],
+                          lr=values["vae_lr"], seed=seed, progress=progress)
+    if info is not None:
+        info["vae_losses"] = losses
+    comps.save(base)
+    return comps, base
+
+
 def train_pipeline(model_dir: Path | str, images: np.ndarray, tags: list[list[str]], ids: list,
                    section, corpus: Sequence[str], seed: int = 0, retrain: bool = False,
                    progress: bool = True) -> dict:
@@ -532,7 +553,7 @@ def train_pipeline(model_dir: Path | str, images: np.ndarray, tags: list[list[st
     latest checkpoint. A finished run with the same settings is loaded, not retrained."""
     import time
 
-    from .components import build_tiny, encode_latents, pretrain_vae, reconstruction_error, spec_from_profile
+    from .components import encode_latents, reconstruction_error
 
     model_dir = Path(model_dir)
     values = vars(section) if not isinstance(section, dict) else dict(section)
@@ -548,19 +569,7 @@ def train_pipeline(model_dir: Path | str, images: np.ndarray, tags: list[list[st
         return {**done, "loaded": True}
     t0 = time.perf_counter()
     info: dict = {"loaded": False}
-    if values["pretrained"] == "tiny":
-        base = model_dir / "base"
-        if (base / "model_index.json").exists():
-            comps = load_components(base)
-        else:
-            comps = build_tiny(corpus, spec_from_profile(values), seed=seed)
-            info["vae_losses"] = pretrain_vae(comps.vae, images, steps=values["vae_steps"],
-                                              batch_size=values["vae_batch_size"],
-                                              lr=values["vae_lr"], seed=seed, progress=progress)
-            comps.save(base)
-    else:
-        base = values["pretrained"]
-        comps = load_components(base)
+    comps, base = base_components(model_dir, values, images, corpus, seed, progress, info)
     info["vae_reconstruction_error"] = reconstruction_error(comps.vae, images)
     info["prepare_s"] = time.perf_counter() - t0
     t1 = time.perf_counter()
