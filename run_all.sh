@@ -3,4 +3,4 @@
 #   [--seed N] [--only 04,05] [--from 08] [-p name=value ...]     (./run_all.sh --help for more)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/bootstrap.sh"
-exec "$PY" -m raregal.pipeline "$@"
+exec "$PY" -m raregal.core.pipeline "$@"

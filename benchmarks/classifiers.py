@@ -1,6 +1,6 @@
 """Training and scoring speed of the paper-B binary classifiers on this machine.
 
-Measures the ResNet-18 classifier (raregal.classifiers.resnet_classifier, kornia crop/rotation/flip per
+Measures the ResNet-18 classifier (raregal.paper_b.classifiers.resnet_classifier, kornia crop/rotation/flip per
 batch, BCE, Adam) in images/s for training and for scoring, at the paper's width and at the narrow
 width the CPU profiles use, plus the frozen-trunk mode's linear head (feature rows/s). CUDA is used
 when available. Human lines, then one JSON line.
@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from raregal import classifiers as C
+from raregal.paper_b import classifiers as C
 
 
 def train_rate(model, x, y, augment, steps, batch):

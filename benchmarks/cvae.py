@@ -4,7 +4,7 @@ The naive loop follows the authors' training script (trainVAE_wRotAngle.py): a p
 list of image tensors in a ``Dataset``, a shuffling ``DataLoader`` (batch 128) that collates every
 batch, the network in the default memory layout (``NaiveConvVAE``: the same layers and weights, no
 channels-last conversion anywhere; checked to compute the same output), and a validation pass through a
-second DataLoader. Ours: ``raregal.cvae.train.train`` (tensors indexed per batch, channels-last,
+second DataLoader. Ours: ``raregal.paper_a.cvae.train.train`` (tensors indexed per batch, channels-last,
 checkpoints and history written every epoch). Same architecture, same loss (eq. 2), same data.
 
 The training step is compute-bound: the per-sample list and collation cost little; what ours saves is
@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-import raregal.cvae.train as cvae_train
-from raregal import config, latents
-from raregal.cvae import Arch, ConvVAE, TrainConfig, TrainData, physics_loss
+import raregal.paper_a.cvae.train as cvae_train
+from raregal.core import config
+from raregal.paper_a import latents
+from raregal.paper_a.cvae import Arch, ConvVAE, TrainConfig, TrainData, physics_loss
 
 
 class ListDataset(Dataset):  # the authors' GalaxyDataset: a list of per-sample tensors
@@ -92,7 +93,7 @@ def naive_epoch(data: TrainData, arch: Arch, lr: float, batch_size: int) -> floa
 def load_data(profile: str, n_train: int, n_val: int) -> tuple[TrainData, str]:
     cfg = config.setup(profile, "mock", 0, make_dirs=False)
     try:
-        from raregal import preprocess
+        from raregal.paper_a import preprocess
         images, catalog = preprocess.load_processed(cfg)
         data, _ = cvae_train.data_from_processed(images, catalog)
         what = f"processed mock-{profile} survey"

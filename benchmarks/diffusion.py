@@ -16,11 +16,11 @@ import time
 import numpy as np
 import torch
 
-from raregal import config
-from raregal.diffusion import components as C
-from raregal.diffusion import finetune as FT
-from raregal.diffusion import generate as G
-from raregal.gz2_labels import TAGS
+from raregal.core import config
+from raregal.paper_b.diffusion import components as C
+from raregal.paper_b.diffusion import finetune as FT
+from raregal.paper_b.diffusion import generate as G
+from raregal.paper_b.labels import TAGS
 
 
 def time_training(comps, batch: int, steps: int, latent: int, device: str, fp16: bool = False) -> float:

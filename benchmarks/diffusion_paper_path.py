@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-
-from raregal import config, gz2_labels
-from raregal.diffusion import components as C
-from raregal.diffusion import finetune as FT
-from raregal.diffusion import generate as G
 from sd15_random import random_sd15
+
+from raregal.core import config, gz2_schema
+from raregal.paper_b import labels
+from raregal.paper_b.diffusion import components as C
+from raregal.paper_b.diffusion import finetune as FT
+from raregal.paper_b.diffusion import generate as G
 
 
 def peak_gib() -> float | None:
@@ -36,8 +37,8 @@ def peak_gib() -> float | None:
 def main() -> None:
     cfg = config.setup("default", "mock", 0, make_dirs=False)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tags", type=Path, default=cfg.data_dir("processed", "gz2") / gz2_labels.TAGS_FILE)
-    ap.add_argument("--images", type=Path, default=cfg.data_dir("interim", "gz2") / gz2_labels.IMAGES_DIR)
+    ap.add_argument("--tags", type=Path, default=cfg.data_dir("processed", "gz2") / gz2_schema.TAGS_FILE)
+    ap.add_argument("--images", type=Path, default=cfg.data_dir("interim", "gz2") / gz2_schema.IMAGES_DIR)
     ap.add_argument("--n-images", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--small", action="store_true", help="small widths at 64 px: a CPU dry run")
@@ -50,7 +51,7 @@ def main() -> None:
         tag_table = pd.read_parquet(config.require(args.tags, made_by="07_gz2_labels"))
         images, ids, tags, drops = FT.load_training_images(tag_table, args.images, res, args.n_images, 0)
         t = time.perf_counter()
-        tokenizer = C.build_tokenizer(list(gz2_labels.TAGS.phrase), max_length=77)
+        tokenizer = C.build_tokenizer(list(labels.TAGS.phrase), max_length=77)
         base = random_sd15(tokenizer, small=args.small).save(work / "sd15-random")
         print(f"random SD-1.5 folder written in {time.perf_counter() - t:.0f} s; {len(ids)} images at {res} px "
               f"({len(drops)} dropped)")

@@ -30,19 +30,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from raregal import config, gz2_labels  # noqa: E402
-from raregal import images as I  # noqa: E402
-from raregal.diffusion import components as C  # noqa: E402
-from raregal.diffusion import finetune as FT  # noqa: E402
-from raregal.diffusion import generate as G  # noqa: E402
-from raregal.diffusion import prompts as P  # noqa: E402
+from raregal.core import config, gz2_schema
+from raregal.core import images as I  # noqa: E402
+from raregal.paper_b import labels  # noqa: E402
+from raregal.paper_b.diffusion import components as C  # noqa: E402
+from raregal.paper_b.diffusion import finetune as FT  # noqa: E402
+from raregal.paper_b.diffusion import generate as G  # noqa: E402
+from raregal.paper_b.diffusion import prompts as P  # noqa: E402
 
 
 def main() -> None:
     cfg = config.setup("default", "mock", 0, make_dirs=False)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tags", type=Path, default=cfg.data_dir("processed", "gz2") / gz2_labels.TAGS_FILE)
-    ap.add_argument("--images", type=Path, default=cfg.data_dir("interim", "gz2") / gz2_labels.IMAGES_DIR)
+    ap.add_argument("--tags", type=Path, default=cfg.data_dir("processed", "gz2") / gz2_schema.TAGS_FILE)
+    ap.add_argument("--images", type=Path, default=cfg.data_dir("interim", "gz2") / gz2_schema.IMAGES_DIR)
     ap.add_argument("--budget-s", type=float, default=420, help="training wall-clock budget")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--peak-lr", type=float, default=2e-3)
@@ -64,7 +65,7 @@ def main() -> None:
 
     tag_table = pd.read_parquet(config.require(args.tags, made_by="07_gz2_labels"))
     images, ids, tags, drops = FT.load_training_images(tag_table, args.images, D["resolution"], args.max_images, 0)
-    comps, base = FT.base_components(work, D, images, list(gz2_labels.TAGS.phrase) + list(P.TABLE1.prompt),
+    comps, base = FT.base_components(work, D, images, list(labels.TAGS.phrase) + list(P.TABLE1.prompt),
                                      progress=False)  # notebook 08's tiny base: same corpus, seed, VAE steps
     data = FT.TrainingSet(C.encode_latents(comps.vae, images), tags, ids)
     settings = replace(FT.settings_from_profile(D), seed=0)

@@ -14,7 +14,7 @@ import tracemalloc
 
 import numpy as np
 
-from raregal.images import write_images
+from raregal.core.images import write_images
 from raregal.mock import gz2 as mock
 
 

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from raregal import preprocess as P
 from raregal.mock import survey as S
+from raregal.paper_a import preprocess as P
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
 seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1

@@ -6,7 +6,7 @@ code path (fine-tune, checkpoints, export, 424-px sampling) do not depend on wha
 """
 from __future__ import annotations
 
-from raregal.diffusion import components as C
+from raregal.paper_b.diffusion import components as C
 
 
 def random_sd15(tokenizer, small: bool = False) -> C.Components:

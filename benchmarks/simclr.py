@@ -1,6 +1,6 @@
 """SimCLR speed: embedding images/s and training images/s (two augmented views per image).
 
-Measures ``raregal.simclr`` on random images: ``embed`` (eval, no grad) and one training epoch of
+Measures ``raregal.paper_b.simclr`` on random images: ``embed`` (eval, no grad) and one training epoch of
 ``train_simclr`` (kornia augmentations + NT-Xent + Adam step), for the profile's width and image size
 and for the paper's full-width ResNet-18 at 64 px (DESIGN.md quotes ≈40 img/s training, ≈120 img/s
 inference for that one on this 2-core machine). Timings on a shared machine are inflated.
@@ -18,7 +18,8 @@ import time
 import numpy as np
 import torch
 
-from raregal import config, simclr
+from raregal.core import config
+from raregal.paper_b import simclr
 
 
 def measure(width: float, image_size: int, n: int, batch_size: int, seed: int = 0) -> dict:

@@ -30,7 +30,7 @@ source = "mock"  # mock | real
 seed = 0  # global seed for numpy, torch and random
 
 # %%
-from raregal import config
+from raregal.core import config
 
 cfg = config.setup(profile, source, seed)
 
@@ -50,7 +50,7 @@ cfg = config.setup(profile, source, seed)
 # %%
 import pandas as pd
 
-from raregal import outputs
+from raregal.core import outputs
 from raregal.fetch import legacy_survey as real_survey_a
 from raregal.mock import survey as mock_survey
 
@@ -86,9 +86,10 @@ survey_a_summary
 # %%
 import pandas as pd
 
-from raregal import gz2_labels, images, outputs
+from raregal.core import gz2_schema, images, outputs
 from raregal.fetch import gz2 as real_gz2
 from raregal.mock import gz2 as mock_gz2
+from raregal.paper_b import labels
 
 print(cfg.describe("survey_b", "labels"))
 gz2_dir = cfg.data_dir("interim", "gz2")
@@ -101,14 +102,14 @@ else:
 print({k: v for k, v in gz2_run.items() if k != "drops"})
 
 # %%
-gz2_catalog, gz2_drops = gz2_labels.validate_catalog(gz2_labels.read_catalog(gz2_dir))
-gz2_no_image = images.find_missing(gz2_dir / gz2_labels.IMAGES_DIR, gz2_catalog.dr7objid)
+gz2_catalog, gz2_drops = gz2_schema.validate_catalog(gz2_schema.read_catalog(gz2_dir))
+gz2_no_image = images.find_missing(gz2_dir / gz2_schema.IMAGES_DIR, gz2_catalog.dr7objid)
 gz2_drops = pd.concat([gz2_drops, gz2_no_image.rename(columns={"id": "dr7objid"}),
                        gz2_run.get("drops", pd.DataFrame(columns=["dr7objid", "reason"]))],
                       ignore_index=True)
-gz2_table = gz2_labels.build_tag_table(gz2_catalog[~gz2_catalog.dr7objid.isin(gz2_no_image.id)],
-                                       cfg.labels.tag_cap, cfg.seed, gz2_labels.read_known_detg(gz2_dir))
-gz2_summary = gz2_labels.data_summary(
+gz2_table = labels.build_tag_table(gz2_catalog[~gz2_catalog.dr7objid.isin(gz2_no_image.id)],
+                                       cfg.labels.tag_cap, cfg.seed, gz2_schema.read_known_detg(gz2_dir))
+gz2_summary = labels.data_summary(
     len(gz2_catalog) + len(gz2_drops), gz2_table, gz2_drops,
     int(gz2_catalog.true_detg.sum()) if "true_detg" in gz2_catalog else None)
 outputs.save_table(gz2_summary, "B-data-summary", cfg,

@@ -25,7 +25,7 @@
 # measured with photutils on the grz stack; the data are split 80 % train / 20 % validation and the
 # Green Peas and Red Spirals are added for evaluation.
 #
-# Choices made here (see `raregal.preprocess`):
+# Choices made here (see `raregal.paper_a.preprocess`):
 # - ⟨max x_b⟩ is the mean over the **training** galaxies of each cutout's band maximum, saved in
 #   `norm.json` and reused for validation and anomalies.
 # - Split: normal galaxies 80/20 with the authors' fixed seed 12345; Green Peas and Red Spirals get
@@ -47,7 +47,8 @@ n_photutils_check = None  # galaxies also measured with photutils (None: profile
 n_examples = 12  # galaxies in the A-orientation-examples figure
 
 # %%
-from raregal import config, outputs, preprocess
+from raregal.core import config, outputs
+from raregal.paper_a import preprocess
 
 overrides = {} if n_photutils_check is None else {"preprocess": {"n_photutils_check": n_photutils_check}}
 cfg = config.setup(profile, source, seed, overrides=overrides)

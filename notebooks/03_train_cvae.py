@@ -45,8 +45,9 @@ periodic_variant = None  # also train a physics CVAE with the periodic-safe orie
 resume = True  # continue from last.pt when it exists (hyper-parameters must match)
 
 # %%
-from raregal import config, outputs, preprocess
-import raregal.cvae.train as cvae_train
+import raregal.paper_a.cvae.train as cvae_train
+from raregal.core import config, outputs
+from raregal.paper_a import preprocess
 
 overrides = {k: v for k, v in {"epochs": epochs, "lr": lr, "periodic_variant": periodic_variant}.items()
              if v is not None}

@@ -42,7 +42,8 @@ knn_k = 16  # neighbours of the kNN baseline
 import numpy as np
 import pandas as pd
 
-from raregal import config, latents, outputs, preprocess
+from raregal.core import config, outputs
+from raregal.paper_a import latents, preprocess
 
 cfg = config.setup(profile, source, seed)
 print(cfg.describe("cvae"))

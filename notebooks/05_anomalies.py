@@ -35,7 +35,8 @@ test_size = 0.2  # test fraction of each stratified split (paper: 20 %)
 # %%
 import pandas as pd
 
-from raregal import anomalies, config, latents, outputs, preprocess
+from raregal.core import config, outputs
+from raregal.paper_a import anomalies, latents, preprocess
 
 cfg = config.setup(profile, source, seed,
                    overrides={"anomalies": {"n_trials": n_trials}} if n_trials is not None else None)

@@ -35,9 +35,10 @@ n_show = 10  # galaxies shown per anomaly class
 # %%
 import numpy as np
 
-from raregal import anomalies, config, latents, outputs, preprocess
-from raregal.cvae import load_model
-from raregal.cvae.train import models_dir
+from raregal.core import config, outputs
+from raregal.paper_a import anomalies, latents, preprocess
+from raregal.paper_a.cvae import load_model
+from raregal.paper_a.cvae.train import models_dir
 
 cfg = config.setup(profile, source, seed)
 print(cfg.describe("anomalies"))

@@ -27,7 +27,7 @@
 # fraction is ≥ 0.8. Tags become prompt phrases (Table 1 style); "star or artifact" and "something
 # odd" are dropped; each tag combination is capped (2,000 in the paper); known D-ETGs and early-type
 # + dust-lane combinations are kept out of the diffusion training set. The tree, thresholds, tags
-# and phrases are data tables in `raregal.gz2_labels`.
+# and phrases are data tables in `raregal.paper_b.labels`.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
@@ -41,7 +41,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from raregal import config, gz2_labels, images, outputs
+from raregal.core import config, gz2_schema, images, outputs
+from raregal.paper_b import labels
 
 overrides = {k: v for k, v in {"tag_cap": tag_cap, "gallery_per_tag": gallery_per_tag}.items()
              if v is not None}
@@ -58,8 +59,8 @@ label = "mock" if source == "mock" else "real"
 # `label_drops.csv` beside `tags.parquet`.
 
 # %%
-catalog, drops = gz2_labels.validate_catalog(gz2_labels.read_catalog(gz2_dir))
-no_image = images.find_missing(gz2_dir / gz2_labels.IMAGES_DIR, catalog.dr7objid)
+catalog, drops = gz2_schema.validate_catalog(gz2_schema.read_catalog(gz2_dir))
+no_image = images.find_missing(gz2_dir / gz2_schema.IMAGES_DIR, catalog.dr7objid)
 catalog = catalog[~catalog.dr7objid.isin(no_image.id)].reset_index(drop=True)
 drops = pd.concat([drops, no_image.rename(columns={"id": "dr7objid"})], ignore_index=True)
 out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,17 +73,17 @@ print(f"{len(catalog):,} galaxies labelled; {len(drops)} dropped",
 # ## Tags, prompts and the balanced diffusion training set
 
 # %%
-known_detg = gz2_labels.read_known_detg(gz2_dir)
+known_detg = gz2_schema.read_known_detg(gz2_dir)
 print("known D-ETG catalog:", "none found" if known_detg is None else f"{len(known_detg)} galaxies")
-table = gz2_labels.build_tag_table(catalog, cfg.labels.tag_cap, cfg.seed, known_detg)
-with outputs.atomic_path(out_dir / gz2_labels.TAGS_FILE) as tmp:
+table = labels.build_tag_table(catalog, cfg.labels.tag_cap, cfg.seed, known_detg)
+with outputs.atomic_path(out_dir / gz2_schema.TAGS_FILE) as tmp:
     table.to_parquet(tmp, index=False)
 print(f"well-sampled: {table.well_sampled.sum():,} ({table.well_sampled.mean():.1%}); "
       f"diffusion training set: {table.in_diffusion_train.sum():,}")
 print(table.loc[table.in_diffusion_train, ["dr7objid", "prompt"]].head(8).to_string(index=False))
 
 # %%
-counts = gz2_labels.tag_counts(table)
+counts = labels.tag_counts(table)
 outputs.save_table(counts, "B-table-tags", cfg,
                    caption=f"Galaxies per tag ({label} GZ2): well-sampled (≥ 20 votes, debiased ≥ 0.8, "
                            f"Willett 2013 thresholds) and after capping each tag combination at "
@@ -94,7 +95,7 @@ counts.pivot_table(index=["kind", "tag"], columns="quantity", values="ours", sor
 
 # %%
 fig = plt.figure(figsize=(11, 6.5))
-gz2_labels.draw_upset(gz2_labels.upset_counts(table), fig, max_subsets=25,
+labels.draw_upset(labels.upset_counts(table), fig, max_subsets=25,
                       title=f"Primary tags of the diffusion training set ({label} GZ2, "
                             f"{table.in_diffusion_train.sum():,} galaxies)")
 outputs.save_figure(fig, "B-fig2", cfg,
@@ -108,13 +109,13 @@ plt.show()
 # Random well-sampled galaxies per tag (row label = the tag's prompt phrase).
 
 # %%
-chosen = gz2_labels.gallery_ids(table, cfg.labels.gallery_per_tag, cfg.seed)
-phrase = dict(zip(gz2_labels.TAGS.name, gz2_labels.TAGS.phrase))
+chosen = labels.gallery_ids(table, cfg.labels.gallery_per_tag, cfg.seed)
+phrase = dict(zip(labels.TAGS.name, labels.TAGS.phrase))
 ncol = cfg.labels.gallery_per_tag
 fig_w, fig_h = 0.9 * ncol + 2.6, 0.9 * len(chosen) + 0.8  # square panels, room for the phrases
 fig, axes = plt.subplots(len(chosen), ncol, figsize=(fig_w, fig_h), squeeze=False)
 for row, (tag, ids) in enumerate(chosen.items()):
-    batch = images.read_images(gz2_dir / gz2_labels.IMAGES_DIR, ids)
+    batch = images.read_images(gz2_dir / gz2_schema.IMAGES_DIR, ids)
     for col in range(ncol):
         ax = axes[row, col]
         ax.set_xticks([])

@@ -36,7 +36,7 @@
 # text embeddings. The `default` profile cannot fine-tune SD-1.5 on a CPU, so it trains the same
 # pipeline classes (`pretrained = "tiny"`) from scratch at the mock's native 64 px with a higher lr,
 # min-SNR loss weights and rare tags drawn more often (both off in the paper profile); the sizes used
-# are printed below and every one is a profile value in `raregal.config`.
+# are printed below and every one is a profile value in `raregal.core.config`.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
@@ -54,8 +54,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raregal import config, gz2_labels, images, outputs
-from raregal.diffusion import finetune, generate, prompts
+from raregal.core import config, gz2_schema, images, outputs
+from raregal.paper_b import labels
+from raregal.paper_b.diffusion import finetune, generate, prompts
 
 overrides = {k: v for k, v in {"inference_steps": inference_steps, "n_per_prompt": n_per_prompt}.items()
              if v is not None}
@@ -67,8 +68,8 @@ print(cfg.describe("diffusion"))
 print(f"peak lr = {D.lr_per_sample:g} × batch {D.batch_size} = {D.lr_per_sample * D.batch_size:g}")
 label = "mock" if source == "mock" else "real"
 model_dir = cfg.data_dir("models", "diffusion")
-image_dir = cfg.data_dir("interim", "gz2") / gz2_labels.IMAGES_DIR
-tag_table = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_labels.TAGS_FILE,
+image_dir = cfg.data_dir("interim", "gz2") / gz2_schema.IMAGES_DIR
+tag_table = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_schema.TAGS_FILE,
                                            made_by="07_gz2_labels"))
 
 # %% [markdown]
@@ -82,7 +83,7 @@ train_images, train_ids, train_tags, drops = finetune.load_training_images(
     tag_table, image_dir, D.resolution, D.max_images, cfg.seed)
 print(f"{len(train_ids):,} training images at {D.resolution} px; {len(drops)} dropped",
       drops.reason.value_counts().to_dict() if len(drops) else "")
-print("example captions:", [gz2_labels.prompt_from_tags(t) for t in train_tags[:3]])
+print("example captions:", [labels.prompt_from_tags(t) for t in train_tags[:3]])
 
 # %% [markdown]
 # ## Fine-tune (or load the finished run)
@@ -91,7 +92,7 @@ print("example captions:", [gz2_labels.prompt_from_tags(t) for t in train_tags[:
 # trained from scratch. An interrupted run resumes from its latest checkpoint.
 
 # %%
-corpus = list(gz2_labels.TAGS.phrase) + list(prompts.TABLE1.prompt)
+corpus = list(labels.TAGS.phrase) + list(prompts.TABLE1.prompt)
 summary = finetune.train_pipeline(model_dir, train_images, train_tags, train_ids, D, corpus,
                                   seed=cfg.seed, retrain=retrain)
 print({k: v for k, v in summary.items() if k not in ("vae_losses", "settings", "info")})
@@ -116,7 +117,7 @@ plt.show()
 
 # %% [markdown]
 # ## Table 1: the prompts and the tags they map to
-# Each prompt of seed 004 Table 1 is read into our tag vocabulary (`gz2_labels.tags_from_prompt`);
+# Each prompt of seed 004 Table 1 is read into our tag vocabulary (`labels.tags_from_prompt`);
 # `ours` is the prompt built back from those tags (the words the model was trained on), with the
 # paper's `{dust lane:1.3}` emphasis kept. `n` = galaxies in the diffusion training set with all
 # those tags (K, early-type + dust lane, is excluded from training on purpose: extrapolation).

@@ -46,7 +46,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raregal import config, gz2_labels, images, outputs, simclr
+from raregal.core import config, gz2_schema, images, outputs
+from raregal.paper_b import simclr
 
 if torch_threads:
     torch.set_num_threads(torch_threads)
@@ -56,7 +57,7 @@ overrides = {k: v for k, v in {"epochs": epochs, "n_train": n_train, "width": wi
 cfg = config.setup(profile, source, seed, overrides={"simclr": overrides})
 print(cfg.describe("simclr"))
 sc = cfg.simclr
-image_dir = cfg.data_dir("interim", "gz2") / gz2_labels.IMAGES_DIR
+image_dir = cfg.data_dir("interim", "gz2") / gz2_schema.IMAGES_DIR
 model_dir = cfg.data_dir("models", "simclr")
 label = "mock" if source == "mock" else "real"
 t_start = time.perf_counter()
@@ -67,7 +68,7 @@ t_start = time.perf_counter()
 # cannot be read are counted and listed, never skipped silently.
 
 # %%
-tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_labels.TAGS_FILE,
+tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_schema.TAGS_FILE,
                                       made_by="07_gz2_labels"))
 rng = np.random.default_rng(cfg.seed)
 n_use = len(tags) if sc.n_train is None else min(sc.n_train, len(tags))

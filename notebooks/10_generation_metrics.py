@@ -48,9 +48,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raregal import config, gz2_labels, images, outputs, simclr
-from raregal import gen_metrics as gm
-from raregal.diffusion import prompts as diffusion_prompts
+from raregal.core import config, gz2_schema, images, outputs
+from raregal.paper_b import gen_metrics as gm
+from raregal.paper_b import simclr
+from raregal.paper_b.diffusion import prompts as diffusion_prompts
 
 if torch_threads:
     torch.set_num_threads(torch_threads)
@@ -59,7 +60,7 @@ overrides = {k: v for k, v in {"n_per_prompt": n_per_prompt, "inference_steps": 
 cfg = config.setup(profile, source, seed, overrides={"metrics": overrides})
 print(cfg.describe("metrics", "simclr", "diffusion"))
 mc = cfg.metrics
-image_dir = cfg.data_dir("interim", "gz2") / gz2_labels.IMAGES_DIR
+image_dir = cfg.data_dir("interim", "gz2") / gz2_schema.IMAGES_DIR
 simclr_dir = cfg.data_dir("models", "simclr")
 diffusion_dir = cfg.data_dir("models", "diffusion")
 label = "mock" if source == "mock" else "real"
@@ -73,7 +74,7 @@ t_start = time.perf_counter()
 # `holdout_fraction` of them is kept aside to play "generated" for the ceiling.
 
 # %%
-tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_labels.TAGS_FILE,
+tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_schema.TAGS_FILE,
                                       made_by="07_gz2_labels"))
 model = simclr.load_simclr(simclr_dir)
 gen_size = cfg.diffusion.resolution  # real galaxies are seen at the generator's resolution too

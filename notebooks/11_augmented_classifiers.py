@@ -40,9 +40,8 @@ n_seeds = None  # repeats with different splits (None: the profile's value)
 # %%
 import pandas as pd
 
-from raregal import classifiers as C
-from raregal import config, outputs
-from raregal import gz2_labels as gl
+from raregal.core import config, gz2_schema, outputs
+from raregal.paper_b import classifiers as C
 
 overrides = {k: v for k, v in {"n_negatives": n_negatives, "n_seeds": n_seeds}.items() if v is not None}
 cfg = config.setup(profile, source, seed, overrides={"classifiers": overrides})
@@ -76,7 +75,7 @@ outputs.record("B-table2-image-drops", len(drops), cfg)
 # Without a pipeline the augmented arm is reported as not run.
 
 # %%
-catalog = gl.read_catalog(cfg.data_dir("interim", "gz2"))
+catalog = gz2_schema.read_catalog(cfg.data_dir("interim", "gz2"))
 prompts = {t: C.task_prompt(t) for t in task_list}
 refs = {t: C.reference_images(tags, catalog, cfg.data_dir("interim", "gz2") / "images", t, seed=cfg.seed)
         for t in task_list}

@@ -29,7 +29,7 @@
 #
 # The classifiers are trained as the `classifiers` profile section says (see notebook 11). Vetting:
 # on the mock three simulated reviewers answer from the truth with the error rates printed below; on
-# real data three people answer in the widget of `raregal.vetting`, their answers are kept in a CSV
+# real data three people answer in the widget of `raregal.paper_b.vetting`, their answers are kept in a CSV
 # log and the notebook resumes from it.
 
 # %% tags=["parameters"]
@@ -44,11 +44,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from raregal import classifiers as C
-from raregal import config, outputs
-from raregal import detg as D
-from raregal import gz2_labels as gl
-from raregal.images import read_images
+from raregal.core import config, gz2_schema, outputs
+from raregal.core.images import read_images
+from raregal.paper_b import classifiers as C
+from raregal.paper_b import detg as D
 
 cfg = config.setup(profile, source, seed,
                    overrides={"detg": {"n_rounds": n_rounds} if n_rounds is not None else {}})
@@ -61,8 +60,8 @@ image_dir = gz2_dir / "images"
 # ## Catalog, known D-ETGs, inputs
 
 # %%
-catalog = gl.read_catalog(gz2_dir)
-known_ids = gl.read_known_detg(gz2_dir)
+catalog = gz2_schema.read_catalog(gz2_dir)
+known_ids = gz2_schema.read_known_detg(gz2_dir)
 known_ids = [] if known_ids is None else known_ids
 tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / "tags.parquet",
                                       made_by="07_gz2_labels"))

@@ -7,7 +7,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
 
-from raregal import config
+from raregal.core import config
 
 
 @pytest.fixture

@@ -193,7 +193,7 @@ def closed_port_url():
 @pytest.fixture
 def real_cfg(tmp_path, monkeypatch):
     """Smoke-profile config with source=real writing under tmp_path."""
-    from raregal import config
+    from raregal.core import config
 
     monkeypatch.setenv("RAREGAL_ROOT", str(tmp_path))
     cfg = config.setup("smoke", "real", 0)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from imblearn.pipeline import Pipeline
 
-from raregal import anomalies as an
+from raregal.paper_a import anomalies as an
 
 matplotlib.use("Agg")
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from raregal.backbone import RESNET18_DEPTHS, build_resnet18, resnet18_config
-from raregal.config import torch_threads
+from raregal.core.config import torch_threads
+from raregal.paper_b.backbone import RESNET18_DEPTHS, build_resnet18, resnet18_config
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from raregal import classifiers as C
+from raregal.paper_b import classifiers as C
 
 
 def blobs(n=1200, d=8, frac=0.05, shift=2.0, seed=0):
@@ -167,7 +167,7 @@ def test_finetune_mode_trains_whole_network_with_kornia_augmentation():
 
 
 def test_resnet_classifier_uses_the_shared_backbone():
-    pytest.importorskip("raregal.backbone", reason="the shared backbone (issue 8) has not landed")
+    pytest.importorskip("raregal.paper_b.backbone", reason="the shared backbone (issue 8) has not landed")
     model = C.resnet_classifier(0.0625)
     out = model(torch.rand(2, 3, 32, 32))
     assert out.shape == (2,)
@@ -244,7 +244,7 @@ def test_run_table2_all_tasks_and_unrunnable_task_reported():
 
 
 def test_featurizer_frozen_catalog_cache_and_drops(tmp_path):
-    from raregal.images import write_images
+    from raregal.core.images import write_images
 
     rng = np.random.default_rng(0)
     ids = np.arange(12, dtype=np.int64) + 500
@@ -273,8 +273,8 @@ def test_synthetic_images_without_pipeline_is_not_run(tmp_path):
 
 
 def test_reference_images_come_from_outside_the_splits(tmp_path):
-    from raregal.gz2_labels import column, stem_of
-    from raregal.images import write_images
+    from raregal.core.images import write_images
+    from raregal.paper_b.labels import column, stem_of
 
     ids = np.arange(6, dtype=np.int64) + 100
     tags = pd.DataFrame({"dr7objid": ids, "well_sampled": [True, True, False, False, False, False]})

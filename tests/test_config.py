@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from raregal import config
+from raregal.core import config
 
 
 def test_setup_validates_profile_source_seed(tmp_path, monkeypatch):

@@ -6,12 +6,22 @@ import pandas as pd
 import pytest
 import torch
 
-from raregal.cvae import (Arch, CatalogError, CheckpointMismatchError, ConvVAE, TrainConfig, TrainData,
-                          TrainingDiverged, load_model, physics_loss, property_targets, read_history,
-                          vanilla_loss)
-from raregal.cvae.train import train
-from raregal.cvae import loss as loss_mod
-from raregal.cvae.train import evaluate
+from raregal.paper_a.cvae import (
+    Arch,
+    CatalogError,
+    CheckpointMismatchError,
+    ConvVAE,
+    TrainConfig,
+    TrainData,
+    TrainingDiverged,
+    load_model,
+    physics_loss,
+    property_targets,
+    read_history,
+    vanilla_loss,
+)
+from raregal.paper_a.cvae import loss as loss_mod
+from raregal.paper_a.cvae.train import evaluate, train
 
 TINY = Arch(latent_dim=5, channels=(4, 8), image_size=17)
 
@@ -126,7 +136,7 @@ def test_train_two_epochs_files_and_resume(tmp_path):
     assert payload["epoch"] == res.best_epoch and payload["hparams"]["lr"] == 1e-3
     assert payload["hparams"]["kind"] == "physics"
     # best.pt reproduces the recorded validation loss
-    from raregal.cvae.loss import LOSSES
+    from raregal.paper_a.cvae.loss import LOSSES
     val = evaluate(model, data.x_val, data.p_val, data.s_val, LOSSES["physics"], cfg)
     assert val["loss"] == pytest.approx(res.best_val_loss, rel=1e-4)
     # resume: a finished run returns at once; more epochs continue from last.pt
@@ -153,7 +163,7 @@ def test_onecycle_schedule_resumes_exactly_and_is_tied_to_epochs(tmp_path):
     assert lrs[0] > 2e-3 / 25 and max(lrs) <= 2e-3 and lrs[-1] < 1e-6  # warm-up, peak, annealed to ~0
     # interrupted after 2 epochs (same schedule over 3), then resumed: identical to the run in one go
     half = TrainConfig(kind="physics", epochs=3, batch_size=32, lr=2e-3, schedule="onecycle", arch=TINY)
-    import raregal.cvae.train as T
+    import raregal.paper_a.cvae.train as T
     calls = {"n": 0}
     real_eval = T.evaluate
 
@@ -233,7 +243,7 @@ def test_physics_latents_learn_the_properties(tmp_path):
 
 
 def test_property_bias_starts_at_target_means():
-    from raregal.cvae.train import init_property_bias
+    from raregal.paper_a.cvae.train import init_property_bias
 
     m = ConvVAE(TINY).eval()
     p = torch.tensor([[0.1, 0.3, 10.0, 0.5], [0.3, 0.5, 11.0, -0.5]])
@@ -255,8 +265,8 @@ def _moment_angle(img: torch.Tensor) -> float:
 
 
 def test_dihedral_moves_orientation_with_the_image():
-    from raregal.cvae.loss import wrap_orientation
-    from raregal.cvae.train import dihedral
+    from raregal.paper_a.cvae.loss import wrap_orientation
+    from raregal.paper_a.cvae.train import dihedral
 
     phi0 = 0.5
     y, x = torch.meshgrid(torch.arange(21.0) - 10, torch.arange(21.0) - 10, indexing="ij")

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raregal import classifiers as C
-from raregal import detg as D
-from raregal import vetting as V
+from raregal.paper_b import classifiers as C
+from raregal.paper_b import detg as D
+from raregal.paper_b import vetting as V
 
 
 def survey(n=3000, frac=0.01, d=8, seed=0):
@@ -218,7 +218,7 @@ def test_catalog_rows_aligns_and_names_stale_inputs():
 
 
 def test_clean_etgs_excludes_flagged_and_known():
-    from raregal.gz2_labels import column, stem_of
+    from raregal.paper_b.labels import column, stem_of
 
     tags = pd.DataFrame({"dr7objid": [1, 2, 3, 4, 5], "tag_completely_round": [1, 1, 0, 1, 0],
                          "tag_in_between_round": [0, 0, 1, 0, 0],
@@ -230,7 +230,7 @@ def test_clean_etgs_excludes_flagged_and_known():
 
 
 def test_search_with_vetting_shows_widget_then_stops(tmp_path, monkeypatch):
-    from raregal.images import write_images
+    from raregal.core.images import write_images
 
     x, ids, truth, syn = survey(n=600, seed=4)
     write_images(tmp_path / "img", ids, np.zeros((len(ids), 8, 8, 3), np.uint8))

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from raregal.diffusion import components as C
-from raregal.config import torch_threads
-from raregal.diffusion import finetune as FT
-from raregal.diffusion import generate as G
+from raregal.core.config import torch_threads
+from raregal.paper_b.diffusion import components as C
+from raregal.paper_b.diffusion import finetune as FT
+from raregal.paper_b.diffusion import generate as G
 
 CORPUS = ["completely round galaxy", "cigar-shaped galaxy", "dust lane", "edge-on galaxy"]
 SPEC = C.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32), text_hidden=32,

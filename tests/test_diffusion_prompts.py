@@ -2,11 +2,17 @@
 import pytest
 import torch
 
-from raregal.diffusion import components as C
-from raregal.config import torch_threads
-from raregal.diffusion.prompts import (TABLE1, PromptSyntaxError, parse_weighted_prompt,
-                                       scale_embeddings, token_weights, weighted_embeddings,
-                                       without_phrase)
+from raregal.core.config import torch_threads
+from raregal.paper_b.diffusion import components as C
+from raregal.paper_b.diffusion.prompts import (
+    TABLE1,
+    PromptSyntaxError,
+    parse_weighted_prompt,
+    scale_embeddings,
+    token_weights,
+    weighted_embeddings,
+    without_phrase,
+)
 
 CORPUS = ["sdss, completely round galaxy, dust lane", "edge-on galaxy, with rounded edge-on bulge",
           "cigar-shaped galaxy, merger"]
@@ -117,7 +123,7 @@ def test_without_phrase_drops_one_item_weighted_or_not():
 
 
 def test_phrase_pairs_differ_by_exactly_the_named_phrase():
-    from raregal.diffusion.prompts import phrase_pairs, table1_prompts
+    from raregal.paper_b.diffusion.prompts import phrase_pairs, table1_prompts
 
     pairs = phrase_pairs(table1_prompts())
     assert list(pairs) == ["L: dust lane", "K: dust lane", "F: 4 vs 2 arms", "E: ring vs spiral",

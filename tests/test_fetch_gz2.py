@@ -8,8 +8,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_server import (closed_port_url, fixture_server, jpeg_bytes,  # noqa: F401 (fixtures)
-                             real_cfg)
+from fixtures_server import closed_port_url, fixture_server, jpeg_bytes, real_cfg  # noqa: F401 (fixtures)
 from PIL import Image
 
 from raregal.fetch import gz2
@@ -134,8 +133,8 @@ def test_kaggle_form_becomes_hart16_columns(tmp_path):
     assert df["t07_rounded_a16_completely_round_count"][0] == 12  # 0.5 of 0.6·40 reaching t07
     assert df["t01_smooth_or_features_a01_smooth_count"][0] == 24
     assert df["t03_bar_a06_bar_fraction"][0] == 0.0  # task never reached: zeros, not NaN
-    from raregal import gz2_labels  # the label code accepts the converted table as it is
-    kept, drops = gz2_labels.validate_catalog(df)
+    from raregal.core import gz2_schema  # the label code accepts the converted table as it is
+    kept, drops = gz2_schema.validate_catalog(df)
     assert len(kept) == 1 and drops.empty
     with pytest.raises(CatalogError, match="missing Kaggle columns"):
         pd.DataFrame([{"GalaxyID": 1, "Class1.1": 1.0}]).to_csv(tmp_path / "bad.csv", index=False)
@@ -167,12 +166,12 @@ def test_hart16_schema_is_checked(tmp_path):
 
 def test_real_layout_is_read_by_the_label_and_image_code(fixture_server, real_cfg):
     """What 01_fetch does next with source=real: gz2_labels and images accept prepare_gz2's output."""
-    from raregal import gz2_labels, images
+    from raregal.core import gz2_schema, images
 
     serve_gz2(fixture_server)
     rng = np.random.default_rng(2)
     h, votes = hart16_frame(), {}
-    for stem in gz2_labels.TREE.stem:
+    for stem in gz2_schema.TREE.stem:
         frac = rng.uniform(0, 1, len(h))
         votes[f"{stem}_count"] = rng.integers(0, 40, len(h))
         for kind in ("weight", "fraction", "weighted_fraction", "debiased"):
@@ -185,7 +184,7 @@ def test_real_layout_is_read_by_the_label_and_image_code(fixture_server, real_cf
     fixture_server.files["/gz2_hart16.csv.gz"] = buf.getvalue()
     run_prepare(fixture_server, real_cfg)
     out = real_cfg.data_dir("interim", "gz2")
-    kept, drops = gz2_labels.validate_catalog(gz2_labels.read_catalog(out))
+    kept, drops = gz2_schema.validate_catalog(gz2_schema.read_catalog(out))
     assert kept["dr7objid"].tolist() == IDS[:2] and drops.empty
     assert images.find_missing(out / "images", kept["dr7objid"]).empty
     batch = images.read_images(out / "images", kept["dr7objid"].tolist(), size=16)

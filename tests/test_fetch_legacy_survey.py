@@ -5,17 +5,22 @@ file, never a silent skip. Back-off values are tiny so the whole file runs in se
 """
 from __future__ import annotations
 
-
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_server import (RETRY_AFTER, anomaly_files, closed_port_url, cutout_array,  # noqa: F401,E501
-                             fixture_server, gama_files, real_cfg)
+from fixtures_server import (  # noqa: F401,E501
+    RETRY_AFTER,
+    anomaly_files,
+    closed_port_url,
+    cutout_array,
+    fixture_server,
+    gama_files,
+    real_cfg,
+)
 
 from raregal.fetch import legacy_survey as ls
-from raregal.fetch.http import (NoNetworkError, RateLimiter, RetryPolicy, check_reachable,
-                                parse_retry_after)
+from raregal.fetch.http import NoNetworkError, RateLimiter, RetryPolicy, check_reachable, parse_retry_after
 
 FAST = RetryPolicy(retries=3, backoff=0.01, backoff_max=0.05, timeout=10.0, delay=0.0)
 SPEC = ls.CutoutSpec(size=16)

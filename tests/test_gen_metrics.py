@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raregal import gen_metrics as gm
-from raregal.config import torch_threads
+from raregal.core.config import torch_threads
+from raregal.paper_b import gen_metrics as gm
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -159,7 +159,7 @@ def test_pareto_front():
 
 
 def test_question_tags_are_in_the_vocabulary():
-    from raregal.gz2_labels import TAG_NAMES
+    from raregal.paper_b.labels import TAG_NAMES
 
     for q, tags in zip(gm.QUESTIONS["question"], gm.QUESTIONS["tags"]):
         assert set(tags) <= set(TAG_NAMES), q
@@ -167,7 +167,7 @@ def test_question_tags_are_in_the_vocabulary():
 
 
 def _tags(rows):
-    from raregal.gz2_labels import TAG_NAMES
+    from raregal.paper_b.labels import TAG_NAMES
 
     return pd.DataFrame([{f"tag_{t}": t in r for t in TAG_NAMES} for r in rows])
 
@@ -204,7 +204,7 @@ def test_score_set_and_long_metrics():
 
 
 def test_embed_and_answer_accepts_generated_layout(tmp_path):
-    from raregal import simclr
+    from raregal.paper_b import simclr
 
     x = np.random.default_rng(0).random((12, 3, 16, 16)).astype(np.float32)
     s = simclr.SimCLRSettings(image_size=16, width=0.0625, proj_dim=8, batch_size=8, epochs=0)
@@ -220,11 +220,11 @@ def test_embed_and_answer_accepts_generated_layout(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_finetune(tmp_path_factory):
-    """A 2-step fine-tune of a tiny text-to-image pipeline (raregal.diffusion) on 16 px blobs."""
+    """A 2-step fine-tune of a tiny text-to-image pipeline (raregal.paper_b.diffusion) on 16 px blobs."""
     import torch
 
-    from raregal.diffusion import components as C
-    from raregal.diffusion import finetune as FT
+    from raregal.paper_b.diffusion import components as C
+    from raregal.paper_b.diffusion import finetune as FT
 
     rng = np.random.default_rng(0)
     imgs = (rng.random((8, 16, 16, 3)) * 255).astype(np.uint8)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from raregal import images as im
+from raregal.core import images as im
 
 
 @pytest.fixture

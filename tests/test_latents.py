@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from raregal import latents
-from raregal.cvae import Arch, ConvVAE
+from raregal.paper_a import latents
+from raregal.paper_a.cvae import Arch, ConvVAE
 
 matplotlib.use("Agg")
 TINY = Arch(latent_dim=5, channels=(4, 8), image_size=17)
@@ -131,7 +131,7 @@ def test_orientation_rows_periodic_rms():
 
 
 def test_eq1_inverse_undoes_the_normalisation():
-    from raregal.preprocess import normalise
+    from raregal.paper_a.preprocess import normalise
 
     rng = np.random.default_rng(0)
     x = rng.gamma(0.5, 0.05, (4, 3, 9, 9)).astype(np.float32)
@@ -140,7 +140,7 @@ def test_eq1_inverse_undoes_the_normalisation():
 
 
 def test_information_rows_compare_inputs_of_the_photometry_mlp():
-    from raregal.preprocess import normalise
+    from raregal.paper_a.preprocess import normalise
 
     rng = np.random.default_rng(0)
     n = 300

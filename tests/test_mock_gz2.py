@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from raregal import gz2_labels as gl
-from raregal import images
+from raregal.core import gz2_schema, images
 from raregal.mock import gz2 as mock
+from raregal.paper_b import labels
 
 SIZE, FOV = 64, 4.24
 
@@ -19,8 +19,8 @@ def catalog():
 
 
 def _count(cat, task, answer=None):
-    stems = gl.TREE[(gl.TREE.task == task) & ((gl.TREE.answer == answer) if answer else True)].stem
-    return cat[[gl.column(s, "count") for s in stems]].sum(axis=1)
+    stems = gz2_schema.TREE[(gz2_schema.TREE.task == task) & ((gz2_schema.TREE.answer == answer) if answer else True)].stem
+    return cat[[gz2_schema.column(s, "count") for s in stems]].sum(axis=1)
 
 
 def test_main_branch_frequencies(catalog):
@@ -29,7 +29,7 @@ def test_main_branch_frequencies(catalog):
     assert 0.003 < cls["star_or_artifact"] < 0.02
     feats = catalog[catalog.true_class == "features"]
     assert abs(feats.true_edge_on.mean() - 0.17) < 0.03
-    truth = gl.truth_labels(catalog)
+    truth = labels.truth_labels(catalog)
     for task, paper in {"spiral": 0.43, "edge_on_disk": 0.09, "bar": 0.10, "bulge": 0.07}.items():
         assert abs(truth[task].mean() - paper) < 0.025, task  # seed 004 §4.2 positive fractions
     assert abs(truth.detg.mean() - 0.01) < 0.004
@@ -54,27 +54,27 @@ def test_votes_follow_the_tree(catalog):
              (_count(c, "t08"), _count(c, "t06", "a14"))]
     for child, parent in pairs:
         np.testing.assert_array_equal(child, parent)
-    assert (c.total_votes == sum(_count(c, t) for t in gl.TASKS)).all()
-    for task in gl.TASKS:
-        stems = gl.TREE.stem[gl.TREE.task == task]
+    assert (c.total_votes == sum(_count(c, t) for t in gz2_schema.TASKS)).all()
+    for task in gz2_schema.TASKS:
+        stems = gz2_schema.TREE.stem[gz2_schema.TREE.task == task]
         voted = _count(c, task) > 0
         for kind in ("fraction", "debiased"):
-            s = c[[gl.column(st, kind) for st in stems]].sum(axis=1)
+            s = c[[gz2_schema.column(st, kind) for st in stems]].sum(axis=1)
             assert np.allclose(s[voted], 1.0, atol=2e-3), (task, kind)
-            assert c[[gl.column(st, kind) for st in stems]].to_numpy().min() >= 0
+            assert c[[gz2_schema.column(st, kind) for st in stems]].to_numpy().min() >= 0
     assert (n < 20).mean() > 0.05  # some galaxies are not well sampled at all
-    kept, drops = gl.validate_catalog(c)
+    kept, drops = gz2_schema.validate_catalog(c)
     assert drops.empty and len(kept) == len(c)
 
 
 def test_debiasing_undoes_the_resolution_bias(catalog):
     feats = catalog[(catalog.true_class == "features") & (catalog.true_visibility < 0.5)]
-    col = gl.stem_of("t01", "a02")
-    assert (feats[gl.column(col, "debiased")] - feats[gl.column(col, "fraction")]).mean() > 0.1
+    col = gz2_schema.stem_of("t01", "a02")
+    assert (feats[gz2_schema.column(col, "debiased")] - feats[gz2_schema.column(col, "fraction")]).mean() > 0.1
 
 
 def test_tags_agree_with_truth(catalog):
-    table = gl.build_tag_table(catalog, cap=10_000)
+    table = labels.build_tag_table(catalog, cap=10_000)
     assert 0.2 < table.well_sampled.mean() < 0.6  # seed 004: 71,455 / 239,695 = 0.30
     for tag, truth in {"spiral": catalog.true_spiral, "edge_on": catalog.true_edge_on,
                        "bar": catalog.true_bar, "dust_lane": catalog.true_dust_lane,
@@ -185,21 +185,21 @@ def test_survey_files_are_deterministic_and_readable(tmp_path):
     s = mock.write_survey(a, 40, image_size=32, seed=5, detg_fraction=0.02, log=None)
     mock.write_survey(b, 40, image_size=32, seed=5, detg_fraction=0.02, log=None)
     mock.write_survey(c, 40, image_size=32, seed=6, detg_fraction=0.02, log=None)
-    cat = gl.read_catalog(a)
+    cat = gz2_schema.read_catalog(a)
     assert len(cat) == 40 == s["n_galaxies"] and cat.dr7objid.is_unique
-    assert set(gl.required_columns(gl.COUNT_KINDS)) <= set(cat.columns)
+    assert set(gz2_schema.required_columns(gz2_schema.COUNT_KINDS)) <= set(cat.columns)
     assert {"ra", "dec", "total_classifications", "total_votes", "gz2_class", "z", "rmag",
             "logmstar", "logsfr", "loghalomass", "true_detg"} <= set(cat.columns)
-    names = sorted(p.name for p in (a / gl.IMAGES_DIR).iterdir())
+    names = sorted(p.name for p in (a / gz2_schema.IMAGES_DIR).iterdir())
     assert names == sorted(f"{i}.jpg" for i in cat.dr7objid)
-    match, mismatch, err = filecmp.cmpfiles(a / gl.IMAGES_DIR, b / gl.IMAGES_DIR, names, shallow=False)
+    match, mismatch, err = filecmp.cmpfiles(a / gz2_schema.IMAGES_DIR, b / gz2_schema.IMAGES_DIR, names, shallow=False)
     assert len(match) == 40 and not mismatch and not err
-    pd.testing.assert_frame_equal(cat, gl.read_catalog(b))
-    assert not gl.read_catalog(c).equals(cat)
-    batch = images.read_images(a / gl.IMAGES_DIR, cat.dr7objid, size=32)
+    pd.testing.assert_frame_equal(cat, gz2_schema.read_catalog(b))
+    assert not gz2_schema.read_catalog(c).equals(cat)
+    batch = images.read_images(a / gz2_schema.IMAGES_DIR, cat.dr7objid, size=32)
     assert batch.images.shape == (40, 32, 32, 3) and batch.drops.empty
     assert batch.images.mean() > 5  # not blank
-    known = gl.read_known_detg(a)
+    known = gz2_schema.read_known_detg(a)
     assert set(known) <= set(cat.dr7objid[cat.true_detg])
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from raregal import pipeline, registry
+from raregal.core import pipeline, registry
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 STEMS = [nb.stem for nb in registry.NOTEBOOKS]

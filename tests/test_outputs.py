@@ -8,7 +8,7 @@ import pytest
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from raregal import outputs  # noqa: E402
+from raregal.core import outputs  # noqa: E402
 
 
 def _table():

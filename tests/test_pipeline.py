@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from raregal import pipeline, registry
+from raregal.core import pipeline, registry
 
 
 def test_parse_param_literals_and_strings():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from raregal import registry
+from raregal.core import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

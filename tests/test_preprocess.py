@@ -1,4 +1,4 @@
-"""Paper A preprocessing (raregal.preprocess): drops, orientations, eq. 1, split, files, loader."""
+"""Paper A preprocessing (raregal.paper_a.preprocess): drops, orientations, eq. 1, split, files, loader."""
 import json
 
 import h5py
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from raregal import config
-from raregal import preprocess as P
+from raregal.core import config
 from raregal.mock import survey as S
+from raregal.paper_a import preprocess as P
 
 
 def galaxy(angle, q=0.35, re=5.0, flux=60.0, cx=63.5, cy=63.5, seed=0):

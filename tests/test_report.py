@@ -6,7 +6,7 @@ import pandas as pd
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from raregal import outputs, registry, report  # noqa: E402
+from raregal.core import outputs, registry, report  # noqa: E402
 
 
 def test_report_lists_every_output_present_or_missing(tmp_cfg):

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raregal import simclr
-from raregal.config import torch_threads
-from raregal.simclr import SimCLRSettings
+from raregal.core.config import torch_threads
+from raregal.paper_b import simclr
+from raregal.paper_b.simclr import SimCLRSettings
 
 TINY = dict(image_size=16, width=0.0625, proj_dim=8, batch_size=8, val_fraction=0.25, seed=3)
 
@@ -169,13 +169,13 @@ def test_linear_probe_separable_and_random():
 
 
 def _tag_table(rows):
-    from raregal.gz2_labels import TAG_NAMES
+    from raregal.paper_b.labels import TAG_NAMES
 
     return pd.DataFrame([{f"tag_{t}": t in r for t in TAG_NAMES} for r in rows])
 
 
 def test_morphology_class_priority_and_probe_labels():
-    from raregal.gz2_labels import TAG_NAMES
+    from raregal.paper_b.labels import TAG_NAMES
 
     assert set(simclr.MORPHOLOGY_ORDER) <= set(TAG_NAMES)
     tab = _tag_table([["spiral", "bar"], ["edge_on", "dust_lane"], ["completely_round"], [], ["arms_2"]])
@@ -203,7 +203,7 @@ def test_probe_table_long_format_and_separation():
 
 
 def test_embed_folder_counts_drops_and_embeddings_round_trip(tmp_path):
-    from raregal.images import write_images
+    from raregal.core.images import write_images
 
     rng = np.random.default_rng(0)
     write_images(tmp_path / "img", [1, 2, 3], rng.integers(0, 255, (3, 20, 20, 3), dtype=np.uint8))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raregal import vetting as V
+from raregal.paper_b import vetting as V
 
 
 def truth(n=2000, frac=0.3, seed=0):

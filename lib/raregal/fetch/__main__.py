@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .http import FetchError, RetryPolicy
+from raregal.fetch.http import FetchError, RetryPolicy
 
 EPILOG = """examples:
   python -m raregal.fetch survey-a --profile default      # paper A: catalogs in data/raw/catalogs + cutouts
@@ -34,7 +34,7 @@ def _add_run(p: argparse.ArgumentParser) -> None:
 
 
 def _add_cutout(p: argparse.ArgumentParser) -> None:
-    from .legacy_survey import LEGACY_SURVEY_URL, CutoutSpec
+    from raregal.fetch.legacy_survey import LEGACY_SURVEY_URL, CutoutSpec
 
     p.add_argument("--layer", default=CutoutSpec.layer, help="e.g. ls-dr10, ls-dr9-north")
     p.add_argument("--size", type=int, default=CutoutSpec.size, help="pixels per side")
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("survey-a", help="paper A: user catalogs + Legacy Surveys cutouts → data/interim")
     _add_run(p), _add_cutout(p), _add_http(p)
     p = sub.add_parser("gz2", help="paper B: Hart16 catalog + GZ2 images → data/interim")
-    from .gz2 import HART16_URL, ZENODO_GZ2_URL
+    from raregal.fetch.gz2 import HART16_URL, ZENODO_GZ2_URL
 
     p.add_argument("--hart16-url", default=HART16_URL, help="the gz2_hart16.csv.gz address")
     p.add_argument("--zenodo-url", default=ZENODO_GZ2_URL,
@@ -73,17 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import config
+    from raregal.core import config
 
     if args.command == "model":
-        from .models import resolve_pretrained
+        from raregal.fetch.models import resolve_pretrained
 
         res = resolve_pretrained(args.pretrained, allow_download=args.download,
                                  root=config.repo_root())
         print(f"{res.kind}: {res.path or 'built from config (no weights)'}")
         return 0
     if args.command == "estimate":
-        from .legacy_survey import cutout_bytes, estimate_fetch_seconds
+        from raregal.fetch.legacy_survey import cutout_bytes, estimate_fetch_seconds
 
         sec = config.SECTIONS["survey_a"][args.profile]
         n = args.n or sec["n_normal"] + sec["n_green_pea"] + sec["n_red_spiral"]
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "cutouts":
         import pandas as pd
 
-        from .legacy_survey import CutoutSpec, fetch_cutouts
+        from raregal.fetch.legacy_survey import CutoutSpec, fetch_cutouts
 
         table = (pd.read_parquet(args.table) if args.table.suffix == ".parquet"
                  else pd.read_csv(args.table))
@@ -108,21 +108,21 @@ def run(args: argparse.Namespace) -> int:
         return 0 if report.failures.empty else 1
     cfg = config.setup(args.profile, "real", args.seed)
     if args.command == "survey-a":
-        from .legacy_survey import CutoutSpec, prepare_survey_a
+        from raregal.fetch.legacy_survey import CutoutSpec, prepare_survey_a
 
         prepare_survey_a(cfg, args.base_url, spec=CutoutSpec(layer=args.layer, size=args.size),
                          policy=_policy(args), workers=args.workers, progress=not args.quiet)
     else:
-        from .gz2 import prepare_gz2
+        from raregal.fetch.gz2 import prepare_gz2
 
         prepare_gz2(cfg, args.hart16_url, args.zenodo_url, _policy(args), not args.quiet)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..config import ConfigError
-    from .catalogs import CatalogError
-    from .models import WeightsUnavailableError
+    from raregal.core.config import ConfigError
+    from raregal.fetch.catalogs import CatalogError
+    from raregal.fetch.models import WeightsUnavailableError
 
     args = build_parser().parse_args(argv)
     try:

@@ -1,6 +1,6 @@
 """Paper B's real data: the Hart et al. 2016 GZ2 catalog and the Zenodo image archive, joined on objid.
 
-Why: the label code (``raregal.gz2_labels``) and image reader expect one folder of
+Why: the label code (``raregal.paper_b.labels``) and image reader expect one folder of
 ``<dr7objid>.jpg`` and one ``gz2_hart16.csv.gz`` (CONTRIBUTING.md). The real sources are a catalog
 (csv.gz, S3), a 3.4 GB zip of JPEGs named by ``asset_id`` and a mapping file (Zenodo 3565489), or the
 Kaggle "Galaxy Zoo challenge" files for people who have those. :func:`prepare_gz2` turns either into
@@ -20,12 +20,12 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from ..outputs import atomic_path
-from .catalogs import CatalogError, crossmatch, find_catalog_file, read_table
-from .http import RetryPolicy, check_reachable, download_file, make_session
+from raregal.core.outputs import atomic_path
+from raregal.fetch.catalogs import CatalogError, crossmatch, find_catalog_file, read_table
+from raregal.fetch.http import RetryPolicy, check_reachable, download_file, make_session
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import RunConfig
+    from raregal.core.config import RunConfig
 
 HART16_URL = "https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz"
 ZENODO_GZ2_URL = "https://zenodo.org/records/3565489/files"  # images_gz2.zip, gz2_filename_mapping.csv
@@ -43,8 +43,8 @@ KAGGLE_N_CLASSIFICATIONS = 40  # assumed votes per galaxy for the Kaggle form (i
 def kaggle_tasks() -> list[tuple[str, list[str]]]:
     """The GZ2 tree in Kaggle order (ClassN.M = task N, answer M): per task, its Hart16 column stems.
 
-    Kaggle numbers tasks and answers in the tree's own order, so this is ``gz2_labels.TREE``."""
-    from ..gz2_labels import TASKS, TREE
+    Kaggle numbers tasks and answers in the tree's own order, so this is ``raregal.core.gz2_schema.TREE``."""
+    from raregal.core.gz2_schema import TASKS, TREE
 
     return [(t, list(TREE.stem[TREE.task == t])) for t in TASKS]
 
@@ -302,7 +302,7 @@ def prepare_gz2(cfg: "RunConfig", hart16_url: str = HART16_URL, zenodo_url: str 
     with atomic_path(out_dir / "fetch_drops.csv") as tmp:
         drops.to_csv(tmp, index=False)
     detg = kept.loc[kept["dr7objid"].isin(known), ["dr7objid", "ra", "dec", "z"]]
-    if known_list is not None:  # no list → no file, as gz2_labels.read_known_detg expects
+    if known_list is not None:  # no list → no file, as gz2_schema.read_known_detg expects
         with atomic_path(out_dir / "detg_known.csv") as tmp:
             detg.to_csv(tmp, index=False)
     detg_note = (f"D-ETG list {detg_path.name}: {len(known_list)} listed, {len(known)} found in the "

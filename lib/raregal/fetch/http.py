@@ -4,7 +4,7 @@ Why one layer: the Legacy Surveys cutout service and Zenodo answer slowly, rate-
 transiently (5xx, dropped connections, truncated bodies). Every request goes through
 :func:`get_bytes` / :func:`download_file`, which retry with exponential back-off (honouring
 ``Retry-After``), keep a politeness interval between request starts across all threads, and never leave
-a half-written file (writes go through :func:`raregal.outputs.atomic_path`). A host that cannot be
+a half-written file (writes go through :func:`raregal.core.outputs.atomic_path`). A host that cannot be
 reached at all raises :class:`NoNetworkError` with one message that says what to do instead.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..outputs import atomic_path
+from raregal.core.outputs import atomic_path
 
 USER_AGENT = "raregal/0.1 (rare-galaxies reproduction; polite batch fetcher)"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})

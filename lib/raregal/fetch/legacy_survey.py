@@ -23,12 +23,19 @@ from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 from tqdm.auto import tqdm
 
-from ..outputs import atomic_path
-from .http import (FetchError, InvalidContentError, RateLimiter, RetryPolicy, check_reachable,
-                   make_session, request_with_retries)
+from raregal.core.outputs import atomic_path
+from raregal.fetch.http import (
+    FetchError,
+    InvalidContentError,
+    RateLimiter,
+    RetryPolicy,
+    check_reachable,
+    make_session,
+    request_with_retries,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import RunConfig
+    from raregal.core.config import RunConfig
 
 LEGACY_SURVEY_URL = "https://www.legacysurvey.org/viewer"
 FAILURE_COLUMNS = ("id", "ra", "dec", "reason")
@@ -202,7 +209,7 @@ def prepare_survey_a(cfg: "RunConfig", base_url: str = LEGACY_SURVEY_URL,
     into ``data/raw/legacy_survey/`` and keeps only galaxies whose cutout arrived; the others are
     listed with their reason in ``fetch_failures.csv`` beside the outputs.
     """
-    from . import catalogs
+    from raregal.fetch import catalogs
 
     catalog = catalogs.load_survey_a_catalog(catalog_dir or cfg.paths.raw / "catalogs")
     counts = {"normal": cfg.survey_a.n_normal, "green_pea": cfg.survey_a.n_green_pea,

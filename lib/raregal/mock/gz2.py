@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import gz2_labels as gl
-from ..images import write_images
+from raregal.core import gz2_schema
+from raregal.core.images import write_images
 
 # ---------------------------------------------------------------------------------------------
 # Data tables: morphology frequencies (tuned so the classifier tasks' positive fractions match seed
@@ -238,7 +238,7 @@ def _latent_answers(t: pd.DataFrame, rng: np.random.Generator) -> dict[str, np.n
     shp = {"rounded": 0, "boxy": 1, "no_bulge": 2}
     t09 = np.array([shp.get(s, 0) for s in t.true_bulge_shape])
     t05 = np.where(edge, np.where(t09 == 2, 0, 2), t05)
-    odd_names = list(gl.TREE.answer_name[gl.TREE.task == "t08"])
+    odd_names = list(gz2_schema.TREE.answer_name[gz2_schema.TREE.task == "t08"])
     t08 = np.array([odd_names.index(o) if o in odd_names else odd_names.index("other")
                     for o in t.true_odd_feature])
     wind = {"tight": 0, "medium": 1, "loose": 2}
@@ -297,8 +297,8 @@ def simulate_votes(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFram
     n = len(truth)
     biased, clean = _answer_probabilities(truth, rng)
     n_class = np.where(rng.random(n) < 0.15, rng.integers(8, 30, n), 25 + rng.poisson(20, n))
-    tree = gl.TREE
-    answers = {t: list(tree.answer[tree.task == t]) for t in gl.TASKS}
+    tree = gz2_schema.TREE
+    answers = {t: list(tree.answer[tree.task == t]) for t in gz2_schema.TASKS}
     counts: dict[str, np.ndarray] = {}
     reach = {"t01": n_class}
 
@@ -322,7 +322,7 @@ def simulate_votes(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFram
     reach["t08"] = vote("t06")["a14"]
     vote("t08")
     cols: dict[str, np.ndarray] = {}
-    for task in gl.TASKS:
+    for task in gz2_schema.TASKS:
         c = counts[task].astype(np.int64)
         total = c.sum(axis=1, keepdims=True)
         safe = np.maximum(total, 1)
@@ -332,29 +332,29 @@ def simulate_votes(truth: pd.DataFrame, rng: np.random.Generator) -> pd.DataFram
         deb = np.clip(frac + (clean[task] - biased[task]), 0.0, None)
         deb = np.where(total > 0, deb / np.maximum(deb.sum(axis=1, keepdims=True), 1e-9), 0.0)
         for i, stem in enumerate(tree.stem[tree.task == task]):
-            cols[gl.column(stem, "count")] = c[:, i]
-            cols[gl.column(stem, "weight")] = np.round(w[:, i], 3)
-            cols[gl.column(stem, "fraction")] = np.round(frac[:, i], 4)
-            cols[gl.column(stem, "weighted_fraction")] = np.round(wfrac[:, i], 4)
-            cols[gl.column(stem, "debiased")] = np.round(deb[:, i], 4)
-            cols[gl.column(stem, "flag")] = np.zeros(n, np.int64)
+            cols[gz2_schema.column(stem, "count")] = c[:, i]
+            cols[gz2_schema.column(stem, "weight")] = np.round(w[:, i], 3)
+            cols[gz2_schema.column(stem, "fraction")] = np.round(frac[:, i], 4)
+            cols[gz2_schema.column(stem, "weighted_fraction")] = np.round(wfrac[:, i], 4)
+            cols[gz2_schema.column(stem, "debiased")] = np.round(deb[:, i], 4)
+            cols[gz2_schema.column(stem, "flag")] = np.zeros(n, np.int64)
     votes = pd.DataFrame(cols)
-    ok = gl.task_well_answered(votes)
+    ok = gz2_schema.task_well_answered(votes)
     for row in tree.itertuples():
-        deb = votes[gl.column(row.stem, "debiased")]
-        votes[gl.column(row.stem, "flag")] = (ok[row.task] & (deb >= gl.MIN_DEBIASED)).astype(np.int64)
+        deb = votes[gz2_schema.column(row.stem, "debiased")]
+        votes[gz2_schema.column(row.stem, "flag")] = (ok[row.task] & (deb >= gz2_schema.MIN_DEBIASED)).astype(np.int64)
     votes.insert(0, "total_classifications", n_class.astype(np.int64))
-    votes.insert(1, "total_votes", sum(counts[t].sum(axis=1) for t in gl.TASKS).astype(np.int64))
+    votes.insert(1, "total_votes", sum(counts[t].sum(axis=1) for t in gz2_schema.TASKS).astype(np.int64))
     return votes
 
 
 def gz2_class_string(votes: pd.DataFrame) -> np.ndarray:
     """A short Hart16-style ``gz2_class`` from the majority votes (E[ric], Se[rbn], S[B][a-d][arms])."""
     def arg(task):
-        stems = gl.TREE.stem[gl.TREE.task == task]
-        return votes[[gl.column(s, "fraction") for s in stems]].to_numpy().argmax(axis=1)
+        stems = gz2_schema.TREE.stem[gz2_schema.TREE.task == task]
+        return votes[[gz2_schema.column(s, "fraction") for s in stems]].to_numpy().argmax(axis=1)
     t01, t02, t03, t05, t07, t09, t11 = (arg(t) for t in ("t01", "t02", "t03", "t05", "t07", "t09", "t11"))
-    spiral = votes[gl.column(gl.stem_of("t04", "a08"), "fraction")].to_numpy() > 0.5
+    spiral = votes[gz2_schema.column(gz2_schema.stem_of("t04", "a08"), "fraction")].to_numpy() > 0.5
     out = []
     for i in range(len(votes)):
         if t01[i] == 2:
@@ -643,13 +643,13 @@ def write_survey(out_dir: Path | str, n: int, image_size: int = 64, seed: int = 
     Returns a summary dict (counts, timings). Images are rendered :func:`render_batch_size` at a
     time, so memory stays flat for any ``n``.
     """
-    from ..outputs import atomic_path
+    from raregal.core.outputs import atomic_path
 
     out = Path(out_dir)
     t0 = time.perf_counter()
     cat = make_catalog(n, seed, detg_fraction)
     t_cat = time.perf_counter() - t0
-    img_dir = out / gl.IMAGES_DIR
+    img_dir = out / gz2_schema.IMAGES_DIR
     img_dir.mkdir(parents=True, exist_ok=True)
     t1 = time.perf_counter()
     step = render_batch_size(image_size)
@@ -661,11 +661,11 @@ def write_survey(out_dir: Path | str, n: int, image_size: int = 64, seed: int = 
         if log and (start // step) % max(1, 5000 // step) == 0:
             log(f"  rendered {min(start + step, n):,}/{n:,} images")
     t_img = time.perf_counter() - t1
-    with atomic_path(out / gl.CATALOG_FILE) as tmp:
+    with atomic_path(out / gz2_schema.CATALOG_FILE) as tmp:
         cat.to_csv(tmp, index=False, compression={"method": "gzip", "compresslevel": 1})
     rng = np.random.default_rng([seed, 99])
     known = cat[cat.true_detg & (cat.z < 0.1) & (rng.random(n) < 0.8)]
-    with atomic_path(out / gl.KNOWN_DETG_FILE) as tmp:
+    with atomic_path(out / gz2_schema.KNOWN_DETG_FILE) as tmp:
         known[["dr7objid", "ra", "dec", "z"]].to_csv(tmp, index=False)
     return {"n_galaxies": n, "image_size": image_size, "n_detg_true": int(cat.true_detg.sum()),
             "n_detg_known": len(known), "catalog_s": round(t_cat, 2), "render_write_s": round(t_img, 2),

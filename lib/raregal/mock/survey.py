@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import RunConfig
+    from raregal.core.config import RunConfig
 
 BANDS = ("g", "r", "z")
 PIXEL_SCALE = 0.262  # arcsec / px (DECaLS)
@@ -661,7 +661,7 @@ def write_survey(out_dir: Path | str, n_normal: int, n_green_pea: int, n_red_spi
     """
     import h5py
 
-    from ..outputs import atomic_path
+    from raregal.core.outputs import atomic_path
 
     out_dir = Path(out_dir)
     cat = sample_catalog(n_normal, n_green_pea, n_red_spiral, bad_fraction, seed)

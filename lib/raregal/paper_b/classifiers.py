@@ -9,7 +9,7 @@ split (never the test split).
 
 Two ways to run the same experiment, a profile choice:
 
-- ``finetune``: the whole network (``raregal.backbone.build_resnet18``) is trained on images, with
+- ``finetune``: the whole network (``raregal.paper_b.backbone.build_resnet18``) is trained on images, with
   kornia augmentation applied per batch (paper setting).
 - ``frozen``: a trained encoder (e.g. the SimCLR trunk of notebook 09) is frozen; each image is
   embedded as ``n_views`` kornia-augmented views once, and only the head is trained on those
@@ -91,9 +91,9 @@ class BinaryClassifier(nn.Module):
 
 def resnet_classifier(width: float, in_channels: int = 3,
                       build: Callable[..., nn.Module] | None = None) -> BinaryClassifier:
-    """A fresh ResNet-18 (``raregal.backbone.build_resnet18`` unless ``build`` is given) + head."""
+    """A fresh ResNet-18 (``raregal.paper_b.backbone.build_resnet18`` unless ``build`` is given) + head."""
     if build is None:
-        from .backbone import build_resnet18 as build
+        from raregal.paper_b.backbone import build_resnet18 as build
     net = build(width=width)
     return BinaryClassifier(net, net.feature_dim)
 
@@ -106,7 +106,7 @@ def head_classifier(feature_dim: int) -> BinaryClassifier:
 def make_augment(image_size: int, crop_scale: tuple[float, float] = (0.8, 1.0)) -> nn.Module:
     """The paper's standard augmentation, batched: random resized crop, rotation by any angle
     (a galaxy has no preferred orientation), horizontal and vertical flips; colours untouched."""
-    from .simclr import galaxy_augment
+    from raregal.paper_b.simclr import galaxy_augment
 
     return galaxy_augment(image_size, crop_scale, rotation_deg=180.0)
 
@@ -336,7 +336,7 @@ def embed_views(images: Any, encode: Callable[[torch.Tensor], Any], n_views: int
 # ---------------------------------------------------------------------------------------------
 # Table 2 on the GZ2 tags, and frozen-encoder views of a catalog
 # ---------------------------------------------------------------------------------------------
-# Which well-sampled tags (raregal.gz2_labels) make a positive for each Table 2 task. "bulge" is an
+# Which well-sampled tags (raregal.paper_b.labels) make a positive for each Table 2 task. "bulge" is an
 # obvious or dominant central bulge (the tag pair whose share matches the paper's 0.07).
 TABLE2_TAGS = {"spiral": ("spiral",), "disk": ("edge_on",), "bar": ("bar",),
                "bulge": ("bulge_obvious", "bulge_dominant")}
@@ -344,7 +344,7 @@ TABLE2_TAGS = {"spiral": ("spiral",), "disk": ("edge_on",), "bar": ("bar",),
 
 def task_prompt(task: str) -> str:
     """The generation prompt for a task's synthetic positives: "sdss, " + the tags' prompt phrases."""
-    from .gz2_labels import TAGS
+    from raregal.paper_b.labels import TAGS
 
     phrase = dict(zip(TAGS.name, TAGS.phrase))
     return "sdss, " + ", ".join(phrase[t] for t in TABLE2_TAGS[task])
@@ -370,8 +370,9 @@ def reference_images(tags: pd.DataFrame, catalog: pd.DataFrame, image_dir: Any, 
     """Real galaxies to start a task's synthetic positives from (img2img, seed 004 §2): volunteers'
     vote fraction for the task's answer(s) ≥ ``min_fraction`` but *not* well-sampled, so they are
     in no split of :func:`run_table2` and no test galaxy leaks into training through a reference."""
-    from .gz2_labels import TAGS, column, stem_of
-    from .images import read_images
+    from raregal.core.gz2_schema import column, stem_of
+    from raregal.core.images import read_images
+    from raregal.paper_b.labels import TAGS
 
     rows = TAGS.set_index("name").loc[list(TABLE2_TAGS[task])]
     frac = sum(catalog[column(stem_of(r.task, r.answer), "fraction")].to_numpy(float)
@@ -428,7 +429,7 @@ def encoder_views(encoder: nn.Module, image_dir: Any, ids: Sequence[int], image_
                   n_views: int, seed: int = 0, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Frozen-encoder features of the catalog images, ``(n_views, N_read, D)``, view 0 plain and the
     others augmented; returns ``(views, ids_read, drops)`` — unreadable images are listed, not lost."""
-    from .images import iter_image_batches, to_tensor
+    from raregal.core.images import iter_image_batches, to_tensor
 
     encoder.eval()
     augment = make_augment(image_size) if n_views > 1 else None
@@ -485,12 +486,11 @@ class Featurizer:
 
     def images(self, images: np.ndarray) -> np.ndarray:
         """uint8 (N, H, W, 3) → views (resized to ``image_size``)."""
-        from .images import to_tensor
+        from raregal.core.images import resize, to_tensor
 
         x = to_tensor(images)
         if x.shape[-1] != self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
-                              antialias=True, align_corners=False).clamp_(0, 1)
+            x = resize(x, self.image_size).clamp_(0, 1)
         if self.mode == "finetune":
             return x.numpy()[None]
         self.encoder.eval()
@@ -517,12 +517,12 @@ class Featurizer:
             views, kept, drops = encoder_views(self.encoder, image_dir, ids, self.image_size,
                                                self.n_views, self.seed)
         else:
-            from .images import read_images
+            from raregal.core.images import read_images
 
             batch = read_images(image_dir, list(ids), size=self.image_size)
             views, kept, drops = self.images(batch.images), np.asarray(batch.ids, np.int64), batch.drops
         if cache is not None:
-            from .outputs import atomic_path
+            from raregal.core.outputs import atomic_path
 
             with atomic_path(Path(cache)) as tmp:
                 with open(tmp, "wb") as fh:
@@ -536,8 +536,8 @@ def featurizer_from_config(cfg: Any) -> Featurizer:
     """The profile's featurizer: ``frozen`` loads the SimCLR trunk that notebook 09 trained."""
     c = cfg.classifiers
     if c.mode == "frozen":
-        from .config import require
-        from .simclr import load_simclr
+        from raregal.core.config import require
+        from raregal.paper_b.simclr import load_simclr
 
         model = load_simclr(require(cfg.data_dir("models", "simclr"), made_by="09_simclr"))
         size = c.image_size or model.settings.image_size
@@ -560,7 +560,7 @@ def synthetic_images(model_dir: Any, prompt: str, n: int, out_dir: Any, steps: i
     augmented arm is reported as not run, never filled with something else."""
     from pathlib import Path
 
-    from .diffusion.generate import GUIDANCE
+    from raregal.paper_b.diffusion.generate import GUIDANCE
 
     guidance = GUIDANCE if guidance is None else float(guidance)
     model_dir, out_dir = Path(model_dir), Path(out_dir)
@@ -579,13 +579,13 @@ def synthetic_images(model_dir: Any, prompt: str, n: int, out_dir: Any, steps: i
             same = bool(ids_) and meta["reference_id"].astype(str).tolist() == \
                 [str(ids_[k % len(ids_)]) for k in range(n)]
         if same:
-            from .images import read_images
+            from raregal.core.images import read_images
 
             batch = read_images(out_dir, [Path(f).stem for f in meta["file"]], ext=".png")
             if len(batch.drops) == 0:
                 return batch.images, f"{n} cached synthetic images"
     try:
-        from .diffusion.generate import generate_for_prompt
+        from raregal.paper_b.diffusion.generate import generate_for_prompt
     except ImportError as err:  # the generator module is missing: say so
         return None, f"not run: diffusion generator unavailable ({err})"
     if not model_dir.exists():

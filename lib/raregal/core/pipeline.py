@@ -1,4 +1,4 @@
-"""Run the numbered notebooks with papermill: ``python -m raregal.pipeline`` (what run_all.sh calls).
+"""Run the numbered notebooks with papermill: ``python -m raregal.core.pipeline`` (what run_all.sh calls).
 
 The jupytext ``.py`` file is the reviewed source, so each run reads it (not a possibly stale .ipynb),
 injects ``profile``/``source``/``seed`` and any ``-p name=value`` the notebook declares, and writes
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import config, registry
+from raregal.core import config, registry
 
 KERNEL_NAME = "raregal"
 WATCHED = ("figures", "paper/tables", "data/catalogs")
@@ -129,7 +129,7 @@ def run_notebook(nb: registry.Notebook, root: Path, params: dict[str, Any], kern
 
 
 def _save_timings(root: Path, results: list[dict]) -> None:
-    from .outputs import atomic_path
+    from raregal.core.outputs import atomic_path
 
     path = root / "build" / "timings.json"
     timings = json.loads(path.read_text()) if path.exists() else {}
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             break
     _save_timings(root, results)
     if not args.no_report:
-        from .report import build_report, compile_pdf
+        from raregal.core.report import build_report, compile_pdf
 
         path = build_report(root, profile=args.profile, source=args.source, seed=seed)
         print(f"run_all: report {path.relative_to(root)}", flush=True)

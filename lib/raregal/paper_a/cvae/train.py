@@ -6,7 +6,7 @@ Data are held as tensors and batched by index (no per-sample Python lists or col
 step peaking at ``lr``. Files in ``out_dir``:
 
 - ``best.pt``: weights at the lowest validation loss, with ``arch``, ``hparams``, ``epoch``, ``val_loss``
-  (reload with :func:`raregal.cvae.model.load_model`);
+  (reload with :func:`raregal.paper_a.cvae.model.load_model`);
 - ``last.pt``: the end of the latest epoch plus optimizer/RNG state and history, for resume;
 - ``history.csv``: one row per epoch (train/val loss and the val terms of the loss).
 
@@ -28,9 +28,9 @@ import pandas as pd
 import torch
 from accelerate import Accelerator
 
-from ..outputs import atomic_path
-from .loss import LOSSES
-from .model import Arch, CheckpointMismatchError, ConvVAE, check_arch
+from raregal.core.outputs import atomic_path
+from raregal.paper_a.cvae.loss import LOSSES
+from raregal.paper_a.cvae.model import Arch, CheckpointMismatchError, ConvVAE, check_arch
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_recon", "val_kl", "val_prop", "lr", "seconds")
 SCHEDULES = ("constant", "onecycle", "cosine")
@@ -128,7 +128,7 @@ def dihedral(x: torch.Tensor, p: torch.Tensor, op: int) -> tuple[torch.Tensor, t
     seen flipped is another equally likely galaxy, so this multiplies the training set by 8 — needed
     on a few thousand galaxies, where the dense head (32·18·18 inputs) otherwise memorises the targets.
     """
-    from .loss import wrap_orientation
+    from raregal.paper_a.cvae.loss import wrap_orientation
 
     phi = p[:, :1]
     if op & 4:
@@ -300,7 +300,7 @@ def train(data: TrainData, out_dir: Path | str, cfg: TrainConfig, resume: bool =
 
 def read_history(out_dir: Path | str) -> pd.DataFrame:
     """The loss history a training run saved (for plotting without retraining)."""
-    from ..config import require
+    from raregal.core.config import require
 
     return pd.read_csv(require(Path(out_dir) / "history.csv", made_by="03_train_cvae"))
 
@@ -321,7 +321,7 @@ def train_config(cfg, kind: str, periodic_orientation: bool = False) -> TrainCon
 
 def data_from_processed(images, catalog: pd.DataFrame, floors: dict | None = None):
     """(TrainData, Targets report) from ``load_processed``: rows with split train / val."""
-    from .loss import property_targets
+    from raregal.paper_a.cvae.loss import property_targets
 
     if "split" not in catalog.columns:
         raise ValueError("processed catalog has no 'split' column; rerun 02_preprocess")

@@ -19,7 +19,7 @@ import pandas as pd
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from .config import RunConfig
+    from raregal.core.config import RunConfig
 
 TABLE_VALUE_COLUMNS = ("ours", "paper")
 TABLE_RUN_COLUMNS = ("source", "profile")
@@ -130,7 +130,7 @@ def save_table(df: pd.DataFrame, output_id: str, cfg: "RunConfig", caption: str 
 
 
 def load_table(output_id: str, cfg: "RunConfig") -> pd.DataFrame:
-    from .config import require
+    from raregal.core.config import require
 
     return pd.read_csv(require(cfg.paths.tables / f"{_check_id(output_id)}.csv", made_by="its notebook"))
 

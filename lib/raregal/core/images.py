@@ -9,6 +9,7 @@ is reported (``drops``: id, reason) and never silently skipped.
 - :func:`iter_image_batches` — the same in batches, for sets that do not fit in memory.
 - :func:`find_missing` — ids without a file (drop table), without decoding anything.
 - :func:`to_tensor` — uint8 (N, H, W, 3) → float32 torch tensor (N, 3, H, W) in [0, 1].
+- :func:`resize` — the one array resize (channels-first, bilinear with antialiasing) every stage uses.
 - :func:`write_images` — uint8 arrays → ``<folder>/<id>.<ext>`` (atomic per file).
 """
 from __future__ import annotations
@@ -138,3 +139,23 @@ def write_images(folder: Path | str, ids: Iterable, images: np.ndarray, ext: str
         os.replace(tmp, target)
         written.append(target)
     return written
+
+
+def resize(batch, size: int):
+    """Resize a channels-first batch (N, C, H, W) to (N, C, size, size): bilinear with antialiasing.
+
+    The one array resize of the package (eq. 1 cutouts, SimCLR and classifier views, img2img
+    references), so every stage sees the same pixels. A numpy array comes back as float32 numpy, a
+    torch tensor as a tensor; a batch already at ``size`` is returned as it is. JPEG files are
+    resized while decoding in :func:`read_images` (PIL's Lanczos on the full-size image).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    is_tensor = torch.is_tensor(batch)
+    x = batch if is_tensor else torch.from_numpy(np.ascontiguousarray(batch, np.float32))
+    if tuple(x.shape[-2:]) == (size, size):
+        return batch
+    x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x if is_tensor else x.numpy()
+

@@ -115,7 +115,7 @@ def check_arch(saved: dict, expected: Arch, where: str = "checkpoint") -> Arch:
 
 
 def load_model(path, arch: Arch | None = None) -> tuple[ConvVAE, dict]:
-    """Load a checkpoint written by :mod:`raregal.cvae.train` (eval mode); returns (model, payload).
+    """Load a checkpoint written by :mod:`raregal.paper_a.cvae.train` (eval mode); returns (model, payload).
 
     With ``arch`` given, a checkpoint of another architecture/latent size is a clear error.
     """

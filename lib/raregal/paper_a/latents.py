@@ -27,8 +27,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from .cvae.loss import PROPERTIES
-from .cvae.model import ConvVAE
+from raregal.paper_a.cvae.loss import PROPERTIES
+from raregal.paper_a.cvae.model import ConvVAE
 
 LATENT_NAMES = ("orientation", "z", "logmstar", "logsfr", "morphology")  # physics CVAE latents 1-5
 LABELS = {"orientation": r"orientation $\phi$ [rad]", "z": "redshift $z$",
@@ -252,10 +252,10 @@ def encode_all(cfg, images, catalog: pd.DataFrame, batch_size: int = ENCODE_CHUN
     The physics and vanilla models are required (made by 03_train_cvae); the periodic-orientation
     variant is included when it was trained.
     """
-    from .config import require
-    from .cvae.model import load_model
-    from .cvae.train import models_dir
-    from .outputs import atomic_path
+    from raregal.core.config import require
+    from raregal.core.outputs import atomic_path
+    from raregal.paper_a.cvae.model import load_model
+    from raregal.paper_a.cvae.train import models_dir
 
     frame = catalog[["id", "class", "split"]].reset_index(drop=True).copy()
     for name in MODEL_NAMES:
@@ -273,7 +273,7 @@ def encode_all(cfg, images, catalog: pd.DataFrame, batch_size: int = ENCODE_CHUN
 
 def load_latents(cfg, catalog: pd.DataFrame | None = None) -> pd.DataFrame:
     """``latents.parquet`` of 04_latent_properties, checked row by row against the processed catalog."""
-    from .config import require
+    from raregal.core.config import require
 
     frame = pd.read_parquet(require(latents_path(cfg), made_by="04_latent_properties"))
     if catalog is not None and not np.array_equal(frame["id"].to_numpy(), catalog["id"].to_numpy()):
@@ -386,7 +386,7 @@ def orientation_rows(frame_val: pd.DataFrame, catalog_val: pd.DataFrame) -> pd.D
     Reported beside Table 1 because the paper notes that the plain squared difference fails at
     π/2 ≡ −π/2; ``physics_periodic`` is the variant trained with the wrapped difference.
     """
-    from .preprocess import periodic_rms
+    from raregal.paper_a.preprocess import periodic_rms
 
     rows = []
     phi = catalog_val["orientation"].to_numpy()

@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader
 
-from . import registry
-from .outputs import RECORDS_FILE, atomic_path
+from raregal.core import registry
+from raregal.core.outputs import RECORDS_FILE, atomic_path
 
 
 def git_commit(root: Path) -> str:
@@ -113,12 +113,12 @@ def compile_pdf(tex: Path) -> Path | None:
 
 def build_report(root: Path, profile: str, source: str, seed: int) -> Path:
     context = _context(root, profile, source, seed)
-    html_env = Environment(loader=PackageLoader("raregal", "templates"), autoescape=True)
+    html_env = Environment(loader=PackageLoader("raregal.core", "templates"), autoescape=True)
     out_dir = root / "paper" / "build"
     path = out_dir / "report.html"
     with atomic_path(path) as tmp:
         tmp.write_text(html_env.get_template("report.html.j2").render(**context), encoding="utf-8")
-    tex_env = Environment(loader=PackageLoader("raregal", "templates"), autoescape=False,
+    tex_env = Environment(loader=PackageLoader("raregal.core", "templates"), autoescape=False,
                           block_start_string="((*", block_end_string="*))",
                           variable_start_string="(((", variable_end_string=")))",
                           comment_start_string="((#", comment_end_string="#))")

@@ -1,6 +1,6 @@
 """SimCLR galaxy embedding (paper B Appendix A): the encoder f_φ behind realism and diversity.
 
-A ResNet-18 trunk (:mod:`raregal.backbone`, width a profile value) plus a two-layer projection head is
+A ResNet-18 trunk (:mod:`raregal.paper_b.backbone`, width a profile value) plus a two-layer projection head is
 trained so two augmented views of one galaxy land together and views of different galaxies apart
 (NT-Xent / InfoNCE, τ = 0.5, Adam lr 1e-3). Augmentations run batched on tensors with kornia: random
 resized crop, horizontal and vertical flips, rotation by any angle (a galaxy has no preferred
@@ -25,15 +25,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import build_resnet18
-from .outputs import atomic_path
+from raregal.core.images import resize
+from raregal.core.outputs import atomic_path
+from raregal.paper_b.backbone import build_resnet18
 
 CHECKPOINT = "simclr.pt"
 HISTORY = "history.csv"
 EMBEDDINGS = "embeddings.npz"  # dr7objid + features of the labelled galaxies (notebook 09)
 
 # One morphology class per galaxy for Fig. A2 colours and the multi-class probe: the first of these
-# tags (raregal.gz2_labels names) that the galaxy carries, rare and specific features first.
+# tags (raregal.paper_b.labels names) that the galaxy carries, rare and specific features first.
 MORPHOLOGY_ORDER = ("merger", "ring", "dust_lane", "edge_on", "bar", "spiral", "cigar_shaped",
                     "in_between_round", "completely_round")
 # Binary probe tasks: the classification targets of paper B §4.2 plus smoothness.
@@ -183,8 +184,7 @@ def prepare_images(images: Any, image_size: int) -> torch.Tensor:
     if x.shape[-2:] != (image_size, image_size):
         warnings.warn(f"resizing {x.shape[0]} image(s) from {x.shape[-2]}×{x.shape[-1]} to "
                       f"{image_size}×{image_size} px for the encoder", stacklevel=2)
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True,
-                          align_corners=False).clamp_(0, 1)
+        x = resize(x, image_size).clamp_(0, 1)
     return x
 
 
@@ -450,13 +450,13 @@ def cosine_separation(features: np.ndarray, labels: Any) -> dict[str, float]:
 
 def embed_folder(model: SimCLRModel, folder: Path | str, ids: Sequence, batch_size: int = 512,
                  size: int | None = None) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Embed ``<folder>/<id>.jpg`` in batches through :mod:`raregal.images`; returns (ids read,
+    """Embed ``<folder>/<id>.jpg`` in batches through :mod:`raregal.core.images`; returns (ids read,
     features, drops with a reason per unread id).
 
     Images are read at ``size`` (default: the encoder's) and then resized to the encoder's size, so
     real galaxies can be seen at a generator's resolution, like the images it makes.
     """
-    from .images import iter_image_batches, to_tensor
+    from raregal.core.images import iter_image_batches, to_tensor
 
     got_ids, feats, drops = [], [], []
     for batch in iter_image_batches(folder, ids, batch_size=batch_size,
@@ -479,7 +479,7 @@ def save_embeddings(path: Path | str, ids: np.ndarray, features: np.ndarray) -> 
 
 
 def load_embeddings(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
-    from .config import require
+    from raregal.core.config import require
 
     with np.load(require(Path(path), made_by="09_simclr")) as z:
         return z["dr7objid"], z["features"]

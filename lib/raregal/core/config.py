@@ -34,7 +34,7 @@ def repo_root() -> Path:
     env = os.environ.get("RAREGAL_ROOT")
     if env:
         return Path(env).resolve()
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)

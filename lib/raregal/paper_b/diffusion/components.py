@@ -135,8 +135,7 @@ _WORD = re.compile(r"[^\W\d_]+|\d|[^\s\w]+")
 def build_tokenizer(corpus: Iterable[str], max_length: int = 24, vocab_size: int = 1200):
     """A byte-level BPE ``CLIPTokenizer`` (CLIP's normaliser, pre-tokeniser and ``</w>`` suffix) trained on
     ``corpus``. Every word of the corpus becomes one token; unseen words still tokenise (byte fallback)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from tokenizers import Regex
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import CLIPTokenizer
 
     texts = [str(t) for t in corpus]
@@ -242,8 +241,8 @@ def load_components(pretrained: str | Path) -> Components:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import AutoTokenizer, CLIPTextModel
 
-    from ..config import repo_root
-    from ..fetch.models import resolve_pretrained
+    from raregal.core.config import repo_root
+    from raregal.fetch.models import resolve_pretrained
 
     spec = str(pretrained)
     if spec == "tiny":
@@ -289,7 +288,7 @@ def pretrain_vae(vae, images, steps: int, batch_size: int = 32, lr: float = 2e-3
     ``scaling_factor`` to 1 / std of the latents, as SD did, so the diffusion model sees unit variance."""
     from tqdm.auto import tqdm
 
-    from .finetune import one_cycle
+    from raregal.paper_b.diffusion.finetune import one_cycle
 
     x_all = to_model_range(images)
     gen = torch.Generator().manual_seed(seed)

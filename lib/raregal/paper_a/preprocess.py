@@ -37,8 +37,10 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from raregal.core.images import resize
+
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import RunConfig
+    from raregal.core.config import RunConfig
 
 BANDS = ("g", "r", "z")
 RAW_SIZE = 128
@@ -325,16 +327,6 @@ def normalise(batch: np.ndarray, band_max_mean: Sequence[float], beta: float = B
     return np.tanh(np.arcsinh(np.float32(beta) * batch / m[None, :, None, None])).astype(np.float32)
 
 
-def resize(batch: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize with antialiasing to (N, C, size, size)."""
-    import torch
-    import torch.nn.functional as F
-
-    t = torch.from_numpy(np.ascontiguousarray(batch, np.float32))
-    return F.interpolate(t, size=(size, size), mode="bilinear", antialias=True,
-                         align_corners=False).numpy()
-
-
 def assign_split(catalog: pd.DataFrame, seed: int = SPLIT_SEED,
                  train_fraction: float = TRAIN_FRACTION) -> pd.Series:
     """train/val for normal galaxies (fixed-seed permutation), anomaly for Green Peas/Red Spirals."""
@@ -363,8 +355,8 @@ def preprocess_survey(cfg: "RunConfig", chunk: int = CHUNK) -> dict:
     Returns the drop log, counts and orientation agreement figures."""
     import h5py
 
-    from .config import require
-    from .outputs import atomic_path
+    from raregal.core.config import require
+    from raregal.core.outputs import atomic_path
 
     p = cfg.preprocess
     if p.orientation_method not in ("fast", "photutils"):
@@ -479,7 +471,7 @@ def load_processed(cfg: "RunConfig", in_memory: bool = True) -> tuple[np.ndarray
     ``split`` (train | val | anomaly) and the orientation diagnostics."""
     import h5py
 
-    from .config import require
+    from raregal.core.config import require
 
     d = processed_dir(cfg)
     catalog = pd.read_parquet(require(d / "catalog.parquet", made_by="02_preprocess"))
@@ -495,7 +487,7 @@ def load_processed(cfg: "RunConfig", in_memory: bool = True) -> tuple[np.ndarray
 
 
 def load_norm(cfg: "RunConfig") -> dict:
-    from .config import require
+    from raregal.core.config import require
 
     return json.loads(require(processed_dir(cfg) / "norm.json", made_by="02_preprocess").read_text())
 
@@ -527,7 +519,7 @@ def plot_orientation_examples(cfg: "RunConfig", n: int = 12, crop: int = 64):
     import matplotlib.pyplot as plt
     from astropy.visualization import make_lupton_rgb
 
-    from .config import require
+    from raregal.core.config import require
 
     catalog = pd.read_parquet(require(processed_dir(cfg) / "catalog.parquet", made_by="02_preprocess"))
     examples = pick_orientation_examples(catalog, n, cfg.seed)

@@ -89,7 +89,7 @@ def phrase_pairs(table1: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """The prompt pairs of notebook 08's paired-seed test (B-prompt-effect): one phrase on and off (dust lane
     for Table 1's L and K, 4 vs 2 arms, ring vs spiral), and edge-on vs completely round for scale.
     Control prompts are built from tags, in the words the model was trained on."""
-    from ..gz2_labels import prompt_from_tags
+    from raregal.paper_b.labels import prompt_from_tags
 
     letter = dict(zip(table1["letter"], table1["ours"]))
     return {"L: dust lane": (letter["L"], without_phrase(letter["L"], "dust lane")),
@@ -169,7 +169,7 @@ def table1_prompts(tag_table: pd.DataFrame | None = None, emphasis: float = 1.3)
     """Table 1 mapped onto our tag vocabulary: letter, the paper's prompt, the tags it names, our prompt
     (gz2_labels phrases; the paper's ``{dust lane:1.3}`` kept as a weight) and, given ``tags.parquet``,
     how many galaxies carry all those tags (``n_train`` in the diffusion training set, ``n_all``)."""
-    from ..gz2_labels import prompt_from_tags, tags_from_prompt
+    from raregal.paper_b.labels import prompt_from_tags, tags_from_prompt
 
     rows = []
     for letter, prompt in TABLE1.itertuples(index=False):

@@ -1,9 +1,9 @@
 """The dust-lane early-type galaxy (D-ETG) task of paper B §4.3 and Appendix D.
 
 - Table 3: known D-ETGs as positives against random galaxies at 1 : 100, baseline vs focal vs
-  augmented with synthetic D-ETGs (:func:`table3_split`, then :func:`raregal.classifiers.run_arms`).
+  augmented with synthetic D-ETGs (:func:`table3_split`, then :func:`raregal.paper_b.classifiers.run_arms`).
 - The search (:func:`run_search`): train on synthetic D-ETGs + random galaxies, score the whole
-  catalog, vet the candidates (:mod:`raregal.vetting`, ≥ 2 of 3 reviewers), retrain with the vetted
+  catalog, vet the candidates (:mod:`raregal.paper_b.vetting`, ≥ 2 of 3 reviewers), retrain with the vetted
   galaxies (accepted as positives, rejected as hard negatives), repeat; the catalog of accepted
   galaxies with the round that found them and whether the known catalog already had them.
 - On the mock, completeness and purity of that catalog against the truth (:func:`score_against_truth`)
@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import classifiers as C
-from . import vetting as V
+from raregal.paper_b import classifiers as C
+from raregal.paper_b import vetting as V
 
 # Paper B Table 3 (purity, completeness, F1 of D-ETG identification at 1 positive : 100 negatives).
 PAPER_TABLE3 = pd.DataFrame(
@@ -84,7 +84,7 @@ def run_search(views: Any, ids: Sequence[int], synthetic_views: Any, reviewers: 
     Returns ``(catalog, rounds)``: the accepted galaxies (``id, score, round, votes,
     in_known_catalog``, score from the round that found them) and one row per round. ``truth``
     (bool per row, mock only) adds how many candidates were real D-ETGs to ``rounds``.
-    A :class:`raregal.vetting.PendingReview` from a human reviewer propagates: answer, then rerun.
+    A :class:`raregal.paper_b.vetting.PendingReview` from a human reviewer propagates: answer, then rerun.
     ``synthetic_views=None`` (no generator) means the search cannot start: an empty catalog and a
     ``rounds`` frame saying ``not_run`` are returned.
     """
@@ -150,8 +150,8 @@ def run_search(views: Any, ids: Sequence[int], synthetic_views: Any, reviewers: 
 def search_with_vetting(*args, image_dir: Any = None, show_widget: bool = True, **kwargs
                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`run_search`, and when a person still has candidates to answer (real data), show them
-    the :class:`raregal.vetting.VettingWidget` for those candidates before stopping with
-    :class:`raregal.vetting.PendingReview`; answer in the widget, then rerun the notebook."""
+    the :class:`raregal.paper_b.vetting.VettingWidget` for those candidates before stopping with
+    :class:`raregal.paper_b.vetting.PendingReview`; answer in the widget, then rerun the notebook."""
     try:
         return run_search(*args, **kwargs)
     except V.PendingReview as err:
@@ -159,7 +159,7 @@ def search_with_vetting(*args, image_dir: Any = None, show_widget: bool = True, 
         if show_widget and log is not None and image_dir is not None:
             from pathlib import Path
 
-            from .images import image_path
+            from raregal.core.images import image_path
 
             def load(i):
                 return Path(image_path(image_dir, i)).read_bytes()
@@ -359,7 +359,7 @@ ETG_TAGS = ("completely_round", "in_between_round")  # the early types the D-ETG
 def clean_etgs(tags: pd.DataFrame, catalog: pd.DataFrame) -> np.ndarray:
     """dr7objids of round / in-between early types that no volunteer flagged with a dust lane and
     that are not in the known D-ETG catalog: the real early types D-ETGs are generated from."""
-    from .gz2_labels import column, stem_of
+    from raregal.core.gz2_schema import column, stem_of
 
     lane_votes = catalog.set_index("dr7objid")[column(stem_of("t08", "a38"), "count")]
     etg = np.logical_or.reduce([tags[f"tag_{t}"].to_numpy(bool) for t in ETG_TAGS])
@@ -373,7 +373,7 @@ def synthetic_detgs(cfg: Any, featurizer: C.Featurizer, etg_ids: Sequence[int], 
     """``n`` synthetic D-ETGs split over the weighted prompts of Fig. 7, each started (img2img, as
     seed 004 §2) from a random real early type of ``etg_ids`` (see :func:`clean_etgs`).
     Returns ``(views, uint8 images, note)``; ``(None, None, why)`` when there is no generator."""
-    from .images import read_images
+    from raregal.core.images import read_images
 
     etg_ids = np.asarray(etg_ids, np.int64)
     if len(etg_ids) == 0:

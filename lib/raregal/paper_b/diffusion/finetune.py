@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .components import Components, load_components
+from raregal.paper_b.diffusion.components import Components, load_components
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 EMA_FILE = "ema.safetensors"
@@ -305,7 +305,7 @@ def save_checkpoint(acc, ema, out_dir: Path, step: int, limit: int | None) -> Pa
 # The loop
 # --------------------------------------------------------------------------------------------------
 def _write_log(rows: list[dict], path: Path) -> None:
-    from ..outputs import atomic_path
+    from raregal.core.outputs import atomic_path
 
     with atomic_path(path) as tmp:
         pd.DataFrame(rows, columns=["step", "loss", "lr"]).to_csv(tmp, index=False)
@@ -451,7 +451,7 @@ def components_at(out_dir: Path | str, step: int | str | None = None, use_ema: b
 
     out_dir = Path(out_dir)
     if step is None:
-        from ..config import require
+        from raregal.core.config import require
 
         return load_components(require(out_dir / "pipeline", made_by="08_finetune_diffusion"))
     ckpt = resolve_checkpoint(out_dir, step)
@@ -480,7 +480,7 @@ def components_at(out_dir: Path | str, step: int | str | None = None, use_ema: b
 # --------------------------------------------------------------------------------------------------
 def tag_caption(tags: Sequence[str], rng: np.random.Generator) -> str:
     """Training caption of a galaxy: its tag phrases in a fresh random order (gz2_labels wording)."""
-    from ..gz2_labels import prompt_from_tags
+    from raregal.paper_b.labels import prompt_from_tags
 
     return prompt_from_tags(tags, rng)
 
@@ -504,7 +504,7 @@ def training_rows(tag_table: pd.DataFrame, max_images: int | None = None,
 def load_training_images(tag_table: pd.DataFrame, image_folder: Path | str, resolution: int,
                          max_images: int | None = None, seed: int = 0):
     """uint8 images (N, R, R, 3), ids, tag lists and the drop table (no tags, missing/unreadable file)."""
-    from ..images import read_images
+    from raregal.core.images import read_images
 
     rows, drops = training_rows(tag_table, max_images, seed)
     batch = read_images(image_folder, rows["dr7objid"].tolist(), size=resolution)
@@ -529,7 +529,7 @@ def base_components(model_dir: Path, values: dict, images: np.ndarray, corpus: S
     """The pipeline a fine-tune starts from and its name: tiny → ``model_dir/base`` (loaded when it exists,
     else built and its VAE pre-trained on ``images``, VAE losses into ``info``, and saved); otherwise the
     ``pretrained`` hub id or folder."""
-    from .components import build_tiny, pretrain_vae, spec_from_profile
+    from raregal.paper_b.diffusion.components import build_tiny, pretrain_vae, spec_from_profile
 
     if values["pretrained"] != "tiny":
         return load_components(values["pretrained"]), values["pretrained"]
@@ -553,7 +553,7 @@ def train_pipeline(model_dir: Path | str, images: np.ndarray, tags: list[list[st
     latest checkpoint. A finished run with the same settings is loaded, not retrained."""
     import time
 
-    from .components import encode_latents, reconstruction_error
+    from raregal.paper_b.diffusion.components import encode_latents, reconstruction_error
 
     model_dir = Path(model_dir)
     values = vars(section) if not isinstance(section, dict) else dict(section)

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .components import Components, compute_device, to_model_range
-from .finetune import components_at
-from .prompts import parse_weighted_prompt, weighted_embeddings
+from raregal.core.images import resize
+from raregal.paper_b.diffusion.components import Components, compute_device, to_model_range
+from raregal.paper_b.diffusion.finetune import components_at
+from raregal.paper_b.diffusion.prompts import parse_weighted_prompt, weighted_embeddings
 
 GUIDANCE = 6.5
 INFERENCE_STEPS = 40
@@ -39,8 +40,11 @@ def make_pipelines(comps: Components, device: str | torch.device | None = None):
     """(text-to-image, img2img) StableDiffusion pipelines sharing the components, Euler-ancestral sampler,
     on ``device`` (default: CUDA when present). Seeds stay CPU generators, so an image does not depend
     on the device beyond floating-point rounding."""
-    from diffusers import (EulerAncestralDiscreteScheduler, StableDiffusionImg2ImgPipeline,
-                           StableDiffusionPipeline)
+    from diffusers import (
+        EulerAncestralDiscreteScheduler,
+        StableDiffusionImg2ImgPipeline,
+        StableDiffusionPipeline,
+    )
 
     sampler = EulerAncestralDiscreteScheduler.from_config(comps.noise_scheduler.config)
     parts = dict(unet=comps.unet.eval(), vae=comps.vae.eval(), text_encoder=comps.text_encoder.eval(),
@@ -73,9 +77,7 @@ def _embeds(pipe, prompts: Sequence[str]) -> torch.Tensor:
 
 def _references(batch: Sequence[Request], size: int) -> np.ndarray:
     x = to_model_range(np.stack([np.asarray(r.reference) for r in batch]))
-    if x.shape[-1] != size:
-        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
-                                            align_corners=False)
+    x = resize(x, size)
     return ((x.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()  # (B, H, W, 3) in [0, 1]
 
 
@@ -138,7 +140,7 @@ def generate(pipes, requests: Sequence[Request], out_dir: Path | str | None = No
                      "guidance": guidance, "steps": steps, "checkpoint_step": checkpoint_step})
     meta = pd.DataFrame(rows)
     if out_path is not None:
-        from ..outputs import atomic_path
+        from raregal.core.outputs import atomic_path
 
         with atomic_path(out_path / "metadata.csv") as tmp:
             meta.to_csv(tmp, index=False)

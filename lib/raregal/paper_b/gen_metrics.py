@@ -1,7 +1,7 @@
 """Realism, diversity and consistency of generated galaxy images (paper B §4.1, eq. 1–6).
 
 All three work per condition p (a prompt type, e.g. "edge-on galaxy") on embeddings f_φ (SimCLR,
-:mod:`raregal.simclr`) and are then averaged over the conditions:
+:mod:`raregal.paper_b.simclr`) and are then averaged over the conditions:
 
 - realism R^p (eq. 1): mean over generated images of the highest cosine similarity to any real image
   of condition p; R = mean_p R^p (eq. 2). Higher = closer to some real galaxy.
@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics.pairwise import cosine_similarity
 
-from .simclr import linear_probe
+from raregal.paper_b.simclr import linear_probe
 
 # The 11 binary visual questions (paper B uses 11 and names spiral arms and rings as examples; ours
 # cover the features of its Table 1 prompts A–P). ``tags``: a galaxy answers "yes" when it carries any
-# of them (tag names of raregal.gz2_labels.TAGS).
+# of them (tag names of raregal.paper_b.labels.TAGS).
 QUESTIONS = pd.DataFrame([
     ("round", "completely round?", ("completely_round",)),
     ("in_between", "in-between round?", ("in_between_round",)),
@@ -334,7 +334,7 @@ def embed_and_answer(model, images: np.ndarray, classifiers: QuestionClassifiers
     """SimCLR features and visual-question answers of uint8 (N, H, W, 3) or float (N, 3, H, W) images."""
     import warnings
 
-    from .simclr import embed
+    from raregal.paper_b.simclr import embed
 
     x = np.asarray(images)
     if x.ndim == 4 and x.shape[-1] == 3 and x.shape[1] != 3:
@@ -378,8 +378,8 @@ def fine_tune_steps(diffusion_dir) -> list[int]:
     ``checkpoint-{step}/`` of the fine-tune in ``diffusion_dir`` (notebook 08)."""
     from pathlib import Path
 
-    from .config import require
-    from .diffusion.finetune import base_of, list_checkpoints
+    from raregal.core.config import require
+    from raregal.paper_b.diffusion.finetune import base_of, list_checkpoints
 
     diffusion_dir = Path(diffusion_dir)
     require(diffusion_dir / "finetune.json", made_by="08_finetune_diffusion")
@@ -398,9 +398,9 @@ def generate_for_conditions(diffusion_dir, step: int, prompts: Mapping[str, str]
     come from the prompt. Seeds depend on (seed, image number) only, so each checkpoint is asked for
     the same images. Returns uint8 (N, H, W, 3) and the condition of each image.
     """
-    from .diffusion import generate as G
-    from .diffusion.components import load_components
-    from .diffusion.finetune import base_of
+    from raregal.paper_b.diffusion import generate as G
+    from raregal.paper_b.diffusion.components import load_components
+    from raregal.paper_b.diffusion.finetune import base_of
 
     if n_per_prompt < 1:
         raise ValueError(f"n_per_prompt must be >= 1, got {n_per_prompt}")

@@ -1,9 +1,0 @@
-"""Paper A's convolutional VAE: model (topology of the authors' code), eq. 2 / vanilla losses, training."""
-from .loss import PROPERTIES, CatalogError, Targets, physics_loss, property_targets, vanilla_loss
-from .model import Arch, CheckpointMismatchError, ConvVAE, load_model
-from .train import TrainConfig, TrainData, TrainingDiverged, TrainResult, read_history
-
-__all__ = ["PROPERTIES", "Arch", "CatalogError", "CheckpointMismatchError", "ConvVAE", "Targets",
-           "TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "load_model", "physics_loss",
-           "property_targets", "read_history", "vanilla_loss"]
-# the training function is raregal.cvae.train.train (the submodule keeps its name)
