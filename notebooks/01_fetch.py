@@ -81,7 +81,7 @@ survey_a_summary
 # catalog `gz2_hart16.csv.gz` in the Hart et al. (2016) schema (with the mock truth in `true_*`) and
 # the known D-ETG list `detg_known.csv`. `source = "real"`: `raregal.fetch.gz2.prepare_gz2` writes
 # the same files from the real GZ2 catalog and images. Table `B-data-summary` puts our counts beside
-# seed 004's (239,695 galaxies, 71,455 well-sampled, 27,910 training images).
+# Ma et al. (2025)'s (239,695 galaxies, 71,455 well-sampled, 27,910 training images).
 
 # %%
 import pandas as pd
@@ -115,5 +115,5 @@ gz2_summary = labels.data_summary(
 outputs.save_table(gz2_summary, "B-data-summary", cfg,
                    caption=f"Paper B sample ({source} GZ2, profile {profile}): galaxies, well-sampled "
                            f"galaxies (≥ 1 tag) and balanced diffusion training images (cap "
-                           f"{cfg.labels.tag_cap} per tag combination) beside seed 004 §3.")
+                           f"{cfg.labels.tag_cap} per tag combination) beside Ma et al. (2025) §3.")
 gz2_summary
