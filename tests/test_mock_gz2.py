@@ -103,6 +103,34 @@ def _render(rows, seed=0):
                              np.random.default_rng(seed), return_bands=True, noise=False)
 
 
+def test_each_drawing_step_draws_only_where_the_truth_has_its_feature(catalog):
+    from raregal.mock.gz2 import components, rendering
+
+    odd = dict(true_odd=True)
+    rows = pd.concat([_one(catalog), _one(catalog, true_odd_feature="ring", **odd),
+                      _one(catalog, true_odd_feature="merger", **odd),
+                      _one(catalog, true_odd_feature="other", **odd),
+                      _one(catalog, true_odd_feature="lens_or_arc", **odd),
+                      _one(catalog, true_odd_feature="disturbed", **odd),
+                      _one(catalog, true_odd_feature="irregular", **odd),
+                      _one(catalog, true_class="star_or_artifact", true_bt=0.0),
+                      _one(catalog, true_odd_feature="dust_lane", true_dust_lane=True, **odd)],
+                     ignore_index=True)
+    batch = rendering.batch_geometry(rows, SIZE, FOV, np.random.default_rng(0))
+    drawn_on = {components.add_ring: [1], components.add_merger: [2], components.add_foreground_star: [3],
+                components.add_lens_arc: [4], components.add_plume: [5], components.add_clumps: [5, 6],
+                components.add_star_or_artifact: [7], components.add_spheroid: [0, 1, 2, 3, 4, 5, 6, 8],
+                components.add_disk: [0, 1, 2, 3, 4, 5, 6, 8]}
+    for step, expected in drawn_on.items():
+        img = np.zeros((len(rows), 3, SIZE, SIZE), np.float32)
+        step(img, batch, np.random.default_rng(1))
+        assert np.flatnonzero(img.any(axis=(1, 2, 3))).tolist() == expected, step.__name__
+        assert (img >= 0).all(), step.__name__  # light is only ever added
+    img = np.ones((len(rows), 3, SIZE, SIZE), np.float32)
+    components.absorb_dust_lane(img, batch, np.random.default_rng(1))
+    assert np.flatnonzero((img < 1).any(axis=(1, 2, 3))).tolist() == [8]
+
+
 def _axis_ratio(img):
     yy, xx = np.mgrid[:img.shape[0], :img.shape[1]]
     w = np.clip(img, 0, None)

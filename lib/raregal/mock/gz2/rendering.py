@@ -60,7 +60,7 @@ def render_batch(cat: pd.DataFrame, size: int, fov_r90: float, rng: np.random.Ge
     rng : random details (centring, arm phase, clump positions, companion placement, sky noise).
     noise : ``False`` leaves out the sky noise (the same numbers are still drawn).
     """
-    batch = _batch_geometry(cat, size, fov_r90, rng)
+    batch = batch_geometry(cat, size, fov_r90, rng)
     img = np.zeros((len(cat), 3, size, size), np.float32)
     for step in DRAWING_STEPS:
         step(img, batch, rng)
@@ -72,7 +72,7 @@ def render_batch(cat: pd.DataFrame, size: int, fov_r90: float, rng: np.random.Ge
     return lupton_rgb(img[:, 2], img[:, 1], img[:, 0], **STRETCH)  # R = i, G = r, B = g
 
 
-def _batch_geometry(cat: pd.DataFrame, size: int, fov_r90: float, rng: np.random.Generator) -> Batch:
+def batch_geometry(cat: pd.DataFrame, size: int, fov_r90: float, rng: np.random.Generator) -> Batch:
     """Pixel grids centred on each galaxy (jittered by 0.4 px), warped for disturbed galaxies, and
     rotated to the major axis; R90 [px] is fixed by the field of view (GZ2: pixel scale ∝ R90)."""
     f32 = np.float32
