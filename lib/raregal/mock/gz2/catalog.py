@@ -16,7 +16,18 @@ ID_BASE = 587_720_000_000_000_000  # SDSS DR7 objid-like ids
 
 
 def make_catalog(n: int, seed: int = 0, detg_fraction: float = 0.0013) -> pd.DataFrame:
-    """The whole mock catalog (no images): ids, coordinates, votes, physics and truth."""
+    """The whole mock catalog (no images): ids, coordinates, votes, physics and truth.
+
+    Parameters
+    ----------
+    n : galaxies (≥ 1). seed : the catalog uses the stream ``[seed, 62]``.
+    detg_fraction : fraction of all galaxies that are D-ETGs (early type + dust lane).
+
+    Returns
+    -------
+    DataFrame: ``dr7objid`` (int64), ``ra``, ``dec`` [deg], ``sample``, ``gz2_class``, the Hart16
+    vote columns, ``z, rmag, logmstar, logsfr, loghalomass`` and the ``true_*`` columns.
+    """
     if n < 1:
         raise ValueError(f"need at least one galaxy, got n={n}")
     rng = np.random.default_rng([seed, 62])

@@ -22,8 +22,19 @@ def write_survey(out_dir: Path | str, n: int, image_size: int = 64, seed: int = 
                  log=print) -> dict:
     """Write ``images/<dr7objid>.jpg``, ``gz2_hart16.csv.gz`` and ``detg_known.csv`` under ``out_dir``.
 
-    Returns a summary dict (counts, timings). Images are rendered :func:`render_batch_size` at a
-    time, so memory stays flat for any ``n``.
+    Images are rendered :func:`render_batch_size` at a time, so memory stays flat for any ``n``;
+    batch ``k`` uses the stream ``[seed, 7, k]`` and the known D-ETG draw ``[seed, 99]``.
+
+    Parameters
+    ----------
+    out_dir : the ``data_dir("interim", "gz2")`` folder.
+    n : galaxies. image_size : image side [px]. seed : makes catalog and images reproducible.
+    fov_r90 : image side in units of R90 (GZ2: 8.48). detg_fraction : fraction of D-ETGs.
+    quality : JPEG quality. log : progress printer, or None.
+
+    Returns
+    -------
+    dict: n_galaxies, image_size, n_detg_true, n_detg_known, and timings [s] and images per second.
     """
     from raregal.core.outputs import atomic_path
 
