@@ -15,26 +15,26 @@ import tracemalloc
 import numpy as np
 
 from raregal.core.images import write_images
-from raregal.mock import gz2 as mock
+from raregal.mock import gz2 as mock_gz2
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2048, help="galaxies rendered at 64 px")
     args = ap.parse_args()
-    mock.make_catalog(10, seed=1)  # warm-up: imports astropy.cosmology
+    mock_gz2.make_catalog(10, seed=1)  # warm-up: imports astropy.cosmology
     t0 = time.perf_counter()
-    cat = mock.make_catalog(max(args.n, 256), seed=0, detg_fraction=0.02)
+    cat = mock_gz2.make_catalog(max(args.n, 256), seed=0, detg_fraction=0.02)
     t_cat = time.perf_counter() - t0
     print(f"catalog (truth, physics, votes) for {len(cat):,} galaxies: {t_cat:.2f} s "
           f"({len(cat) / t_cat:,.0f} galaxies/s)")
     out = {"catalog_galaxies_per_s": round(len(cat) / t_cat, 1)}
     for size, n in ((64, args.n), (128, max(args.n // 4, 64)), (424, 32)):
         rng = np.random.default_rng(0)
-        mock.render_batch(cat.iloc[:8], size, 4.24, rng)  # warm-up
+        mock_gz2.render_batch(cat.iloc[:8], size, 4.24, rng)  # warm-up
         t = time.perf_counter()
-        step = mock.render_batch_size(size)
-        imgs = [mock.render_batch(cat.iloc[s:min(s + step, n)], size, 4.24, rng)
+        step = mock_gz2.render_batch_size(size)
+        imgs = [mock_gz2.render_batch(cat.iloc[s:min(s + step, n)], size, 4.24, rng)
                 for s in range(0, n, step)]
         dt = time.perf_counter() - t
         with tempfile.TemporaryDirectory() as tmp:
@@ -43,7 +43,7 @@ def main() -> None:
                 write_images(tmp, cat.dr7objid.iloc[s:s + len(batch)], batch)
             dw = time.perf_counter() - t
         tracemalloc.start()
-        mock.render_batch(cat.iloc[:min(step, n)], size, 4.24, rng)
+        mock_gz2.render_batch(cat.iloc[:min(step, n)], size, 4.24, rng)
         peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
         tracemalloc.stop()
         print(f"{size:4d} px: render {n / dt:8.1f} img/s, render + JPEG {n / (dt + dw):8.1f} img/s, "

@@ -12,23 +12,23 @@ from pathlib import Path
 
 import numpy as np
 
-from raregal.mock import survey as S
+from raregal.mock import survey as mock_survey
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
-S.sample_catalog(10, 1, 1, 0.0, seed)  # warm-up: SED tables, distances
+mock_survey.sample_catalog(10, 1, 1, 0.0, seed)  # warm-up: SED tables, distances
 
 tracemalloc.start()
 t0 = time.perf_counter()
-cat = S.sample_catalog(n, 0, 0, 0.01, seed)
+cat = mock_survey.sample_catalog(n, 0, 0, 0.01, seed)
 t_cat = time.perf_counter() - t0
 t0 = time.perf_counter()
-images = S.render_cutouts(cat.iloc[:S.RENDER_CHUNK], np.random.default_rng(seed))
+images = mock_survey.render_cutouts(cat.iloc[:mock_survey.RENDER_CHUNK], np.random.default_rng(seed))
 t_chunk = time.perf_counter() - t0
 del images
 with tempfile.TemporaryDirectory() as tmp:
     t0, c0 = time.perf_counter(), time.process_time()
-    info = S.write_survey(tmp, n, 0, 0, 0.01, seed)
+    info = mock_survey.write_survey(tmp, n, 0, 0, 0.01, seed)
     t_write, c_write = time.perf_counter() - t0, time.process_time() - c0
     size_mb = Path(info["cutouts"]).stat().st_size / 2**20
 _, peak = tracemalloc.get_traced_memory()
@@ -36,7 +36,7 @@ tracemalloc.stop()
 res = {
     "n_galaxies": n,
     "catalog_per_s": round(n / t_cat, 1),
-    "render_per_s": round(min(n, S.RENDER_CHUNK) / t_chunk, 1),
+    "render_per_s": round(min(n, mock_survey.RENDER_CHUNK) / t_chunk, 1),
     "end_to_end_per_s": round(n / t_write, 1),
     "end_to_end_per_cpu_s": round(n / c_write, 1),
     "peak_traced_mb": round(peak / 2**20, 1),

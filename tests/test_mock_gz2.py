@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from raregal.core import gz2_schema, images
-from raregal.mock import gz2 as mock
+from raregal.mock import gz2 as mock_gz2
 from raregal.paper_b import labels
 
 SIZE, FOV = 64, 4.24
@@ -15,11 +15,12 @@ SIZE, FOV = 64, 4.24
 
 @pytest.fixture(scope="module")
 def catalog():
-    return mock.make_catalog(6000, seed=0, detg_fraction=0.01)
+    return mock_gz2.make_catalog(6000, seed=0, detg_fraction=0.01)
 
 
 def _count(cat, task, answer=None):
-    stems = gz2_schema.TREE[(gz2_schema.TREE.task == task) & ((gz2_schema.TREE.answer == answer) if answer else True)].stem
+    tree = gz2_schema.TREE
+    stems = tree[(tree.task == task) & ((tree.answer == answer) if answer else True)].stem
     return cat[[gz2_schema.column(s, "count") for s in stems]].sum(axis=1)
 
 
@@ -31,7 +32,7 @@ def test_main_branch_frequencies(catalog):
     assert abs(feats.true_edge_on.mean() - 0.17) < 0.03
     truth = labels.truth_labels(catalog)
     for task, paper in {"spiral": 0.43, "edge_on_disk": 0.09, "bar": 0.10, "bulge": 0.07}.items():
-        assert abs(truth[task].mean() - paper) < 0.025, task  # seed 004 §4.2 positive fractions
+        assert abs(truth[task].mean() - paper) < 0.025, task  # Ma et al. 2025 §4.2 positive fractions
     assert abs(truth.detg.mean() - 0.01) < 0.004
     smooth = catalog[catalog.true_class == "smooth"]
     assert smooth.true_roundness.value_counts(normalize=True)["in_between"] == pytest.approx(0.45, abs=0.04)
@@ -39,7 +40,7 @@ def test_main_branch_frequencies(catalog):
     etg = catalog[(catalog.true_class == "smooth") & ~catalog.true_detg]
     assert detg.logsfr.median() > etg.logsfr.median() + 0.5  # star-forming early types
     assert detg.loghalomass.median() < etg.loghalomass.median()  # field / group halos
-    assert (catalog.rmag <= mock.R_LIMIT + 1e-9).all() and catalog.z.between(0.01, 0.25).all()
+    assert (catalog.rmag <= mock_gz2.R_LIMIT + 1e-9).all() and catalog.z.between(0.01, 0.25).all()
 
 
 def test_votes_follow_the_tree(catalog):
@@ -70,12 +71,13 @@ def test_votes_follow_the_tree(catalog):
 def test_debiasing_undoes_the_resolution_bias(catalog):
     feats = catalog[(catalog.true_class == "features") & (catalog.true_visibility < 0.5)]
     col = gz2_schema.stem_of("t01", "a02")
-    assert (feats[gz2_schema.column(col, "debiased")] - feats[gz2_schema.column(col, "fraction")]).mean() > 0.1
+    shift = feats[gz2_schema.column(col, "debiased")] - feats[gz2_schema.column(col, "fraction")]
+    assert shift.mean() > 0.1
 
 
 def test_tags_agree_with_truth(catalog):
     table = labels.build_tag_table(catalog, cap=10_000)
-    assert 0.2 < table.well_sampled.mean() < 0.6  # seed 004: 71,455 / 239,695 = 0.30
+    assert 0.2 < table.well_sampled.mean() < 0.6  # Ma et al. 2025 §3.1: 71,455 / 239,695 = 0.30
     for tag, truth in {"spiral": catalog.true_spiral, "edge_on": catalog.true_edge_on,
                        "bar": catalog.true_bar, "dust_lane": catalog.true_dust_lane,
                        "completely_round": catalog.true_roundness == "completely_round",
@@ -97,8 +99,36 @@ def _one(catalog, **truth):
 
 
 def _render(rows, seed=0):
-    return mock.render_batch(pd.concat(rows, ignore_index=True), SIZE, FOV,
+    return mock_gz2.render_batch(pd.concat(rows, ignore_index=True), SIZE, FOV,
                              np.random.default_rng(seed), return_bands=True, noise=False)
+
+
+def test_each_drawing_step_draws_only_where_the_truth_has_its_feature(catalog):
+    from raregal.mock.gz2 import components, rendering
+
+    odd = dict(true_odd=True)
+    rows = pd.concat([_one(catalog), _one(catalog, true_odd_feature="ring", **odd),
+                      _one(catalog, true_odd_feature="merger", **odd),
+                      _one(catalog, true_odd_feature="other", **odd),
+                      _one(catalog, true_odd_feature="lens_or_arc", **odd),
+                      _one(catalog, true_odd_feature="disturbed", **odd),
+                      _one(catalog, true_odd_feature="irregular", **odd),
+                      _one(catalog, true_class="star_or_artifact", true_bt=0.0),
+                      _one(catalog, true_odd_feature="dust_lane", true_dust_lane=True, **odd)],
+                     ignore_index=True)
+    batch = rendering.batch_geometry(rows, SIZE, FOV, np.random.default_rng(0))
+    drawn_on = {components.add_ring: [1], components.add_merger: [2], components.add_foreground_star: [3],
+                components.add_lens_arc: [4], components.add_plume: [5], components.add_clumps: [5, 6],
+                components.add_star_or_artifact: [7], components.add_spheroid: [0, 1, 2, 3, 4, 5, 6, 8],
+                components.add_disk: [0, 1, 2, 3, 4, 5, 6, 8]}
+    for step, expected in drawn_on.items():
+        img = np.zeros((len(rows), 3, SIZE, SIZE), np.float32)
+        step(img, batch, np.random.default_rng(1))
+        assert np.flatnonzero(img.any(axis=(1, 2, 3))).tolist() == expected, step.__name__
+        assert (img >= 0).all(), step.__name__  # light is only ever added
+    img = np.ones((len(rows), 3, SIZE, SIZE), np.float32)
+    components.absorb_dust_lane(img, batch, np.random.default_rng(1))
+    assert np.flatnonzero((img < 1).any(axis=(1, 2, 3))).tolist() == [8]
 
 
 def _axis_ratio(img):
@@ -175,16 +205,16 @@ def test_lupton_stretch_matches_astropy():
 
     rng = np.random.default_rng(1)
     r, g, b = (rng.gamma(0.5, 2.0, (12, 12)) - 0.2 for _ in range(3))
-    ours = mock.lupton_rgb(r, g, b, stretch=1.0, Q=8.0).astype(int)
+    ours = mock_gz2.lupton_rgb(r, g, b, stretch=1.0, Q=8.0).astype(int)
     ref = make_lupton_rgb(r, g, b, minimum=0, stretch=1.0, Q=8.0).astype(int)
     assert np.abs(ours - ref).max() <= 1
 
 
 def test_survey_files_are_deterministic_and_readable(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    s = mock.write_survey(a, 40, image_size=32, seed=5, detg_fraction=0.02, log=None)
-    mock.write_survey(b, 40, image_size=32, seed=5, detg_fraction=0.02, log=None)
-    mock.write_survey(c, 40, image_size=32, seed=6, detg_fraction=0.02, log=None)
+    s = mock_gz2.write_survey(a, 40, image_size=32, seed=5, detg_fraction=0.02, log=None)
+    mock_gz2.write_survey(b, 40, image_size=32, seed=5, detg_fraction=0.02, log=None)
+    mock_gz2.write_survey(c, 40, image_size=32, seed=6, detg_fraction=0.02, log=None)
     cat = gz2_schema.read_catalog(a)
     assert len(cat) == 40 == s["n_galaxies"] and cat.dr7objid.is_unique
     assert set(gz2_schema.required_columns(gz2_schema.COUNT_KINDS)) <= set(cat.columns)
@@ -192,7 +222,8 @@ def test_survey_files_are_deterministic_and_readable(tmp_path):
             "logmstar", "logsfr", "loghalomass", "true_detg"} <= set(cat.columns)
     names = sorted(p.name for p in (a / gz2_schema.IMAGES_DIR).iterdir())
     assert names == sorted(f"{i}.jpg" for i in cat.dr7objid)
-    match, mismatch, err = filecmp.cmpfiles(a / gz2_schema.IMAGES_DIR, b / gz2_schema.IMAGES_DIR, names, shallow=False)
+    match, mismatch, err = filecmp.cmpfiles(a / gz2_schema.IMAGES_DIR, b / gz2_schema.IMAGES_DIR, names,
+                                            shallow=False)
     assert len(match) == 40 and not mismatch and not err
     pd.testing.assert_frame_equal(cat, gz2_schema.read_catalog(b))
     assert not gz2_schema.read_catalog(c).equals(cat)
@@ -205,13 +236,13 @@ def test_survey_files_are_deterministic_and_readable(tmp_path):
 
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="at least one"):
-        mock.make_catalog(0)
+        mock_gz2.make_catalog(0)
     with pytest.raises(ValueError, match="detg_fraction"):
-        mock.make_catalog(10, detg_fraction=0.9)
+        mock_gz2.make_catalog(10, detg_fraction=0.9)
 
 
 def test_render_batches_shrink_with_image_size():
     sizes = [32, 64, 128, 424]
-    steps = [mock.render_batch_size(s) for s in sizes]
-    assert steps[1] == mock.RENDER_BATCH and steps[-1] == 8
+    steps = [mock_gz2.render_batch_size(s) for s in sizes]
+    assert steps[1] == mock_gz2.RENDER_BATCH and steps[-1] == 8
     assert steps == sorted(steps, reverse=True)

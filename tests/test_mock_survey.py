@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 from astropy.cosmology import Planck18
 
-from raregal.mock import survey as S
+from raregal.mock import survey as mock_survey
 
 
 @pytest.fixture(scope="module")
 def cat():
-    return S.sample_catalog(2500, 40, 60, 0.02, seed=11)
+    return mock_survey.sample_catalog(2500, 40, 60, 0.02, seed=11)
 
 
 def colours(df):
@@ -18,20 +18,20 @@ def colours(df):
 
 
 def test_catalog_contract_and_determinism(cat):
-    assert set(S.CONTRACT_COLUMNS) <= set(cat.columns)
+    assert set(mock_survey.CONTRACT_COLUMNS) <= set(cat.columns)
     assert cat["id"].is_unique and cat["id"].dtype == np.int64
-    assert set(cat["class"]) == set(S.CLASSES)
+    assert set(cat["class"]) == set(mock_survey.CLASSES)
     assert cat["class"].value_counts().to_dict() == {"normal": 2500, "red_spiral": 60, "green_pea": 40}
     assert cat["true_z"].between(0.01, 1.0).all() and cat["true_logmstar"].between(8, 12).all()
-    a = S.sample_catalog(30, 2, 2, 0.1, seed=3)
-    pd.testing.assert_frame_equal(a, S.sample_catalog(30, 2, 2, 0.1, seed=3))
-    assert not np.allclose(a["true_z"], S.sample_catalog(30, 2, 2, 0.1, seed=4)["true_z"])
+    a = mock_survey.sample_catalog(30, 2, 2, 0.1, seed=3)
+    pd.testing.assert_frame_equal(a, mock_survey.sample_catalog(30, 2, 2, 0.1, seed=3))
+    assert not np.allclose(a["true_z"], mock_survey.sample_catalog(30, 2, 2, 0.1, seed=4)["true_z"])
 
 
 def test_redshift_distribution_and_colour_trend(cat):
     n = cat[cat["class"] == "normal"]
     assert (n["true_z"] < 0.4).mean() > 0.6 and (n["true_z"] > 0.7).sum() > 20
-    for parent, lim in S.PARENT_SAMPLES.items():  # each parent sample is flux-limited in its band
+    for parent, lim in mock_survey.PARENT_SAMPLES.items():  # each parent sample is flux-limited in its band
         sel = n["true_parent"] == parent
         assert abs(sel.mean() - lim["fraction"]) < 0.05
         assert (n.loc[sel, f"true_mag_{lim['band']}"] < lim["limit"]).all()
@@ -49,14 +49,16 @@ def test_redshift_distribution_and_colour_trend(cat):
 
 def test_mass_size_relation_and_planck18_angular_sizes(cat):
     n = cat[(cat["class"] == "normal") & (cat["true_bt"] < 0.5)]
-    slope = np.polyfit(n["true_logmstar"], np.log10(n["true_re_kpc"]) + 0.75 * np.log10(1 + n["true_z"]), 1)[0]
+    size_at_z0 = np.log10(n["true_re_kpc"]) + 0.75 * np.log10(1 + n["true_z"])
+    slope = np.polyfit(n["true_logmstar"], size_at_z0, 1)[0]
     assert 0.15 < slope < 0.3  # van der Wel et al. 2014 late types: 0.22
     z = n["true_z"].to_numpy()[:50]
-    expected = n["true_re_kpc"].to_numpy()[:50] / Planck18.angular_diameter_distance(z).to("kpc").value * 206264.806
+    d_a_kpc = Planck18.angular_diameter_distance(z).to("kpc").value
+    expected = n["true_re_kpc"].to_numpy()[:50] / d_a_kpc * 206264.806
     np.testing.assert_allclose(n["true_re_arcsec"].to_numpy()[:50], expected, rtol=2e-3)
     np.testing.assert_allclose(n["true_re_px"], n["true_re_arcsec"] / 0.262)
     # angular size of a fixed physical size shrinks with D_A, and turns over (D_A peaks at z ≈ 1.6)
-    px = S.kpc_to_pixels(np.array([5.0, 5.0, 5.0]), np.array([0.05, 0.3, 0.9]))
+    px = mock_survey.kpc_to_pixels(np.array([5.0, 5.0, 5.0]), np.array([0.05, 0.3, 0.9]))
     assert px[0] > px[1] > px[2]
 
 
@@ -66,14 +68,16 @@ def test_main_sequence_and_quenched_fraction(cat):
     n = cat[cat["class"] == "normal"]
     near = n[n["true_z"] < 0.2]
     sf = near[~near["true_quenched"] & (near["true_logmstar"] > 9.5)]
-    resid = sf["true_logsfr"] - S.main_sequence_logsfr(sf["true_logmstar"], sf["true_z"])
+    resid = sf["true_logsfr"] - mock_survey.main_sequence_logsfr(sf["true_logmstar"], sf["true_z"])
     assert abs(resid.median()) < 0.06 and 0.25 < resid.std() < 0.35
     q = n[n["true_quenched"]]
-    assert (q["true_logsfr"] <= S.main_sequence_logsfr(q["true_logmstar"], q["true_z"]) - 0.8 + 1e-9).all()
+    ms = mock_survey.main_sequence_logsfr(q["true_logmstar"], q["true_z"])
+    assert (q["true_logsfr"] <= ms - 0.8 + 1e-9).all()
     assert near.loc[near["true_logmstar"] > 10.8, "true_quenched"].mean() > 0.6
     assert near.loc[near["true_logmstar"].between(10, 10.5), "true_quenched"].mean() < 0.3
     assert near.loc[near["true_logmstar"] < 9.7, "true_quenched"].mean() < 0.05
-    np.testing.assert_allclose(S.quenched_fraction(np.array([9.0, 10.55, 12.0]), 0.0), [0.01, 0.5, 0.98], atol=0.01)
+    np.testing.assert_allclose(mock_survey.quenched_fraction(np.array([9.0, 10.55, 12.0]), 0.0),
+                               [0.01, 0.5, 0.98], atol=0.01)
 
 
 def test_green_peas_compact_low_mass_high_ssfr_oiii_boosted(cat):
@@ -105,31 +109,33 @@ def test_reported_values_scatter_by_their_errors(cat):
 
 
 def point_source_row(mag, band_mags=None):
-    row = S.sample_catalog(1, 0, 0, 0.0, seed=0)
+    row = mock_survey.sample_catalog(1, 0, 0, 0.0, seed=0)
     row[["true_cx", "true_cy", "true_re_px", "true_bt", "true_arm_amplitude"]] = [64.0, 64.0, 0.01, 0.0, 0.0]
-    for b in S.BANDS:
+    for b in mock_survey.BANDS:
         row[f"true_flux_{b}"] = 10 ** (-0.4 * ((band_mags or {}).get(b, mag) - 22.5))
     return row
 
 
 def test_noise_matches_5sigma_depths():
-    row = point_source_row(0, band_mags=S.DEPTH_5SIGMA)
+    row = point_source_row(0, band_mags=mock_survey.DEPTH_5SIGMA)
     reps = pd.concat([row] * 150, ignore_index=True)
-    img = S.render_cutouts(reps, np.random.default_rng(0), neighbours=False)
-    psf = S.moffat_psf(128, S.PSF_FWHM_ARCSEC / S.PIXEL_SCALE)
+    img = mock_survey.render_cutouts(reps, np.random.default_rng(0), neighbours=False)
+    psf = mock_survey.moffat_psf(128, mock_survey.PSF_FWHM_ARCSEC / mock_survey.PIXEL_SCALE)
     flux = (img * psf).sum((2, 3)) / (psf**2).sum()  # PSF-fit flux per band
     snr = flux.mean(0) / flux.std(0)
     np.testing.assert_allclose(snr, 5.0, rtol=0.15)
     blank = img[:, :, :20, :20].std((0, 2, 3))
-    np.testing.assert_allclose(blank, [S.noise_sigma_per_pixel()[b] for b in S.BANDS], rtol=0.03)
+    sky = mock_survey.noise_sigma_per_pixel()
+    np.testing.assert_allclose(blank, [sky[b] for b in mock_survey.BANDS], rtol=0.03)
 
 
 def test_rendered_flux_and_orientation_convention():
-    row = S.sample_catalog(1, 0, 0, 0.0, seed=2)
+    row = mock_survey.sample_catalog(1, 0, 0, 0.0, seed=2)
     row[["true_re_px", "true_bt", "true_arm_amplitude", "true_q_disk", "true_orientation",
          "true_cx", "true_cy"]] = [6.0, 0.0, 0.0, 0.3, 0.6, 63.5, 63.5]
-    img = S.render_cutouts(row, np.random.default_rng(0), noise=False, neighbours=False)[0]
-    np.testing.assert_allclose(img.sum((1, 2)), row[[f"true_flux_{b}" for b in S.BANDS]].to_numpy()[0], rtol=1e-3)
+    img = mock_survey.render_cutouts(row, np.random.default_rng(0), noise=False, neighbours=False)[0]
+    true_flux = row[[f"true_flux_{b}" for b in mock_survey.BANDS]].to_numpy()[0]
+    np.testing.assert_allclose(img.sum((1, 2)), true_flux, rtol=1e-3)
     y, x = np.mgrid[0:128, 0:128] - 63.5  # x = column, y = row
     w = img.sum(0)
     mxx, myy, mxy = ((w * a).sum() / w.sum() for a in (x * x, y * y, x * y))
@@ -138,12 +144,12 @@ def test_rendered_flux_and_orientation_convention():
     along = w[int(63.5 + 8 * np.sin(0.6) + 0.5), int(63.5 + 8 * np.cos(0.6) + 0.5)]
     across = w[int(63.5 + 8 * np.cos(0.6) + 0.5), int(63.5 - 8 * np.sin(0.6) + 0.5)]
     assert along > 5 * across
-    cat = S.sample_catalog(200, 0, 0, 0.0, seed=1)
+    cat = mock_survey.sample_catalog(200, 0, 0, 0.0, seed=1)
     assert cat["true_orientation"].between(-np.pi / 2, np.pi / 2, inclusive="left").all()
 
 
 def test_bad_cutouts_and_streaming_write(tmp_path):
-    info = S.write_survey(tmp_path, 40, 2, 2, 0.25, seed=9, chunk=16)
+    info = mock_survey.write_survey(tmp_path, 40, 2, 2, 0.25, seed=9, chunk=16)
     cat = pd.read_parquet(info["catalog"])
     with h5py.File(info["cutouts"]) as h5:
         images = h5["images"][:]
@@ -153,20 +159,20 @@ def test_bad_cutouts_and_streaming_write(tmp_path):
     miss = np.flatnonzero(cat["true_defect"] == "missing_band")
     star = np.flatnonzero(cat["true_defect"] == "bright_star")
     assert all((images[i] == 0).all((1, 2)).sum() == 1 for i in miss)
-    assert all((images[i] == S.SATURATION_NMGY).sum() >= 5 for i in star)
+    assert all((images[i] == mock_survey.SATURATION_NMGY).sum() >= 5 for i in star)
     ok = np.flatnonzero(cat["true_defect"] == "")
-    assert (images[ok] < S.SATURATION_NMGY).all() and np.isfinite(images).all()
+    assert (images[ok] < mock_survey.SATURATION_NMGY).all() and np.isfinite(images).all()
     # chunk k of the file is chunk k rendered with the stream [seed, 7, k]
-    again = S.render_cutouts(cat.iloc[16:32], np.random.default_rng([9, 7, 1]))
+    again = mock_survey.render_cutouts(cat.iloc[16:32], np.random.default_rng([9, 7, 1]))
     np.testing.assert_array_equal(again, images[16:32])
 
 
 def test_bad_arguments_and_summary(cat):
     with pytest.raises(ValueError, match="n_normal"):
-        S.sample_catalog(-1, 0, 0, 0.0, seed=0)
+        mock_survey.sample_catalog(-1, 0, 0, 0.0, seed=0)
     with pytest.raises(ValueError, match="bad_fraction"):
-        S.sample_catalog(10, 0, 0, 0.7, seed=0)
-    table = S.summary_table(cat)
+        mock_survey.sample_catalog(10, 0, 0, 0.7, seed=0)
+    table = mock_survey.summary_table(cat)
     counts = table[table["quantity"] == "count"].set_index("class")
     assert counts.loc["green_pea", "ours"] == 40 and counts.loc["green_pea", "paper"] == 13
     assert counts.loc["all", "ours"] == len(cat)
