@@ -39,7 +39,6 @@ gallery_per_tag = None  # images per tag in the gallery (None: profile value)
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from raregal.core import config, gz2_schema, images, outputs
@@ -102,7 +101,8 @@ labels.draw_upset(labels.upset_counts(table), fig, max_subsets=25,
 outputs.save_figure(fig, "B-fig2", cfg,
                     caption=f"Upset plot of the primary tags (details such as bulge prominence and arm "
                             f"number left out, as in paper B Fig. 2) in the balanced {label} training "
-                            "set: bars count galaxies with exactly that combination; right, galaxies per tag.")
+                            "set: bars count galaxies with exactly that combination; right, galaxies per "
+                            "tag.")
 plt.show()
 
 # %% [markdown]
