@@ -97,6 +97,7 @@ class GenerationSettings:
     guidance: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        """The settings as JSON-ready values (they are part of a step's saved inputs)."""
         return {**asdict(self), "prompts": dict(self.prompts)}
 
 
@@ -110,16 +111,15 @@ def _file_stats(folder: Path) -> list[list]:
 
 
 def generation_inputs(diffusion_dir, step: int, settings: GenerationSettings) -> dict[str, Any]:
-    """Everything the images of ``step`` depend on: the settings, the base named in finetune.json and
-    the files of the base folder and of ``checkpoint-{step}/`` (none for step 0, the base alone)."""
+    """Everything the images of ``step`` depend on: the settings, the base named in finetune.json, and
+    the size and modification time of every file of the base folder (none for a hub id) and of
+    ``checkpoint-{step}/`` (none for step 0, the base alone) — a rewritten checkpoint counts as changed."""
     from raregal.paper_b.diffusion.finetune import base_of
 
     diffusion_dir = Path(diffusion_dir)
-    base = base_of(diffusion_dir)
-    base_dir = Path(base)
     return {"format": CACHE_FORMAT, "step": int(step), "settings": settings.as_dict(),
             "base": json.loads((diffusion_dir / "finetune.json").read_text())["base"],
-            "base_files": _file_stats(base_dir) if base_dir.is_dir() else [],
+            "base_files": _file_stats(Path(base_of(diffusion_dir))),
             "checkpoint_files": _file_stats(diffusion_dir / f"checkpoint-{step}") if step else []}
 
 
