@@ -22,12 +22,13 @@
 # - `B-mock-gallery` (figure): random galaxies per tag, to check by eye that the labels are right
 # - `data/processed/<source>-<profile>/gz2/tags.parquet` (contract in CONTRIBUTING.md)
 #
-# Seed 004 §3.1: a galaxy gets a tag for an answer when the vote-fraction thresholds of the tasks
-# before it hold (Willett et al. 2013 Table 3), the task has ≥ 20 votes and the answer's debiased
-# fraction is ≥ 0.8. Tags become prompt phrases (Table 1 style); "star or artifact" and "something
-# odd" are dropped; each tag combination is capped (2,000 in the paper); known D-ETGs and early-type
-# + dust-lane combinations are kept out of the diffusion training set. The tree, thresholds, tags
-# and phrases are data tables in `raregal.paper_b.labels`.
+# Ma et al. (2025) §3.1: a galaxy gets a tag for an answer when the vote-fraction thresholds of the
+# tasks before it hold (Willett et al. 2013 Table 3), the task has ≥ 20 votes and the answer's
+# debiased fraction is ≥ 0.8. Tags become prompt phrases (Table 1 style); "star or artifact" and
+# "something odd" are dropped; each tag combination is capped (2,000 in the paper); known D-ETGs and
+# early-type + dust-lane combinations are kept out of the diffusion training set (§3.2). The GZ2 tree
+# and thresholds are data tables in `raregal.core.gz2_schema`, the tags and phrases in
+# `raregal.paper_b.labels`.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
@@ -38,7 +39,6 @@ gallery_per_tag = None  # images per tag in the gallery (None: profile value)
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from raregal.core import config, gz2_schema, images, outputs
@@ -96,12 +96,13 @@ counts.pivot_table(index=["kind", "tag"], columns="quantity", values="ours", sor
 # %%
 fig = plt.figure(figsize=(11, 6.5))
 labels.draw_upset(labels.upset_counts(table), fig, max_subsets=25,
-                      title=f"Primary tags of the diffusion training set ({label} GZ2, "
-                            f"{table.in_diffusion_train.sum():,} galaxies)")
+                  title=f"Primary tags of the diffusion training set ({label} GZ2, "
+                        f"{table.in_diffusion_train.sum():,} galaxies)")
 outputs.save_figure(fig, "B-fig2", cfg,
                     caption=f"Upset plot of the primary tags (details such as bulge prominence and arm "
                             f"number left out, as in paper B Fig. 2) in the balanced {label} training "
-                            "set: bars count galaxies with exactly that combination; right, galaxies per tag.")
+                            "set: bars count galaxies with exactly that combination; right, galaxies per "
+                            "tag.")
 plt.show()
 
 # %% [markdown]

@@ -22,8 +22,11 @@
 # - `B-fig5` (figure; paper B Fig. 5): realism vs diversity per prompt, Pareto fronts per prompt type
 # - `B-table-metrics` (table; paper B §4.1): R, D, C per Table 1 prompt at the last step, the
 #   reference points beside, and each visual-question classifier's held-out accuracy
+# - `data/processed/<source>-<profile>/gen_metrics/`: `step-<k>/` per checkpoint (the generated images,
+#   their scores per prompt, the inputs that made them) and `per_condition.parquet` (every score,
+#   reference points included), which the figures and the table are drawn from
 #
-# Paper B §4.1, per condition p (a Table 1 prompt) on SimCLR features f_φ (notebook 09):
+# Ma et al. (2025) §4.1, per condition p (a Table 1 prompt) on SimCLR features f_φ (notebook 09):
 # realism R^p = mean over generated images of the highest cosine similarity to a real image of p
 # (eq. 1); diversity D^p = mean cosine similarity over all real × generated pairs (eq. 3; lower = more
 # varied); consistency C^p = mean share of 11 binary visual-question classifiers answering as the
@@ -49,8 +52,7 @@ import pandas as pd
 import torch
 
 from raregal.core import config, gz2_schema, images, outputs
-from raregal.paper_b import gen_metrics as gm
-from raregal.paper_b import simclr
+from raregal.paper_b import checkpoint_metrics, gen_metrics, simclr
 from raregal.paper_b.diffusion import prompts as diffusion_prompts
 
 if torch_threads:
@@ -86,10 +88,11 @@ labelled = tags.set_index("dr7objid").loc[ids].reset_index()
 table1 = diffusion_prompts.table1_prompts(tags)
 condition_tags = {r.letter: r.tags.split("|") for r in table1.itertuples()}
 prompt_of = dict(zip(table1.letter, table1.ours))
-member = gm.condition_members(labelled, condition_tags)
-ref, held = gm.split_reference(member, mc.holdout_fraction, seed=cfg.seed)
-counts = pd.DataFrame({"prompt": table1.set_index("letter").ours, "type": [gm.prompt_type(t) for t in
-                       condition_tags.values()], "n_reference": member[ref].sum(), "n_held_out": member[held].sum()})
+member = gen_metrics.condition_members(labelled, condition_tags)
+ref, held = gen_metrics.split_reference(member, mc.holdout_fraction, seed=cfg.seed)
+counts = pd.DataFrame({"prompt": table1.set_index("letter").ours,
+                       "type": [gen_metrics.prompt_type(t) for t in condition_tags.values()],
+                       "n_reference": member[ref].sum(), "n_held_out": member[held].sum()})
 print(counts.to_string())
 scorable = [c for c in member.columns if member.loc[ref, c].any()]
 empty = [c for c in member.columns if c not in scorable]
@@ -102,9 +105,10 @@ print("conditions with no real galaxy (reported and skipped):",
 # too few examples of its rarer answer is not fitted and not asked (named below).
 
 # %%
-truth = gm.tag_answers(labelled.loc[ref, "tags"].fillna("").str.split("|"))
-qc = gm.QuestionClassifiers.fit(feats[ref], truth, min_positives=mc.min_positives, seed=cfg.seed)
-expected = qc.mask(gm.expected_answers(condition_tags))
+truth = gen_metrics.tag_answers(labelled.loc[ref, "tags"].fillna("").str.split("|"))
+qc = gen_metrics.QuestionClassifiers.fit(feats[ref], truth, min_positives=mc.min_positives, seed=cfg.seed)
+expected = qc.mask(gen_metrics.expected_answers(condition_tags))
+scorer = checkpoint_metrics.Scorer(model, qc, feats[ref], member[ref], expected)
 print(qc.report.round(3).to_string(index=False))
 
 # %% [markdown]
@@ -114,55 +118,49 @@ print(qc.report.round(3).to_string(index=False))
 # their pixels shuffled (colours kept, morphology destroyed).
 
 # %%
-rows, held_cond = gm.as_generated(member[held], mc.max_real_per_condition, seed=cfg.seed)
+rows, held_cond = gen_metrics.as_generated(member[held], mc.max_real_per_condition, seed=cfg.seed)
 held_feats = feats[held][rows]
 held_answers = qc.predict(held_feats)
 batch = images.read_images(image_dir, ids[held][rows], size=gen_size)
-noise_feats, noise_answers = gm.embed_and_answer(model, gm.pixel_shuffle(batch.images.transpose(0, 3, 1, 2),
-                                                                         seed=cfg.seed), qc)
+noise_feats, noise_answers = scorer.embed(gen_metrics.pixel_shuffle(batch.images.transpose(0, 3, 1, 2),
+                                                                    seed=cfg.seed))
 noise_cond = held_cond[np.isin(ids[held][rows], batch.ids)]
-print(f"{len(rows):,} held-out (galaxy, condition) pairs; {len(batch.drops)} images unreadable for the noise floor")
+print(f"{len(rows):,} held-out (galaxy, condition) pairs; {len(batch.drops)} images unreadable for the "
+      "noise floor")
 reference_sets = {
     "ceiling: held-out real": (held_feats, held_cond, held_answers),
-    "floor: shuffled prompts": (held_feats, gm.shuffle_conditions(held_cond, seed=cfg.seed), held_answers),
+    "floor: shuffled prompts": (held_feats, gen_metrics.shuffle_conditions(held_cond, seed=cfg.seed),
+                                held_answers),
     "floor: pixel-shuffled noise": (noise_feats, noise_cond, noise_answers),
 }
 scores, skips = [], []
 for method, (f, c, a) in reference_sets.items():
-    per, skipped = gm.score_set(method, f, c, a, feats[ref], member[ref], expected)
+    per, skipped = scorer.score_features(method, f, c, a)
     scores.append(per.assign(step=np.nan))
     skips.append(skipped)
 pd.concat(scores).groupby("method", sort=False)[["realism", "diversity", "consistency"]].mean().round(3)
 
 # %% [markdown]
 # ## Generated images at every checkpoint
-# The same seeds at every step, `n_per_prompt` per prompt that has real galaxies.
+# The same seeds at every step, `n_per_prompt` per prompt that has real galaxies. Each step's images
+# and scores are saved in `gen_metrics/step-<k>/` with the inputs that made them: a rerun with the same
+# checkpoint files and settings reads them instead of generating (a retrained SimCLR encoder or new
+# question heads rescore the saved images), so restyling a figure below regenerates no image.
 
 # %%
-steps = gm.fine_tune_steps(diffusion_dir)
+steps = checkpoint_metrics.fine_tune_steps(diffusion_dir)
 print("steps:", steps)
-gen_s = {}
-for step in steps:
-    t0 = time.perf_counter()
-    ims, gen_cond = gm.generate_for_conditions(diffusion_dir, step, {c: prompt_of[c] for c in scorable},
-                                               mc.n_per_prompt, mc.inference_steps, seed=cfg.seed,
-                                               batch_size=mc.batch_size, guidance=cfg.diffusion.guidance)
-    gf, ga = gm.embed_and_answer(model, ims, qc)
-    per, skipped = gm.score_set(f"step {step}", gf, gen_cond, ga, feats[ref], member[ref], expected)
-    scores.append(per.assign(step=step))
-    skips.append(skipped)
-    gen_s[step] = time.perf_counter() - t0
-    print(f"step {step}: {len(ims)} images, R={per.realism.mean():.3f} D={per.diversity.mean():.3f} "
-          f"C={per.consistency.mean():.3f} ({gen_s[step]:.0f} s)")
-metrics = pd.concat(scores, ignore_index=True)
-metrics["type"] = metrics.condition.map(lambda c: gm.prompt_type(condition_tags[c]))
-skipped_all = pd.concat(skips, ignore_index=True)
-common = gm.common_conditions(metrics)
-print(f"eq. 2/4/6 means use the {len(common)} prompts every method could score: {', '.join(common)}")
+settings = checkpoint_metrics.GenerationSettings({c: prompt_of[c] for c in scorable}, mc.n_per_prompt,
+                                                 mc.inference_steps, seed=cfg.seed, batch_size=mc.batch_size,
+                                                 guidance=cfg.diffusion.guidance)
 out_dir = cfg.data_dir("processed", "gen_metrics")
-out_dir.mkdir(parents=True, exist_ok=True)
+per_step, skipped_steps, gen_s = checkpoint_metrics.score_checkpoints(diffusion_dir, steps, settings, scorer,
+                                                                      out_dir)
+metrics = pd.concat([*scores, per_step], ignore_index=True)
+metrics["type"] = metrics.condition.map(lambda c: gen_metrics.prompt_type(condition_tags[c]))
 with outputs.atomic_path(out_dir / "per_condition.parquet") as tmp:
     metrics.to_parquet(tmp, index=False)
+skipped_all = pd.concat([*skips, skipped_steps], ignore_index=True)
 print("skipped (method, condition, reason):")
 print(skipped_all.to_string(index=False) if len(skipped_all) else "  none")
 
@@ -170,16 +168,21 @@ print(skipped_all.to_string(index=False) if len(skipped_all) else "  none")
 # ## Fig. 4: the metrics along the fine-tune
 
 # %%
+metrics = pd.read_parquet(out_dir / "per_condition.parquet")  # figures and table: from the saved scores
+common = gen_metrics.common_conditions(metrics)
+print(f"eq. 2/4/6 means use the {len(common)} prompts every method could score: {', '.join(common)}")
 model_rows = metrics[metrics.step.notna()]
 in_common = metrics[metrics.condition.isin(common)]
-mean_by_step = in_common[in_common.step.notna()].groupby("step")[["realism", "diversity", "consistency"]].mean()
+mean_by_step = in_common[in_common.step.notna()].groupby("step")[
+    ["realism", "diversity", "consistency"]].mean()
 ref_means = in_common[in_common.step.isna()].groupby("method", sort=False)[
     ["realism", "diversity", "consistency"]].mean()
 styles = {"ceiling: held-out real": ("tab:green", "--"), "floor: shuffled prompts": ("tab:red", ":"),
           "floor: pixel-shuffled noise": ("0.4", "-.")}
 fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), gridspec_kw={"height_ratios": [1, 1.1]})
 for ax, m in zip(axes[0], ("realism", "diversity", "consistency")):
-    ax.plot(mean_by_step.index, mean_by_step[m], "-o", color="k", label=f"model (mean of {len(common)} prompts)")
+    ax.plot(mean_by_step.index, mean_by_step[m], "-o", color="k",
+            label=f"model (mean of {len(common)} prompts)")
     for method, (color, ls) in styles.items():
         ax.axhline(ref_means.loc[method, m], color=color, ls=ls, label=method)
     ax.set(xlabel="fine-tune step", title=m + (" (lower = more varied)" if m == "diversity" else ""))
@@ -209,9 +212,9 @@ plt.show()
 # %%
 fig, ax = plt.subplots(figsize=(7, 5.5))
 for (ptype, grp), color in zip(model_rows[model_rows.step > 0].groupby("type"), plt.cm.tab10.colors):
-    ax.scatter(grp.diversity, grp.realism, s=12 + 30 * grp.step / max(steps), color=color, alpha=0.7,
+    ax.scatter(grp.diversity, grp.realism, s=12 + 30 * grp.step / metrics.step.max(), color=color, alpha=0.7,
                label=ptype)
-    front = grp.iloc[gm.pareto_front(grp.realism, grp.diversity)]
+    front = grp.iloc[gen_metrics.pareto_front(grp.realism, grp.diversity)]
     ax.plot(front.diversity, front.realism, "--", color=color, lw=1.2)
 ceiling = metrics[metrics.method == "ceiling: held-out real"]
 ax.scatter(ceiling.diversity, ceiling.realism, marker="*", s=50, color="k", label="held-out real (ceiling)")
@@ -219,9 +222,9 @@ ax.set(xlabel="diversity $D^p$ (lower = more varied)", ylabel="realism $R^p$",
        title=f"Realism vs diversity per prompt ({label} GZ2; marker size grows with step)")
 ax.legend(fontsize=8)
 outputs.save_figure(fig, "B-fig5", cfg,
-                    caption=f"Realism vs diversity of each Table 1 prompt at each fine-tune checkpoint, coloured by "
-                            f"prompt type, dashed Pareto fronts per type (paper B Fig. 5); stars: "
-                            f"held-out real galaxies of each prompt ({label} survey).")
+                    caption=f"Realism vs diversity of each Table 1 prompt at each fine-tune checkpoint, "
+                            f"coloured by prompt type, dashed Pareto fronts per type (paper B Fig. 5); "
+                            f"stars: held-out real galaxies of each prompt ({label} survey).")
 plt.show()
 
 # %% [markdown]
@@ -229,12 +232,13 @@ plt.show()
 
 # %%
 last = metrics[(metrics.step == steps[-1]) | metrics.step.isna()]
-table = gm.long_metrics(last, keys=("method",), mean_over=common)
+table = gen_metrics.long_metrics(last, keys=("method",), mean_over=common)
 acc = qc.report.assign(method="visual-question classifier", condition=qc.report.question,
                        quantity="held-out accuracy", ours=qc.report.get("accuracy"), paper=np.nan,
                        n=qc.report.get("n_test"),
                        note=qc.report.status + ", balanced accuracy " + qc.report.get(
-                           "balanced_accuracy", pd.Series(np.nan, index=qc.report.index)).round(3).astype(str))
+                           "balanced_accuracy", pd.Series(np.nan, index=qc.report.index)
+                       ).round(3).astype(str))
 table = pd.concat([table, acc[["method", "condition", "quantity", "ours", "paper", "n", "note"]]],
                   ignore_index=True)
 outputs.save_table(table, "B-table-metrics", cfg,
@@ -245,4 +249,5 @@ outputs.save_table(table, "B-table-metrics", cfg,
                            f"classifier's held-out accuracy ({label} survey).")
 outputs.record("B-gen-seconds", round(sum(gen_s.values()), 1), cfg, unit="s")
 print(f"notebook time {time.perf_counter() - t_start:.0f} s")
-table[table.condition == "all"].pivot_table(index="method", columns="quantity", values="ours", sort=False).round(3)
+table[table.condition == "all"].pivot_table(index="method", columns="quantity", values="ours",
+                                            sort=False).round(3)

@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-MIN_VOTES = 20  # votes on the task itself (seed 004: "greater than 20"; Willett: N >= 20)
-MIN_DEBIASED = 0.8  # debiased vote fraction of the answer
+MIN_VOTES = 20  # votes on the task itself (Ma et al. 2025 §3.1: "greater than 20"; Willett: N >= 20)
+MIN_DEBIASED = 0.8  # debiased vote fraction of the answer (Ma et al. 2025 §3.1)
 CHAIN_FRACTION = "fraction"  # which Hart16 fraction the preceding-task thresholds apply to
 COUNT_KINDS = ("count", "weight", "fraction", "weighted_fraction", "debiased", "flag")
 ID_COLUMNS = ("dr7objid", "ra", "dec", "total_classifications", "total_votes")
@@ -95,6 +95,7 @@ def column(stem: str, kind: str) -> str:
 
 
 def stem_of(task: str, answer: str) -> str:
+    """Hart16 column stem of an answer, e.g. ``t01_smooth_or_features_a01_smooth``; unknown pairs raise."""
     row = TREE[(TREE.task == task) & (TREE.answer == answer)]
     if row.empty:
         raise KeyError(f"no answer {answer} in task {task}")
@@ -102,6 +103,7 @@ def stem_of(task: str, answer: str) -> str:
 
 
 def required_columns(kinds: Sequence[str] = ("count", "fraction", "debiased")) -> list[str]:
+    """The Hart16 columns labelling reads: ``dr7objid`` and every answer's ``kinds``."""
     return ["dr7objid"] + [column(s, k) for s in TREE.stem for k in kinds]
 
 
@@ -154,13 +156,11 @@ def task_well_answered(catalog: pd.DataFrame, min_votes: int = MIN_VOTES,
     return pd.DataFrame({t: chain[t] & (votes[t] >= min_votes) for t in TASKS}, index=catalog.index)
 
 
-
 # --- files
 CATALOG_FILE = "gz2_hart16.csv.gz"  # in cfg.data_dir("interim", "gz2")
 KNOWN_DETG_FILE = "detg_known.csv"  # dr7objid (+ ra, dec, z) of the known D-ETG catalog
 IMAGES_DIR = "images"
 TAGS_FILE = "tags.parquet"  # in cfg.data_dir("processed", "gz2")
-
 
 
 def read_catalog(folder) -> pd.DataFrame:

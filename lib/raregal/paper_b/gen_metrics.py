@@ -1,4 +1,4 @@
-"""Realism, diversity and consistency of generated galaxy images (paper B §4.1, eq. 1–6).
+"""Realism, diversity and consistency of generated galaxy images (Ma et al. 2025 §4.1, eq. 1–6).
 
 All three work per condition p (a prompt type, e.g. "edge-on galaxy") on embeddings f_φ (SimCLR,
 :mod:`raregal.paper_b.simclr`) and are then averaged over the conditions:
@@ -18,6 +18,9 @@ A condition with no real images (or no generated ones) cannot be scored: it is r
 ``skipped`` table by name, never averaged in silently. Reference points calibrate the numbers: held-out
 real images scored as if generated (ceiling), and the same images with shuffled conditions or
 pixel-shuffled "noise" images (floors).
+
+Generating and scoring the images of every fine-tune checkpoint, with the results kept on disk, is
+:mod:`raregal.paper_b.checkpoint_metrics`.
 """
 from __future__ import annotations
 
@@ -30,8 +33,8 @@ from sklearn.metrics.pairwise import cosine_similarity
 
 from raregal.paper_b.simclr import linear_probe
 
-# The 11 binary visual questions (paper B uses 11 and names spiral arms and rings as examples; ours
-# cover the features of its Table 1 prompts A–P). ``tags``: a galaxy answers "yes" when it carries any
+# The 11 binary visual questions (Ma et al. 2025 §4.1 use 11 and name spiral arms and rings; ours
+# cover the features of their Table 1 prompts A–P). ``tags``: a galaxy answers "yes" when it carries any
 # of them (tag names of raregal.paper_b.labels.TAGS).
 QUESTIONS = pd.DataFrame([
     ("round", "completely round?", ("completely_round",)),
@@ -291,7 +294,7 @@ def pareto_front(realism_values: Sequence[float], diversity_values: Sequence[flo
 
 
 # ---------------------------------------------------------------------------------------------
-# conditions from the prompt table, scoring image sets (notebook 10)
+# conditions from the prompt table, scored sets as long tables (notebook 10)
 # ---------------------------------------------------------------------------------------------
 # Prompt types for Fig. 5 colours: the first rule whose tags a prompt carries (rare features first).
 PROMPT_TYPES = (("odd feature", ("merger", "ring", "dust_lane")), ("edge-on", ("edge_on",)),
@@ -329,22 +332,6 @@ def score_set(method: str, gen_emb: np.ndarray, gen_condition: Sequence[str], an
     return per, skipped
 
 
-def embed_and_answer(model, images: np.ndarray, classifiers: QuestionClassifiers,
-                     batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """SimCLR features and visual-question answers of uint8 (N, H, W, 3) or float (N, 3, H, W) images."""
-    import warnings
-
-    from raregal.paper_b.simclr import embed
-
-    x = np.asarray(images)
-    if x.ndim == 4 and x.shape[-1] == 3 and x.shape[1] != 3:
-        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    with warnings.catch_warnings():  # generated images are resized to the encoder's size on purpose
-        warnings.filterwarnings("ignore", message="resizing")
-        feats = embed(model, x, batch_size=batch_size)
-    return feats, classifiers.predict(feats)
-
-
 def common_conditions(per_condition: pd.DataFrame, by: str = "method") -> list[str]:
     """Conditions every ``by`` group scored, so eq. 2/4/6 means compare like with like."""
     sets = [set(g.condition) for _, g in per_condition.groupby(by)]
@@ -371,46 +358,3 @@ def long_metrics(per_condition: pd.DataFrame, keys: Sequence[str] = ("method",),
     out = pd.DataFrame(rows)
     out["paper"] = np.nan
     return out
-
-
-def fine_tune_steps(diffusion_dir) -> list[int]:
-    """Steps to score: 0 (the base model before fine-tuning, when its folder exists) and every
-    ``checkpoint-{step}/`` of the fine-tune in ``diffusion_dir`` (notebook 08)."""
-    from pathlib import Path
-
-    from raregal.core.config import require
-    from raregal.paper_b.diffusion.finetune import base_of, list_checkpoints
-
-    diffusion_dir = Path(diffusion_dir)
-    require(diffusion_dir / "finetune.json", made_by="08_finetune_diffusion")
-    steps = [s for s, _ in list_checkpoints(diffusion_dir)]
-    if not steps:
-        raise FileNotFoundError(f"no checkpoint-*/ in {diffusion_dir}: run 08_finetune_diffusion")
-    return ([0] if (Path(base_of(diffusion_dir)) / "model_index.json").exists() else []) + steps
-
-
-def generate_for_conditions(diffusion_dir, step: int, prompts: Mapping[str, str], n_per_prompt: int,
-                            inference_steps: int, seed: int = 0, batch_size: int = 32,
-                            guidance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Text-to-image samples, ``n_per_prompt`` per condition, from ``checkpoint-{step}`` (0 = base).
-
-    Pure text-to-image (no reference image): everything that makes an image fit its condition must
-    come from the prompt. Seeds depend on (seed, image number) only, so each checkpoint is asked for
-    the same images. Returns uint8 (N, H, W, 3) and the condition of each image.
-    """
-    from raregal.paper_b.diffusion import generate as G
-    from raregal.paper_b.diffusion.components import load_components
-    from raregal.paper_b.diffusion.finetune import base_of
-
-    if n_per_prompt < 1:
-        raise ValueError(f"n_per_prompt must be >= 1, got {n_per_prompt}")
-    if step == 0:
-        pipes = G.make_pipelines(load_components(base_of(diffusion_dir)))
-    else:
-        pipes = G.load_pipelines(diffusion_dir, step)[:2]
-    reqs = [G.Request(prompt, seed=seed * 100_000 + k, key=cond)
-            for cond, prompt in prompts.items() for k in range(n_per_prompt)]
-    images, meta = G.generate(pipes, reqs, steps=inference_steps, batch_size=batch_size,
-                              guidance=G.GUIDANCE if guidance is None else guidance,
-                              checkpoint_step=step, progress=False)
-    return images, meta["key"].to_numpy(dtype=object)

@@ -1,36 +1,34 @@
-"""GZ2 votes → well-sampled tags → text prompts (paper B §3.1, Willett et al. 2013 Table 3).
+"""GZ2 votes → well-sampled tags → text prompts (Ma et al. 2025 §3.1).
 
-Everything that encodes knowledge is a data table here, imported by the diffusion, SimCLR/metrics and
-classifier code and by the tests:
+The GZ2 decision tree, the Willett et al. (2013) Table 3 thresholds, the Hart et al. (2016) columns and
+the file readers are shared with the mock and the real fetch, so they live in
+:mod:`raregal.core.gz2_schema`; this module turns a checked vote catalog into paper B's labels.
+What encodes knowledge is a data table, imported by the diffusion, SimCLR/metrics and classifier code
+and by the tests:
 
-``TREE``        the GZ2 decision tree (Willett 2013 Table 2): one row per answer with its task, Hart16
-                column stem and the task it leads to.
-``THRESHOLDS``  per task, the answer of an earlier task whose vote fraction must exceed a value for the
-                task to count as well answered (Willett 2013 Table 3, N ≥ 20 column). The chain is
-                followed up the tree, so a bar needs p(features) > 0.430 *and* p(not edge-on) > 0.715.
 ``TAGS``        the tag vocabulary: ``name, task, answer, phrase, pattern, primary``. ``phrase`` is the
-                text used in prompts (seed 004 Table 1 style), ``pattern`` the regular expression that
-                recognises it (also in the paper's wordings, e.g. "spiral galaxy with loosely wound 2
-                spiral arms" → spiral, winding_loose, arms_2), ``primary`` marks the categories shown
-                in the Fig. 2 upset plot (details such as bulge prominence and arm number excluded).
+                text used in prompts (Ma et al. 2025 Table 1 style), ``pattern`` the regular expression
+                that recognises it (also in the paper's wordings, e.g. "spiral galaxy with loosely
+                wound 2 spiral arms" → spiral, winding_loose, arms_2), ``primary`` marks the categories
+                shown in the Fig. 2 upset plot (details such as bulge prominence and arm number excluded).
 ``NON_INFORMATIVE`` answers that never become tags ("star or artifact", "something odd", "other",
-                "can't tell") — seed 004 drops them; answers that only deny a feature (not edge-on, no
-                bar, no spiral, nothing odd) are not tags either: the prompt simply omits the feature.
+                "can't tell"), dropped as in Ma et al. (2025) §3.1; answers that only deny a feature
+                (not edge-on, no bar, no spiral, nothing odd) are not tags either: the prompt simply
+                omits the feature.
 ``EARLY_TYPE_TAGS`` tags that make a galaxy early-type; with ``dust_lane`` they mark a D-ETG-like
-                label that is kept out of the diffusion training set (seed 004 §3.2).
+                label that is kept out of the diffusion training set (Ma et al. 2025 §3.2).
 
-A galaxy gets the tag of answer *a* of task *t* when (i) the vote fraction chain of ``THRESHOLDS``
-holds, (ii) task *t* has ≥ ``MIN_VOTES`` votes (sum of its answer counts; Hart16 has no per-task
-total), and (iii) the debiased fraction of *a* is ≥ ``MIN_DEBIASED``.
+A galaxy gets the tag of answer *a* of task *t* when (i) the vote-fraction chain of
+``gz2_schema.THRESHOLDS`` holds, (ii) task *t* has ≥ ``gz2_schema.MIN_VOTES`` votes (sum of its answer
+counts; Hart16 has no per-task total), and (iii) the debiased fraction of *a* is ≥
+``gz2_schema.MIN_DEBIASED``.
 
-Functions: :func:`validate_catalog` (columns, bad counts dropped and counted), :func:`well_sampled_tags`,
-:func:`balance_by_label` (cap per tag combination), :func:`build_tag_table` (→ ``tags.parquet``),
-:func:`prompt_from_tags` / :func:`tags_from_prompt` (round trip, weights like ``{dust lane:1.3}``
-accepted), :func:`truth_labels` (mock truth for the classifier tasks: spiral, edge-on disk, bar,
-bulge, D-ETG), :func:`tag_counts` (``B-table-tags``), :func:`data_summary` (``B-data-summary``),
-:func:`upset_counts` + :func:`draw_upset` (Fig. 2), :func:`gallery_ids`, and the file readers
-:func:`read_catalog` / :func:`read_known_detg` (names in ``CATALOG_FILE``, ``KNOWN_DETG_FILE``,
-``IMAGES_DIR``, ``TAGS_FILE``).
+Functions: :func:`well_sampled_tags`, :func:`balance_by_label` (cap per tag combination),
+:func:`build_tag_table` (→ ``tags.parquet``), :func:`prompt_from_tags` / :func:`tags_from_prompt`
+(round trip, weights like ``{dust lane:1.3}`` accepted), :func:`truth_labels` (mock truth for the
+classifier tasks: spiral, edge-on disk, bar, bulge, D-ETG), :func:`tag_counts` (``B-table-tags``),
+:func:`data_summary` (``B-data-summary``), :func:`upset_counts` + :func:`draw_upset` (Fig. 2) and
+:func:`gallery_ids`.
 """
 from __future__ import annotations
 
@@ -91,13 +89,13 @@ TAGS = pd.DataFrame(_TAG_ROWS, columns=["name", "task", "answer", "phrase", "pat
 TAG_NAMES: tuple[str, ...] = tuple(TAGS.name)
 PRIMARY_TAGS: tuple[str, ...] = tuple(TAGS.name[TAGS.primary])
 NON_INFORMATIVE = pd.DataFrame([
-    ("t01", "a03", "star or artifact: not a galaxy morphology (seed 004 drops it)"),
-    ("t06", "a14", "something odd: says nothing about which feature (seed 004 drops it)"),
+    ("t01", "a03", "star or artifact: not a galaxy morphology (Ma et al. 2025 §3.1 drops it)"),
+    ("t06", "a14", "something odd: says nothing about which feature (Ma et al. 2025 §3.1 drops it)"),
     ("t08", "a23", "other: an unnamed odd feature, not describable in a prompt"),
     ("t11", "a37", "can't tell: the arm number is unknown"),
 ], columns=["task", "answer", "reason"])
 EARLY_TYPE_TAGS = ("smooth", "completely_round", "in_between_round", "cigar_shaped")
-PROMPT_PREFIXES = ("sdss",)  # style tokens a prompt may start with (seed 004: "sdss, smooth, ...")
+PROMPT_PREFIXES = ("sdss",)  # style tokens a prompt may start with (Ma et al. 2025 Fig. 7: "sdss, …")
 _WEIGHT = re.compile(r"\{\s*([^{}:]+?)\s*:\s*[0-9.]+\s*\}")
 _COMPILED = [(name, re.compile(pat, re.IGNORECASE)) for name, pat in zip(TAGS.name, TAGS.pattern)]
 _PHRASE = dict(zip(TAGS.name, TAGS.phrase))
@@ -128,6 +126,8 @@ def tag_lists(flags: pd.DataFrame) -> list[list[str]]:
 
 
 def check_tags(tags: Iterable[str]) -> list[str]:
+    """``tags`` as a list; a name outside the vocabulary raises :class:`UnknownTagError` naming the
+    valid ones (so a typo in a prompt table fails before any training)."""
     tags = list(tags)
     unknown = [t for t in tags if t not in _TAG_SET]
     if unknown:
@@ -139,7 +139,8 @@ def prompt_from_tags(tags: Iterable[str], rng: np.random.Generator | None = None
                      weights: dict[str, float] | None = None, prefix: str = "") -> str:
     """Join the tags' phrases with ", " (shuffled when ``rng`` is given, as in training).
 
-    ``weights`` wraps phrases as ``{phrase:w}`` (seed 004's cross-attention emphasis);
+    ``weights`` wraps phrases as ``{phrase:w}`` (the cross-attention emphasis of Ma et al. 2025
+    Table 1 and Appendix C);
     ``prefix`` (e.g. "sdss") is put first.
     """
     tags = check_tags(tags)
@@ -185,8 +186,8 @@ def balance_by_label(labels: Sequence[str], cap: int, seed: int = 0,
                      eligible: np.ndarray | None = None) -> np.ndarray:
     """Keep at most ``cap`` galaxies per label (a galaxy's "|"-joined tag set), chosen at random.
 
-    Seed 004: "14,835 galaxy images labeled as 'smooth, completely round galaxy' are randomly sampled
-    to 2,000" — the cap applies to a galaxy's label, so rare combinations are kept whole.
+    Ma et al. (2025) §3.1: "14,835 galaxy images labeled as 'smooth, completely round galaxy' are
+    randomly sampled to 2,000" — the cap applies to a galaxy's label, so rare combinations are kept whole.
     Empty labels and rows with ``eligible`` False are never kept.
     """
     if cap < 1:
@@ -224,12 +225,13 @@ def build_tag_table(catalog: pd.DataFrame, cap: int, seed: int = 0,
     return pd.concat([out, flags.reset_index(drop=True)], axis=1)
 
 
-PAPER_LABEL_COUNTS = {"smooth|completely_round": (14_835, 2_000)}  # seed 004 §3.1, before/after
+PAPER_LABEL_COUNTS = {"smooth|completely_round": (14_835, 2_000)}  # Ma et al. 2025 §3.1, before/after
 
 
 def tag_counts(table: pd.DataFrame) -> pd.DataFrame:
     """Long table for ``B-table-tags``: galaxies per tag (and per paper-quoted label) among the
-    well-sampled ones and in the balanced diffusion training set; ``paper`` where seed 004 gives one."""
+    well-sampled ones and in the balanced diffusion training set; ``paper`` where Ma et al. (2025)
+    give one."""
     rows = []
     for name in TAG_NAMES:
         col = table[f"tag_{name}"]
@@ -245,7 +247,7 @@ def tag_counts(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def truth_labels(catalog: pd.DataFrame) -> pd.DataFrame:
-    """Mock-truth labels for the classifier tasks of seed 004 §4.2–4.3, one bool column each.
+    """Mock-truth labels for the classifier tasks of Ma et al. (2025) §4.2–4.3, one bool column each.
 
     ``spiral`` (spiral arms in a face-on disk), ``edge_on_disk``, ``bar``, ``bulge`` (obvious or
     dominant bulge in a face-on disk), ``detg`` (early type + dust lane). Needs the mock's ``true_*``
@@ -268,7 +270,7 @@ def truth_labels(catalog: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- summaries used by notebooks 01 and 07 -------------------------------------------------------
-PAPER_COUNTS = {  # seed 004 §3 and §3.2
+PAPER_COUNTS = {  # Ma et al. 2025 §3.1 and §3.2
     "galaxies in catalog": 239_695, "well-sampled galaxies": 71_455,
     "diffusion training images": 27_910, "known D-ETGs (catalog)": 352,
 }
@@ -276,7 +278,8 @@ PAPER_COUNTS = {  # seed 004 §3 and §3.2
 
 def data_summary(n_catalog: int, table: pd.DataFrame, drops: pd.DataFrame | None = None,
                  n_detg_true: int | None = None) -> pd.DataFrame:
-    """Long table for ``B-data-summary``: our counts beside seed 004's (239,695 / 71,455 / 27,910)."""
+    """Long table for ``B-data-summary``: our counts beside Ma et al.'s (2025)
+    (239,695 / 71,455 / 27,910 / 352)."""
     rows = [("galaxies in catalog", n_catalog),
             ("galaxies dropped (bad votes or image)", 0 if drops is None else len(drops)),
             ("galaxies labelled", len(table)),
@@ -297,7 +300,7 @@ def upset_counts(table: pd.DataFrame, tags: Sequence[str] = PRIMARY_TAGS,
                  rows: np.ndarray | None = None) -> pd.Series:
     """Galaxy counts per combination of ``tags`` (bool MultiIndex, as upsetplot expects).
 
-    Defaults to the diffusion training set and the primary tags (seed 004 Fig. 2); galaxies with
+    Defaults to the diffusion training set and the primary tags (Ma et al. 2025 Fig. 2); galaxies with
     none of the tags are left out.
     """
     sel = table[table.in_diffusion_train] if rows is None else table[rows]
@@ -321,7 +324,7 @@ def gallery_ids(table: pd.DataFrame, per_tag: int, seed: int = 0,
 
 
 def draw_upset(counts: pd.Series, fig, max_subsets: int = 25, title: str = ""):
-    """Seed 004 Fig. 2: bars of the commonest tag combinations over a dot matrix, per-tag totals
+    """Ma et al. (2025) Fig. 2: bars of the commonest tag combinations over a dot matrix, per-tag totals
     on the right. Drawn with matplotlib because upsetplot 0.9 fails under pandas 3 (its
     ``styles[col].fillna(..., inplace=True)`` is a no-op with copy-on-write, leaving NaN colours)."""
     tags = list(counts.index.names)

@@ -1,87 +1,41 @@
-"""Votes → well-sampled tags → prompts, on a hand-made Hart16-schema csv (as the real catalog)."""
+"""Votes → well-sampled tags → prompts (Ma et al. 2025 §3.1), on hand-made Hart16-schema rows (as the
+real catalog). The tree, thresholds and catalog checks themselves are tested in test_gz2_schema.py."""
 import numpy as np
 import pandas as pd
 import pytest
+from hart16_rows import BARRED, catalog, galaxy
 
 from raregal.core import gz2_schema
 from raregal.paper_b import labels
 
 
-def _galaxy(dr7objid, n=40, **answers):
-    """One Hart16 row: ``answers`` maps 'tNN_aMM' → (fraction, debiased) for the answered tasks.
-
-    Counts are n × parent fraction × fraction so child counts follow the tree; unanswered tasks
-    get zero votes.
-    """
-    row = {"dr7objid": dr7objid, "ra": 150.0, "dec": 2.0, "total_classifications": n,
-           "total_votes": 0, "gz2_class": "x"}
-    for stem in gz2_schema.TREE.stem:
-        for kind in gz2_schema.COUNT_KINDS:
-            row[gz2_schema.column(stem, kind)] = 0
-    for key, (frac, deb) in answers.items():
-        task, ans = key.split("_")
-        stem = gz2_schema.stem_of(task, ans)
-        row[gz2_schema.column(stem, "count")] = int(round(frac * n))
-        row[gz2_schema.column(stem, "fraction")] = frac
-        row[gz2_schema.column(stem, "weighted_fraction")] = frac
-        row[gz2_schema.column(stem, "debiased")] = deb
-    return row
-
-
-def _catalog(rows, tmp_path):
-    """Write the rows as gz2_hart16.csv.gz and read them back the way the pipeline does."""
-    pd.DataFrame(rows).to_csv(tmp_path / gz2_schema.CATALOG_FILE, index=False)
-    return gz2_schema.read_catalog(tmp_path)
-
-
-BARRED = dict(t01_a02=(0.9, 0.9), t01_a01=(0.1, 0.1), t02_a05=(0.9, 0.9), t02_a04=(0.1, 0.1),
-              t03_a06=(0.85, 0.85), t03_a07=(0.15, 0.15))
-
-
-def test_tree_is_the_gz2_tree():
-    assert len(gz2_schema.TASKS) == 11 and len(gz2_schema.TREE) == 37
-    assert "t01_smooth_or_features_a01_smooth" in set(gz2_schema.TREE.stem)
-    assert "a35" not in set(gz2_schema.TREE.answer)  # GZ2 has no a35
-    # every "next" task exists and every tag names a real answer
-    assert set(gz2_schema.TREE.next) - {""} <= set(gz2_schema.TASKS)
-    for row in labels.TAGS.itertuples():
-        gz2_schema.stem_of(row.task, row.answer)
-    assert gz2_schema.THRESHOLDS.loc["t03", "threshold"] == 0.715
+def test_every_tag_is_an_answer_of_the_tree_and_skips_the_non_informative_ones():
+    answers = set(zip(labels.TAGS.task, labels.TAGS.answer))
+    for task, answer in answers:
+        gz2_schema.stem_of(task, answer)
+    assert labels.TAGS.name.is_unique and labels.TAGS.phrase.is_unique
+    assert not answers & set(zip(labels.NON_INFORMATIVE.task, labels.NON_INFORMATIVE.answer))
+    assert set(labels.EARLY_TYPE_TAGS) <= set(labels.TAG_NAMES)
 
 
 def test_threshold_chain_votes_and_debiased(tmp_path):
     rows = [
-        _galaxy(1, **BARRED),  # passes everything
-        _galaxy(2, **{**BARRED, "t01_a02": (0.40, 0.9)}),  # p(features) 0.40 < 0.430
-        _galaxy(3, **{**BARRED, "t02_a05": (0.70, 0.9)}),  # p(not edge-on) 0.70 < 0.715
-        _galaxy(4, n=21, **BARRED),  # t03 gets 19 votes (set below)
-        _galaxy(5, **{**BARRED, "t03_a06": (0.85, 0.79)}),  # debiased below 0.8
+        galaxy(1, **BARRED),  # passes everything
+        galaxy(2, **{**BARRED, "t01_a02": (0.40, 0.9)}),  # p(features) 0.40 < 0.430
+        galaxy(3, **{**BARRED, "t02_a05": (0.70, 0.9)}),  # p(not edge-on) 0.70 < 0.715
+        galaxy(4, n=21, **BARRED),  # t03 gets 19 votes (set below)
+        galaxy(5, **{**BARRED, "t03_a06": (0.85, 0.79)}),  # debiased below 0.8
     ]
-    cat = _catalog(rows, tmp_path)
-    # t03 votes: a06 set here + a07 = round(0.15 n)
-    cat.loc[:, gz2_schema.column(gz2_schema.stem_of("t03", "a06"), "count")] = [31, 31, 31, 16, 31]  # row 4: 16+3
+    cat = catalog(rows, tmp_path)
+    # t03 votes: a06 set here + a07 = round(0.15 n); row 4: 16 + 3
+    cat.loc[:, gz2_schema.column(gz2_schema.stem_of("t03", "a06"), "count")] = [31, 31, 31, 16, 31]
     flags = labels.well_sampled_tags(cat)
     assert flags.tag_bar.tolist() == [True, False, False, False, False]
     assert flags.tag_features_or_disk.tolist() == [True, True, True, True, True]
     assert not flags.tag_edge_on.any()
 
 
-def test_validate_catalog_names_missing_columns_and_counts_drops(tmp_path):
-    cat = _catalog([_galaxy(i, **BARRED) for i in range(1, 6)], tmp_path)
-    with pytest.raises(gz2_schema.CatalogError, match="t01_smooth_or_features_a01_smooth_debiased"):
-        gz2_schema.validate_catalog(cat.drop(columns=[gz2_schema.column(gz2_schema.stem_of("t01", "a01"), "debiased")]))
-    bad = cat.copy()
-    c = gz2_schema.column(gz2_schema.stem_of("t03", "a06"), "count")
-    bad[c] = bad[c].astype(float)
-    bad.loc[1, c] = np.nan
-    bad.loc[2, c] = -3
-    bad.loc[3, "dr7objid"] = 1  # duplicate of row 0
-    kept, drops = gz2_schema.validate_catalog(bad)
-    assert len(kept) == 2 and len(drops) == 3
-    assert sorted(drops.reason) == ["NaN vote count", "duplicate dr7objid", "negative vote count"]
-
-
-PAPER_PROMPTS = {  # seed 004 Table 1 (+ Fig. 7 weighted prompts)
+PAPER_PROMPTS = {  # Ma et al. 2025 Table 1 (+ Fig. 7 weighted prompts)
     "cigar-shaped galaxy": ["cigar_shaped"],
     "edge-on galaxy, with rounded edge-on bulge": ["edge_on", "edge_on_bulge_rounded"],
     "spiral galaxy with loosely wound 2 spiral arms": ["spiral", "winding_loose", "arms_2"],
@@ -145,9 +99,9 @@ def test_tag_table_excludes_detg_and_early_type_dust(tmp_path):
     dusty_round = dict(t01_a01=(0.9, 0.9), t01_a02=(0.1, 0.1), t07_a16=(0.9, 0.9),
                        t07_a17=(0.1, 0.1), t06_a14=(0.9, 0.9), t06_a15=(0.1, 0.1),
                        t08_a38=(0.9, 0.9), t08_a24=(0.1, 0.1))
-    rows = [_galaxy(1, n=60, **dusty_round), _galaxy(2, **BARRED), _galaxy(3, **BARRED),
-            _galaxy(4, n=5, **BARRED)]
-    cat = _catalog(rows, tmp_path)
+    rows = [galaxy(1, n=60, **dusty_round), galaxy(2, **BARRED), galaxy(3, **BARRED),
+            galaxy(4, n=5, **BARRED)]
+    cat = catalog(rows, tmp_path)
     table = labels.build_tag_table(cat, cap=10, seed=0, known_detg=[3])
     assert table.dr7objid.tolist() == [1, 2, 3, 4]
     assert table.tags[0] == "smooth|completely_round|dust_lane"
@@ -166,7 +120,7 @@ def test_tag_table_excludes_detg_and_early_type_dust(tmp_path):
 
 
 def test_truth_labels_need_the_mock_truth(tmp_path):
-    cat = _catalog([_galaxy(1, **BARRED)], tmp_path)
+    cat = catalog([galaxy(1, **BARRED)], tmp_path)
     with pytest.raises(gz2_schema.CatalogError, match="true_spiral"):
         labels.truth_labels(cat)
     truth = pd.DataFrame({"true_class": ["features"], "true_spiral": [True], "true_edge_on": [False],
@@ -176,9 +130,3 @@ def test_truth_labels_need_the_mock_truth(tmp_path):
     lab = labels.truth_labels(cat)
     assert lab.iloc[0][["spiral", "edge_on_disk", "bar", "bulge", "detg"]].tolist() == [
         True, False, True, True, False]
-
-
-def test_read_catalog_names_the_notebook(tmp_path):
-    with pytest.raises(FileNotFoundError, match="01_fetch"):
-        gz2_schema.read_catalog(tmp_path)
-    assert gz2_schema.read_known_detg(tmp_path) is None
