@@ -29,7 +29,9 @@ from raregal.paper_a.infer.intervals import (
     split_halves,
 )
 
-#: chosen from compare_methods on the default mock run (see docs in this package's __init__)
+#: chosen from compare_methods on the default mock run (numbers in the .intervals docstring); the
+#: calibration from all five latents and from each quantity's own latent scored the same there
+#: (validation R² z 0.74, log M* 0.54, log SFR 0.25 both ways)
 DEFAULT_INTERVAL_METHOD = "conformal"
 DEFAULT_FEATURES = "all"
 

@@ -12,10 +12,16 @@ calibration galaxies (validation split, never seen in training):
 - ``sigma_recalibrated``: scale = σ, s = z_level × k with k² = mean((y − ŷ)² / σ²): the encoder σ
   re-scaled as a Gaussian error; no finite-sample guarantee.
 
-Which one a bundle uses is decided from :func:`compare_methods` (coverage on held-out galaxies and
-mean width); see ``docs`` in the bundle's ``intervals.json`` for the numbers behind the choice.
 Physics latents 1-4 carry no KL term in eq. 2, so their σ is not trained to mean anything; the
-comparison measures whether it happens to.
+comparison measures whether it happens to. On the default mock run (physics CVAE, 25 epochs;
+calibration on 4,750 training galaxies, intervals on 594 validation galaxies, coverage on the other
+594) σ barely tracks the error (corr(|y − ŷ|, σ) 0.35 for z, 0.09 for log M* and log SFR) and grows
+faster than it: σ-scaled intervals cover 44 % of the lowest-σ quarter at 68 % and 89 % of the highest
+(z), the Gaussian re-scaling covers z at 75 % (68 % nominal), while constant-width conformal intervals
+cover z 67.7 / 96.1 %, log M* 65.0 / 95.1 %, log SFR 71.7 / 95.1 % (68 / 95 % nominal; mean widths
+0.21 / 0.49, 0.64 / 1.35, 1.61 / 2.96 dex) and are the narrowest. Bundles therefore use
+``conformal``. With 594 test galaxies a coverage is known to ±1.9 % (1σ) at 68 %: the ±2 % goal
+can only be checked on larger held-out sets (the synthetic tests use 40,000).
 """
 from __future__ import annotations
 
