@@ -1,0 +1,174 @@
+"""Per-galaxy 68 % and 95 % intervals for z, log M*, log SFR, with their coverage measured.
+
+Every method gives ``estimate ± s_level × scale``; they differ in the scale and in how s is set on
+calibration galaxies (validation split, never seen in training):
+
+- ``conformal``: scale 1, s = the split-conformal quantile of |y − ŷ| (MAPIE
+  ``SplitConformalRegressor``, absolute score): the same width for every galaxy; coverage holds on
+  average over galaxies like the calibration ones, with no assumption on the errors' shape.
+- ``conformal_sigma``: scale = the encoder σ carried through the calibration, s = the conformal
+  quantile of |y − ŷ| / σ (normalised score): per-galaxy widths, same guarantee, useful only if σ
+  tracks the error.
+- ``sigma_recalibrated``: scale = σ, s = z_level × k with k² = mean((y − ŷ)² / σ²): the encoder σ
+  re-scaled as a Gaussian error; no finite-sample guarantee.
+
+Physics latents 1-4 carry no KL term in eq. 2, so their σ is not trained to mean anything; the
+comparison measures whether it happens to. On the default mock run (physics CVAE, 25 epochs;
+calibration on 4,750 training galaxies, intervals on 594 validation galaxies, coverage on the other
+594) σ barely tracks the error (corr(|y − ŷ|, σ) 0.35 for z, 0.09 for log M* and log SFR) and grows
+faster than it: σ-scaled intervals cover 44 % of the lowest-σ quarter at 68 % and 89 % of the highest
+(z), the Gaussian re-scaling covers z at 75 % (68 % nominal), while constant-width conformal intervals
+cover z 67.7 / 96.1 %, log M* 65.0 / 95.1 %, log SFR 71.7 / 95.1 % (68 / 95 % nominal; mean widths
+0.21 / 0.49, 0.64 / 1.35, 1.61 / 2.96 dex) and are the narrowest. Bundles therefore use
+``conformal``. With 594 test galaxies a coverage is known to ±1.9 % (1σ) at 68 %: the ±2 % goal
+can only be checked on larger held-out sets (the synthetic tests use 40,000).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+from sklearn.base import BaseEstimator, RegressorMixin
+
+LEVELS = (0.68, 0.95)
+METHODS = ("conformal", "conformal_sigma", "sigma_recalibrated")
+
+
+class _GivenPrediction(RegressorMixin, BaseEstimator):
+    """A prefit 'model' whose prediction is its first column: lets MAPIE conformalise estimates
+    that were made elsewhere (the latent calibration)."""
+
+    def fit(self, X, y=None):
+        self.fitted_ = True
+        return self
+
+    def predict(self, X):
+        return np.asarray(X, np.float64)[:, 0]
+
+
+def conformal_quantiles(residual_scores: np.ndarray, levels=LEVELS) -> list[float]:
+    """MAPIE's split-conformal quantile of |scores| for each confidence level (finite-sample
+    corrected: the ⌈(n+1)·level⌉-th smallest score)."""
+    from mapie.regression import SplitConformalRegressor
+
+    s = np.abs(np.asarray(residual_scores, np.float64))
+    s = s[np.isfinite(s)]
+    if s.size < 2:
+        raise ValueError(f"need at least 2 finite calibration residuals, got {s.size}")
+    mapie = SplitConformalRegressor(_GivenPrediction().fit(None), confidence_level=list(levels), prefit=True)
+    mapie.conformalize(np.zeros((s.size, 1)), s)
+    _, bounds = mapie.predict_interval(np.zeros((1, 1)), allow_infinite_bounds=True)
+    return [float(b) for b in bounds[0, 1, :]]
+
+
+@dataclass
+class IntervalCalibration:
+    """s per quantity and level (``scales[q][i]`` for ``levels[i]``), and how it was measured."""
+
+    method: str
+    levels: tuple[float, ...] = LEVELS
+    scales: dict[str, list[float]] = field(default_factory=dict)
+    n: int = 0
+    measured: list[dict] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"interval method must be one of {METHODS}, got {self.method!r}")
+        self.levels = tuple(float(x) for x in self.levels)
+
+    def bounds(self, estimate: np.ndarray, sigma: np.ndarray | None, q: str) -> dict[float, tuple]:
+        """level → (low, high) arrays for quantity ``q``."""
+        est = np.asarray(estimate, np.float64)
+        if self.method == "conformal":
+            scale = np.ones_like(est)
+        elif sigma is None:
+            raise ValueError(f"interval method {self.method} needs the encoder σ")
+        else:
+            scale = np.asarray(sigma, np.float64)
+        return {lv: (est - s * scale, est + s * scale) for lv, s in zip(self.levels, self.scales[q])}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "IntervalCalibration":
+        return cls(method=d["method"], levels=tuple(d["levels"]),
+                   scales={q: [float(v) for v in s] for q, s in d["scales"].items()},
+                   n=int(d.get("n", 0)), measured=list(d.get("measured", [])))
+
+
+def fit_intervals(method: str, y_true: dict, estimate: dict, sigma: dict | None = None,
+                  levels=LEVELS) -> IntervalCalibration:
+    """s for each quantity from calibration galaxies (dicts quantity → (N,) arrays)."""
+    scales, n = {}, None
+    for q, y in y_true.items():
+        r = np.asarray(y, np.float64) - np.asarray(estimate[q], np.float64)
+        if method == "conformal":
+            scales[q] = conformal_quantiles(r, levels)
+        else:
+            if sigma is None:
+                raise ValueError(f"interval method {method} needs the encoder σ")
+            z = r / np.asarray(sigma[q], np.float64)
+            if method == "conformal_sigma":
+                scales[q] = conformal_quantiles(z, levels)
+            elif method == "sigma_recalibrated":
+                k = float(np.sqrt(np.nanmean(z**2)))
+                scales[q] = [float(norm.ppf(0.5 + lv / 2) * k) for lv in levels]
+            else:
+                raise ValueError(f"interval method must be one of {METHODS}, got {method!r}")
+        n = int(np.isfinite(r).sum()) if n is None else min(n, int(np.isfinite(r).sum()))
+    return IntervalCalibration(method, tuple(levels), scales, n or 0)
+
+
+def coverage_rows(cal: IntervalCalibration, y_true: dict, estimate: dict, sigma: dict | None = None) -> list[dict]:
+    """Empirical coverage and mean width (same units as the quantity) per quantity and level."""
+    rows = []
+    for q, y in y_true.items():
+        y = np.asarray(y, np.float64)
+        for lv, (lo, hi) in cal.bounds(estimate[q], None if sigma is None else sigma[q], q).items():
+            ok = np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi)
+            rows.append({"method": cal.method, "quantity": q, "level": lv,
+                         "coverage": float(((y >= lo) & (y <= hi))[ok].mean()),
+                         "mean_width": float((hi - lo)[ok].mean()), "n": int(ok.sum())})
+    return rows
+
+
+def coverage_by_sigma(cal: IntervalCalibration, y, estimate, sigma, q: str, level: float,
+                      n_bins: int = 4) -> np.ndarray:
+    """Coverage at ``level`` in each σ quantile bin (lowest σ first). Constant-width intervals
+    over-cover galaxies with a small error and under-cover those with a large one when σ tracks the
+    error; equal values across bins are what per-galaxy intervals should give."""
+    y, sigma = np.asarray(y, np.float64), np.asarray(sigma, np.float64)
+    lo, hi = cal.bounds(estimate, sigma, q)[level]
+    edges = np.quantile(sigma, np.linspace(0, 1, n_bins + 1))
+    which = np.clip(np.searchsorted(edges, sigma, side="right") - 1, 0, n_bins - 1)
+    inside = (y >= lo) & (y <= hi)
+    return np.array([inside[which == b].mean() for b in range(n_bins)])
+
+
+def split_halves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split of n held-out galaxies into (calibration, coverage-test) index halves."""
+    perm = np.random.default_rng([seed, 11]).permutation(n)
+    return np.sort(perm[: n // 2]), np.sort(perm[n // 2:])
+
+
+def compare_methods(y_true: dict, estimate: dict, sigma: dict | None, seed: int = 0,
+                    methods=METHODS, levels=LEVELS) -> pd.DataFrame:
+    """Each method fitted on one half of the held-out galaxies, scored on the other half.
+
+    Long format: method, quantity, level, coverage, mean_width, n (test galaxies)."""
+    n = len(next(iter(y_true.values())))
+    cal_idx, test_idx = split_halves(n, seed)
+
+    def pick(d, idx):
+        return None if d is None else {q: np.asarray(v)[idx] for q, v in d.items()}
+
+    rows = []
+    for m in methods:
+        if m != "conformal" and sigma is None:
+            continue
+        cal = fit_intervals(m, pick(y_true, cal_idx), pick(estimate, cal_idx), pick(sigma, cal_idx), levels)
+        rows += coverage_rows(cal, pick(y_true, test_idx), pick(estimate, test_idx), pick(sigma, test_idx))
+    return pd.DataFrame(rows)
