@@ -48,7 +48,8 @@ def embed_views(images: Any, encode: Callable[[torch.Tensor], Any], n_views: int
 
 
 def encoder_views(encoder: nn.Module, image_dir: Any, ids: Sequence[int], image_size: int,
-                  n_views: int, seed: int = 0, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+                  n_views: int, seed: int = 0, batch_size: int = 512
+                  ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Frozen-encoder features of the catalog images, ``(n_views, N_read, D)``, view 0 plain and the
     others augmented; returns ``(views, ids_read, drops)`` — unreadable images are listed, not lost."""
     from raregal.core.images import iter_image_batches, to_tensor

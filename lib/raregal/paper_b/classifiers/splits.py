@@ -36,7 +36,8 @@ def split_task(positive: Any, n_negatives: int, n_positives: int, seed: int,
     idx = np.concatenate([rng.choice(pos_pool, n_positives, replace=False),
                           rng.choice(neg_pool, n_negatives, replace=False)])
     y = positive[idx]
-    n_test, n_val = round(n_positives * test_fraction), round(n_positives * (1 - test_fraction) * val_fraction)
+    n_test = round(n_positives * test_fraction)
+    n_val = round(n_positives * (1 - test_fraction) * val_fraction)
     if min(n_test, n_val) < 1:
         raise ValueError(f"{n_positives} positives leave {n_test} for test and {n_val} for validation;"
                          f" need at least one each")
