@@ -1,9 +1,9 @@
 """Training and scoring speed of the paper-B binary classifiers on this machine.
 
-Measures the ResNet-18 classifier (raregal.paper_b.classifiers.resnet_classifier, kornia crop/rotation/flip per
-batch, BCE, Adam) in images/s for training and for scoring, at the paper's width and at the narrow
-width the CPU profiles use, plus the frozen-trunk mode's linear head (feature rows/s). CUDA is used
-when available. Human lines, then one JSON line.
+Measures the ResNet-18 classifier (raregal.paper_b.classifiers.resnet_classifier, kornia
+crop/rotation/flip per batch, BCE, Adam) in images/s for training and for scoring, at the paper's
+width and at the narrow width the CPU profiles use, plus the frozen-trunk mode's linear head (feature
+rows/s). CUDA is used when available. Human lines, then one JSON line.
 
     .venv/bin/python benchmarks/classifiers.py [--quick]
 """
@@ -13,21 +13,20 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
 
-from raregal.paper_b import classifiers as C
+from raregal.paper_b import classifiers
 
 
 def train_rate(model, x, y, augment, steps, batch):
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    s = C.TrainSettings()
+    s = classifiers.TrainSettings()
     model.train()
     for i in range(steps + 1):  # first step is warm-up
         if i == 1:
             t0 = time.perf_counter()
         xb = x[:batch]
-        loss = C.loss_value(model(augment(xb) if augment is not None else xb), y[:batch], s)
+        loss = classifiers.loss_value(model(augment(xb) if augment is not None else xb), y[:batch], s)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -58,17 +57,17 @@ def main() -> None:
     out = {"device": dev}
     for width, size, batch in [(1.0, 64, 32), (0.25, 48, 64)]:
         torch.manual_seed(0)
-        model = C.resnet_classifier(width).to(dev)
+        model = classifiers.resnet_classifier(width).to(dev)
         x = torch.rand(batch, 3, size, size, device=dev)
         y = (torch.rand(batch, device=dev) > 0.5).float()
-        aug = C.make_augment(size).to(dev)
+        aug = classifiers.make_augment(size).to(dev)
         tr = train_rate(model, x, y, aug, steps, batch)
         sc = score_rate(model, torch.rand(4 * batch, 3, size, size, device=dev), reps)
         print(f"ResNet-18 width {width} at {size} px: train {tr:.0f} img/s, score {sc:.0f} img/s")
         key = f"w{width:g}_{size}px"
         out[f"train_img_s_{key}"] = round(tr, 1)
         out[f"score_img_s_{key}"] = round(sc, 1)
-    head = C.head_classifier(128).to(dev)
+    head = classifiers.head_classifier(128).to(dev)
     feats = torch.randn(4096, 128, device=dev)
     lab = (torch.rand(4096, device=dev) > 0.5).float()
     hr = train_rate(head, feats, lab, None, 20 * steps, 512)

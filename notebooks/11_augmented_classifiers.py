@@ -41,7 +41,7 @@ n_seeds = None  # repeats with different splits (None: the profile's value)
 import pandas as pd
 
 from raregal.core import config, gz2_schema, outputs
-from raregal.paper_b import classifiers as C
+from raregal.paper_b import classifiers
 
 overrides = {k: v for k, v in {"n_negatives": n_negatives, "n_seeds": n_seeds}.items() if v is not None}
 cfg = config.setup(profile, source, seed, overrides={"classifiers": overrides})
@@ -58,10 +58,10 @@ seeds = list(range(cfg.seed, cfg.seed + c.n_seeds))
 # %%
 tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / "tags.parquet",
                                       made_by="07_gz2_labels"))
-feat = C.featurizer_from_config(cfg)
+feat = classifiers.featurizer_from_config(cfg)
 views, ids_read, drops = feat.catalog(cfg.data_dir("interim", "gz2") / "images", tags["dr7objid"],
                                       cache=cfg.data_dir("processed", "classifiers", "catalog_views.npz"))
-labels = C.task_labels(tags.set_index("dr7objid").loc[ids_read].reset_index(), task_list)
+labels = classifiers.task_labels(tags.set_index("dr7objid").loc[ids_read].reset_index(), task_list)
 print(f"{feat.mode} inputs {views.shape}; {len(drops)} image(s) dropped (unreadable or missing)")
 print(labels[labels.eligible][task_list].mean().round(3).rename("positive share among well-sampled"))
 outputs.record("B-table2-image-drops", len(drops), cfg)
@@ -70,16 +70,16 @@ outputs.record("B-table2-image-drops", len(drops), cfg)
 # ## Synthetic positives
 # One prompt per task built from the tag phrases of notebook 07 ("sdss, spiral galaxy", …), sampled
 # from the fine-tuned pipeline of notebook 08 with the Euler-ancestral sampler (steps from the
-# profile), each started from a noised real galaxy as in seed 004 §2 (img2img). The starting
+# profile), each started from a noised real galaxy as in Ma et al. (2025) §2 (img2img). The starting
 # galaxies have a majority vote for the feature but are not well-sampled, so they are in no split.
 # Without a pipeline the augmented arm is reported as not run.
 
 # %%
 catalog = gz2_schema.read_catalog(cfg.data_dir("interim", "gz2"))
-prompts = {t: C.task_prompt(t) for t in task_list}
-refs = {t: C.reference_images(tags, catalog, cfg.data_dir("interim", "gz2") / "images", t, seed=cfg.seed)
-        for t in task_list}
-syn_views, syn_images, syn_notes = C.task_synthetic(cfg, feat, prompts, c.n_synthetic, refs)
+prompts = {t: classifiers.task_prompt(t) for t in task_list}
+image_dir = cfg.data_dir("interim", "gz2") / "images"
+refs = {t: classifiers.reference_images(tags, catalog, image_dir, t, seed=cfg.seed) for t in task_list}
+syn_views, syn_images, syn_notes = classifiers.task_synthetic(cfg, feat, prompts, c.n_synthetic, refs)
 for t, note in syn_notes.items():
     print(f"{t:7s} {note}")
 
@@ -87,13 +87,11 @@ for t, note in syn_notes.items():
 # ## Train and score: task × seed × arm
 
 # %%
-settings = C.TrainSettings(lr=c.lr, epochs=c.epochs, batch_size=c.batch_size, seed=cfg.seed)
-per_seed = C.run_table2(views, labels, settings, feat.make_model, c.n_negatives, seeds,
-                        synthetic=syn_views, augment=feat.augment, tasks=task_list,
-                        synthetic_notes=syn_notes)
-summary = C.summarise_seeds(per_seed, ["task", "method", "quantity"])
-table = C.with_paper(summary, C.PAPER_TABLE2.drop(columns="positive_fraction"),
-                     ["task", "method", "quantity"])
+settings = classifiers.TrainSettings(lr=c.lr, epochs=c.epochs, batch_size=c.batch_size, seed=cfg.seed)
+per_seed = classifiers.run_table2(views, labels, settings, feat.make_model, c.n_negatives, seeds,
+                                  synthetic=syn_views, augment=feat.augment, tasks=task_list,
+                                  synthetic_notes=syn_notes)
+table = classifiers.table2_summary(per_seed)
 outputs.save_table(table, "B-table2", cfg,
                    caption=(f"Paper B Table 2 on the {cfg.source} survey: purity / completeness / F1 of "
                             f"the positive class, mean ± std over {len(seeds)} split(s); "

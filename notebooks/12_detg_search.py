@@ -46,8 +46,7 @@ import pandas as pd
 
 from raregal.core import config, gz2_schema, outputs
 from raregal.core.images import read_images
-from raregal.paper_b import classifiers as C
-from raregal.paper_b import detg as D
+from raregal.paper_b import classifiers, detg
 
 cfg = config.setup(profile, source, seed,
                    overrides={"detg": {"n_rounds": n_rounds} if n_rounds is not None else {}})
@@ -65,10 +64,10 @@ known_ids = gz2_schema.read_known_detg(gz2_dir)
 known_ids = [] if known_ids is None else known_ids
 tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / "tags.parquet",
                                       made_by="07_gz2_labels"))
-feat = C.featurizer_from_config(cfg)
+feat = classifiers.featurizer_from_config(cfg)
 views, ids, drops = feat.catalog(image_dir, tags["dr7objid"],
                                  cache=cfg.data_dir("processed", "classifiers", "catalog_views.npz"))
-physical = D.catalog_rows(catalog, ids)
+physical = detg.catalog_rows(catalog, ids)
 known = physical["dr7objid"].isin(known_ids).to_numpy()
 truth = physical["true_detg"].to_numpy(bool) if "true_detg" in physical else None
 print(f"{len(ids)} galaxies ({len(drops)} images dropped), {known.sum()} in the known D-ETG catalog"
@@ -80,15 +79,15 @@ print(f"{len(ids)} galaxies ({len(drops)} images dropped), {known.sum()} in the 
 # (img2img), so the model has to add the dust lane — the extrapolation the paper tests.
 
 # %%
-etg_ids = D.clean_etgs(tags, catalog)
-syn_views, syn_images, syn_note = D.synthetic_detgs(cfg, feat, etg_ids, image_dir, d.n_synthetic)
+etg_ids = detg.clean_etgs(tags, catalog)
+syn_views, syn_images, syn_note = detg.synthetic_detgs(cfg, feat, etg_ids, image_dir, d.n_synthetic)
 print(syn_note)
 lane_rows = tags[tags["tag_dust_lane"] & ~tags["tag_smooth"]]["dr7objid"].head(6)
 rows6 = [("real early type", read_images(image_dir, etg_ids[:6].tolist()).images),
          ("real dust lane", read_images(image_dir, lane_rows.tolist()).images),
          ("synthetic D-ETG", None if syn_images is None else syn_images[:6]),
          ("synthetic D-ETG", None if syn_images is None else syn_images[-6:])]
-fig = D.image_rows(rows6, title=f"{cfg.source} survey: early type + dust lane → synthetic D-ETGs")
+fig = detg.image_rows(rows6, title=f"{cfg.source} survey: early type + dust lane → synthetic D-ETGs")
 outputs.save_figure(fig, "B-fig6", cfg, caption=f"Paper B Fig. 6 on the {cfg.source} survey: real early types and "
                     "dust-lane galaxies (the two common concepts) and synthetic D-ETGs generated from "
                     "the weighted prompts (upper: completely round, lower: in-between).")
@@ -97,16 +96,11 @@ outputs.save_figure(fig, "B-fig6", cfg, caption=f"Paper B Fig. 6 on the {cfg.sou
 # ## Table 3: known D-ETGs at 1 : 100
 
 # %%
-settings = C.TrainSettings(lr=c.lr, epochs=c.epochs, batch_size=c.batch_size, seed=cfg.seed)
-labels3 = pd.DataFrame({"detg": known, "eligible": True})
-per_seed3 = C.run_table2(views, labels3, settings, feat.make_model, d.n_negatives,
-                         list(range(cfg.seed, cfg.seed + d.n_seeds)),
-                         synthetic={"detg": syn_views} if syn_views is not None else {},
-                         augment=feat.augment, tasks=["detg"],
-                         fractions={"detg": d.positive_ratio / (1 + d.positive_ratio)},
-                         synthetic_notes={"detg": syn_note})
-table3 = C.with_paper(C.summarise_seeds(per_seed3, ["method", "quantity"]), D.PAPER_TABLE3,
-                      ["method", "quantity"])
+settings = classifiers.TrainSettings(lr=c.lr, epochs=c.epochs, batch_size=c.batch_size, seed=cfg.seed)
+per_seed3 = detg.run_table3(views, known, settings, feat.make_model, d.n_negatives,
+                            range(cfg.seed, cfg.seed + d.n_seeds), d.positive_ratio, syn_views, syn_note,
+                            feat.augment)
+table3 = detg.table3_summary(per_seed3)
 outputs.save_table(table3, "B-table3", cfg,
                    caption=(f"Paper B Table 3 on the {cfg.source} survey: known D-ETGs vs {d.n_negatives} "
                             f"random galaxies at {d.positive_ratio:g} positives per negative, mean ± std "
@@ -119,18 +113,19 @@ table3.pivot_table(index="method", columns="quantity", values=["ours", "paper"])
 # stops; answer yes/no (kept in the CSV log), then rerun — answered rounds replay from the log.
 
 # %%
-revs, log = D.make_reviewers(cfg.source, cfg.data_dir("processed", "detg", "vetting_log.csv"),
-                             dict(zip(ids.tolist(), truth.tolist())) if truth is not None else None,
-                             reviewers.split(","), d.reviewer_miss_rate, d.reviewer_false_yes_rate, cfg.seed)
-found, rounds = D.search_with_vetting(views, ids, syn_views, revs, settings, feat.make_model,
-                                      n_negatives=d.search_negatives, n_rounds=d.n_rounds,
-                                      seed=cfg.seed, max_candidates=d.max_candidates,
-                                      known_ids=known_ids, log=log, augment=feat.augment, truth=truth,
-                                      image_dir=image_dir)
+revs, log = detg.make_reviewers(cfg.source, cfg.data_dir("processed", "detg", "vetting_log.csv"),
+                                dict(zip(ids.tolist(), truth.tolist())) if truth is not None else None,
+                                reviewers.split(","), d.reviewer_miss_rate, d.reviewer_false_yes_rate,
+                                cfg.seed)
+search_settings = detg.SearchSettings(n_negatives=d.search_negatives, train=settings, n_rounds=d.n_rounds,
+                                      seed=cfg.seed, max_candidates=d.max_candidates)
+found, rounds = detg.search_with_vetting(detg.Survey(views, ids, known_ids, truth), syn_views, revs,
+                                         search_settings, feat.make_model, feat.augment, log,
+                                         image_dir=image_dir)
 with outputs.atomic_path(cfg.paths.catalogs / "detg_candidates.csv") as tmp:
     found.to_csv(tmp, index=False)
-scores = D.score_against_truth(found["id"], ids, truth, known_ids) if truth is not None else None
-search = D.search_table(rounds, found, len(ids), scores)
+scores = detg.score_against_truth(found["id"], ids, truth, known_ids) if truth is not None else None
+search = detg.search_table(rounds, found, len(ids), scores)
 outputs.save_table(search, "B-table-search", cfg,
                    caption=(f"D-ETG search on the {cfg.source} survey ({len(ids)} galaxies; paper 239,695): "
                             f"{d.n_synthetic} synthetic D-ETGs + {d.search_negatives} random negatives, "
@@ -143,10 +138,10 @@ search
 
 # %%
 new_ids = found.loc[~found["in_known_catalog"]].sort_values("score", ascending=False)["id"]
-fig = D.image_rows([rows6[2], rows6[3],
-                    ("newly found", read_images(image_dir, new_ids.head(6).tolist()).images),
-                    ("newly found", read_images(image_dir, new_ids.iloc[6:12].tolist()).images)],
-                   title=f"{cfg.source} survey: synthetic D-ETGs (upper) and D-ETGs found with them (lower)")
+fig = detg.image_rows([rows6[2], rows6[3],
+                       ("newly found", read_images(image_dir, new_ids.head(6).tolist()).images),
+                       ("newly found", read_images(image_dir, new_ids.iloc[6:12].tolist()).images)],
+                      title=f"{cfg.source} survey: synthetic D-ETGs (upper) and D-ETGs found with them (lower)")
 outputs.save_figure(fig, "B-fig7", cfg, caption=f"Paper B Fig. 7 on the {cfg.source} survey: synthetic D-ETGs and the "
                     "highest-scoring accepted galaxies that the known catalog lacks.")
 
@@ -155,21 +150,22 @@ outputs.save_figure(fig, "B-fig7", cfg, caption=f"Paper B Fig. 7 on the {cfg.sou
 
 # %%
 etg = physical["dr7objid"].isin(tags.loc[tags["tag_smooth"], "dr7objid"]).to_numpy()
-samples, sample_note = D.comparison_samples(physical, found["id"], known_ids, etg, d.n_control, cfg.seed)
+samples, sample_note = detg.comparison_samples(physical, found["id"], known_ids, etg, d.n_control, cfg.seed)
 print(sample_note)
-fig = D.plot_kdes({k: samples[k] for k in ("new", "known")}, "z",
-                  np.linspace(0, physical["z"].quantile(0.99), 200), "redshift z")
+fig = detg.plot_kdes({k: samples[k] for k in ("new", "known")}, "z",
+                     np.linspace(0, physical["z"].quantile(0.99), 200), "redshift z")
 fig.axes[0].set_title(f"{cfg.source} survey: redshift of new vs known D-ETGs")
 outputs.save_figure(fig, "B-fig8", cfg, caption=f"Paper B Fig. 8 on the {cfg.source} survey: KDE of redshift for the "
                     "D-ETGs found here but not in the known catalog (red) and the known ones (blue).")
-fig = D.plot_cdf_panels(samples, [("logsfr", "log SFR [M☉/yr]"), ("loghalomass", "log halo mass [M☉]")],
-                        n_boot=d.n_boot, seed=cfg.seed,
-                        title=f"{cfg.source} survey: SFR and halo mass of D-ETGs and control ETGs")
+fig = detg.plot_cdf_panels(samples, [("logsfr", "log SFR [M☉/yr]"),
+                                     ("loghalomass", "log halo mass [M☉]")],
+                           n_boot=d.n_boot, seed=cfg.seed,
+                           title=f"{cfg.source} survey: SFR and halo mass of D-ETGs and control ETGs")
 outputs.save_figure(fig, "B-fig9", cfg, caption=f"Paper B Fig. 9 on the {cfg.source} survey: CDFs of SFR and halo mass "
                     f"(1σ bootstrap bands) for new and known D-ETGs and control ETGs ({sample_note}).")
-fig = D.plot_cdf_panels(samples, [("rmag", "r magnitude"), ("logmstar", "log M* [M☉]")],
-                        n_boot=d.n_boot, seed=cfg.seed,
-                        title=f"{cfg.source} survey: r magnitude and stellar mass")
+fig = detg.plot_cdf_panels(samples, [("rmag", "r magnitude"), ("logmstar", "log M* [M☉]")],
+                           n_boot=d.n_boot, seed=cfg.seed,
+                           title=f"{cfg.source} survey: r magnitude and stellar mass")
 outputs.save_figure(fig, "B-figD4", cfg, caption=f"Paper B Fig. D4 on the {cfg.source} survey: CDFs of r magnitude and "
                     "stellar mass (1σ bootstrap bands) for new, known and control samples.")
 plt.close("all")

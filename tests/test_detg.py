@@ -1,17 +1,17 @@
-"""D-ETG task: Table 3 split, the iterative search with vetting, truth scoring, control sample, CDFs."""
+"""D-ETG task: Table 3 and its published values, the iterative search with vetting, truth scoring,
+control sample, CDFs, plots."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from raregal.paper_b import classifiers as C
-from raregal.paper_b import detg as D
-from raregal.paper_b import vetting as V
+from raregal.paper_b import classifiers, detg, vetting
 
 
 def survey(n=3000, frac=0.01, d=8, seed=0):
-    """Features where true D-ETGs sit in a shifted blob; ids like dr7objids."""
+    """Features where true D-ETGs sit in a shifted blob, ids like dr7objids, the truth, and synthetic
+    D-ETGs drawn from the same blob."""
     rng = np.random.default_rng(seed)
     truth = rng.random(n) < frac
     x = rng.normal(size=(n, d)).astype(np.float32)
@@ -22,18 +22,65 @@ def survey(n=3000, frac=0.01, d=8, seed=0):
     return x, ids, truth, syn
 
 
-def test_paper_tables_match_text():
-    t = D.PAPER_TABLE3.set_index(["method", "quantity"])["paper"]
-    assert t[("augmented", "purity")] == 0.74 and t[("focal", "completeness")] == 0.16
-    assert len(D.PAPER_TABLE3) == 9
-    assert D.PAPER_SEARCH["candidates"] == {1: 8184, 2: 2488, 3: 1062} and D.PAPER_SEARCH["final_new"] == 520
-    assert all("{dust lane:1.3}" in p for p in D.DETG_PROMPTS)
+TRAIN = classifiers.TrainSettings(lr=1e-2, epochs=2, batch_size=256)
+TRAIN_ONE_EPOCH = classifiers.TrainSettings(lr=1e-2, epochs=1, batch_size=256)
+
+
+def head8():
+    """A linear head on the 8 survey features."""
+    return classifiers.head_classifier(8)
+
+
+def _f1_within_rounding(purity, completeness, f1, step=0.005):
+    """Is a published F1 what purity and completeness, each rounded to two decimals, allow?"""
+    p = np.array([purity - step, purity + step])[:, None]
+    c = np.array([completeness - step, completeness + step])[None, :]
+    bounds = 2 * p * c / (p + c)
+    return bounds.min() - step <= f1 <= bounds.max() + step
+
+
+def test_published_table3_f1_agrees_with_its_purity_and_completeness():
+    # a typo in the transcription of Ma et al. (2025) Table 3 breaks F1 = 2PC / (P + C)
+    wide = detg.PAPER_TABLE3.pivot_table(index="method", columns="quantity", values="paper")
+    assert sorted(wide.index) == sorted(classifiers.METHODS)
+    for method, row in wide.iterrows():
+        assert _f1_within_rounding(row["purity"], row["completeness"], row["f1"]), method
+
+
+def test_table3_summary_carries_the_published_value_of_each_row():
+    x, ids, truth, syn = survey()
+    published = detg.PAPER_TABLE3.set_index(["method", "quantity"])["paper"]
+    for synthetic, seeds in ((syn[None], [0, 1]), (None, [0])):
+        per = detg.run_table3(x[None], truth, TRAIN, head8, n_negatives=1000, seeds=seeds,
+                              synthetic_views=synthetic, synthetic_note="not run: no generator here")
+        assert (per["n_positives"] == 10).all() and (per["n_negatives"] == 1000).all()
+        table = detg.table3_summary(per)
+        assert list(table.columns[:4]) == ["method", "quantity", "ours", "paper"] and len(table) == 9
+        rows = table.set_index(["method", "quantity"])
+        pd.testing.assert_series_equal(rows["paper"], published.loc[rows.index], check_names=False)
+    # without synthetic D-ETGs the augmented arm is not run, and the paper's value still stands beside it
+    aug = rows.xs("augmented", level="method")
+    assert aug["ours"].isna().all() and (aug["note"] == "not run: no generator here").all()
+    assert rows.drop(index="augmented", level="method")["ours"].notna().all()
+
+
+def test_detg_prompts_name_the_trained_concepts():
+    # the extrapolation combines two concepts the fine-tune saw: an early type and a dust lane, as
+    # the tag phrases of notebook 07 spell them; and the generator must accept the weights
+    from raregal.paper_b.diffusion.prompts import parse_weighted_prompt
+    from raregal.paper_b.labels import TAGS
+
+    phrase = dict(zip(TAGS.name, TAGS.phrase))
+    for prompt, etg in zip(detg.DETG_PROMPTS, detg.ETG_TAGS):
+        parsed = parse_weighted_prompt(prompt)
+        assert parsed.text == f"sdss, {phrase[etg]}, {phrase['dust_lane']}"
+        assert parsed.weights[phrase["dust_lane"]] > 1  # the rare part is stressed
 
 
 def test_table3_split_keeps_ratio():
     known = np.zeros(5000, bool)
     known[:80] = True
-    s = D.table3_split(known, n_negatives=3000, seed=0)
+    s = detg.table3_split(known, n_negatives=3000, seed=0)
     rows = np.concatenate(list(s.values()))
     assert known[rows].sum() == 30 and (~known[rows]).sum() == 3000
     assert known[s["test"]].sum() == 3
@@ -41,13 +88,14 @@ def test_table3_split_keeps_ratio():
 
 def test_search_finds_detgs_with_perfect_reviewers(tmp_path):
     x, ids, truth, syn = survey()
-    revs = [V.SimulatedReviewer(n, dict(zip(ids.tolist(), truth.tolist())), 0, 0) for n in "abc"]
-    log = V.VettingLog(tmp_path / "log.csv")
+    revs = [vetting.SimulatedReviewer(n, dict(zip(ids.tolist(), truth.tolist())), 0, 0) for n in "abc"]
+    log = vetting.VettingLog(tmp_path / "log.csv")
     known = ids[truth][:5]
-    cat, rounds = D.run_search(x[None], ids, syn[None], revs, C.TrainSettings(lr=1e-2, epochs=3,
-                               batch_size=256), lambda: C.head_classifier(8), n_negatives=600,
-                               n_rounds=3, seed=0, known_ids=known, log=log, truth=truth)
-    assert list(cat.columns) == list(D.CATALOG_COLUMNS)
+    train = classifiers.TrainSettings(lr=1e-2, epochs=3, batch_size=256)
+    settings = detg.SearchSettings(n_negatives=600, train=train, n_rounds=3, seed=0)
+    cat, rounds = detg.run_search(detg.Survey(x[None], ids, known, truth), syn[None], revs, settings, head8,
+                                  log=log)
+    assert list(cat.columns) == list(detg.CATALOG_COLUMNS)
     assert len(rounds) == 3 and rounds["round"].tolist() == [1, 2, 3]
     # perfect reviewers: everything accepted is a true D-ETG, every vetted id is in the log x3
     assert truth[np.isin(ids, cat["id"])].all()
@@ -57,7 +105,7 @@ def test_search_finds_detgs_with_perfect_reviewers(tmp_path):
     assert (rounds["n_accepted_true"] == rounds["n_accepted"]).all()
     # a galaxy is vetted once: later rounds only see new candidates
     assert rounds["n_candidates"].sum() == len(np.unique(log.read()["id"]))
-    sc = D.score_against_truth(cat["id"], ids, truth, known)
+    sc = detg.score_against_truth(cat["id"], ids, truth, known)
     assert sc["purity"] == 1.0 and sc["completeness"] > 0.6
     assert sc["n_true_new"] == truth.sum() - 5
 
@@ -65,11 +113,10 @@ def test_search_finds_detgs_with_perfect_reviewers(tmp_path):
 def test_search_two_of_three_and_cap():
     x, ids, truth, syn = survey(seed=1)
     t = dict(zip(ids.tolist(), truth.tolist()))
-    liar = V.SimulatedReviewer("c", t, 1.0, 1.0)  # always wrong
-    revs = [V.SimulatedReviewer("a", t, 0, 0), V.SimulatedReviewer("b", t, 0, 0), liar]
-    cat, rounds = D.run_search(x[None], ids, syn[None], revs, C.TrainSettings(lr=1e-2, epochs=2,
-                               batch_size=256), lambda: C.head_classifier(8), n_negatives=500,
-                               n_rounds=2, max_candidates=10, truth=truth)
+    liar = vetting.SimulatedReviewer("c", t, 1.0, 1.0)  # always wrong
+    revs = [vetting.SimulatedReviewer("a", t, 0, 0), vetting.SimulatedReviewer("b", t, 0, 0), liar]
+    settings = detg.SearchSettings(n_negatives=500, train=TRAIN, n_rounds=2, max_candidates=10)
+    cat, rounds = detg.run_search(detg.Survey(x[None], ids, truth=truth), syn[None], revs, settings, head8)
     assert (rounds["n_candidates"] <= 10).all()
     assert (cat["votes"] == 2).all() and truth[np.isin(ids, cat["id"])].all()
     assert (rounds["n_candidates"] + rounds["n_not_vetted_over_cap"] <= rounds["n_flagged"]).all()
@@ -77,34 +124,34 @@ def test_search_two_of_three_and_cap():
 
 def test_search_stops_for_pending_human_review(tmp_path):
     x, ids, truth, syn = survey(n=800, seed=2)
-    log = V.VettingLog(tmp_path / "log.csv")
-    with pytest.raises(V.PendingReview):
-        D.run_search(x[None], ids, syn[None], [V.LogReviewer("me", log)],
-                     C.TrainSettings(lr=1e-2, epochs=1, batch_size=256), lambda: C.head_classifier(8),
-                     n_negatives=200, min_votes=1)
+    log = vetting.VettingLog(tmp_path / "log.csv")
+    with pytest.raises(vetting.PendingReview):
+        detg.run_search(detg.Survey(x[None], ids), syn[None], [vetting.LogReviewer("me", log)],
+                        detg.SearchSettings(n_negatives=200, train=TRAIN_ONE_EPOCH, min_votes=1), head8)
 
 
 def test_search_refuses_bad_input():
     x, ids, truth, syn = survey(n=500)
-    args = dict(reviewers=[], settings=C.TrainSettings(), make_model=lambda: C.head_classifier(8))
+    ten = detg.SearchSettings(n_negatives=10)
     with pytest.raises(ValueError, match="ids"):
-        D.run_search(x[None], ids[:-1], syn[None], n_negatives=10, **args)
+        detg.run_search(detg.Survey(x[None], ids[:-1]), syn[None], [], ten, head8)
     with pytest.raises(ValueError, match="unique"):
-        D.run_search(x[None], np.zeros(500, int), syn[None], n_negatives=10, **args)
+        detg.run_search(detg.Survey(x[None], np.zeros(500, int)), syn[None], [], ten, head8)
     with pytest.raises(ValueError, match="synthetic"):
-        D.run_search(x[None], ids, syn[None, :0], n_negatives=10, **args)
+        detg.run_search(detg.Survey(x[None], ids), syn[None, :0], [], ten, head8)
     with pytest.raises(ValueError, match="n_negatives"):
-        D.run_search(x[None], ids, syn[None], n_negatives=10**6, **args)
+        detg.run_search(detg.Survey(x[None], ids), syn[None], [], detg.SearchSettings(n_negatives=10**6),
+                        head8)
 
 
 def test_score_against_truth_counts():
     ids = np.array([1, 2, 3, 4, 5])
     truth = np.array([1, 1, 0, 1, 0], bool)
-    sc = D.score_against_truth([1, 3], ids, truth, known_ids=[1])
+    sc = detg.score_against_truth([1, 3], ids, truth, known_ids=[1])
     assert sc["purity"] == 0.5 and sc["completeness"] == pytest.approx(1 / 3)
     assert sc["purity_new"] == 0.0 and sc["completeness_new"] == 0.0 and sc["n_true_new"] == 2
     with pytest.raises(ValueError, match="not in the survey"):
-        D.score_against_truth([9], ids, truth)
+        detg.score_against_truth([9], ids, truth)
 
 
 def test_matched_control_follows_target_distribution():
@@ -114,59 +161,73 @@ def test_matched_control_follows_target_distribution():
     target = pd.DataFrame({"z": rng.normal(0.08, 0.02, 300), "logmstar": rng.normal(10.8, 0.2, 300)})
     pool = pd.DataFrame({"z": rng.uniform(0.0, 0.2, 20000), "logmstar": rng.uniform(9, 12, 20000),
                          "logsfr": 0.0})
-    ctrl = D.matched_control(target, pool, 400, seed=1)
+    ctrl = detg.matched_control(target, pool, 400, seed=1)
     assert len(ctrl) == 400 and ctrl.attrs["n_reused"] == 0 and ctrl.index.is_unique
     for c in ("z", "logmstar"):
         assert ks_2samp(ctrl[c], target[c]).statistic < 0.15
         assert ks_2samp(pool[c], target[c]).statistic > 0.3
     with pytest.raises(ValueError, match="lacks columns"):
-        D.matched_control(target, pool.drop(columns="z"), 10)
+        detg.matched_control(target, pool.drop(columns="z"), 10)
 
 
 def test_bootstrap_cdf_band_contains_cdf_and_narrows_with_n():
     rng = np.random.default_rng(0)
     grid = np.linspace(-3, 3, 50)
-    small = D.bootstrap_cdf(np.r_[rng.normal(size=50), np.nan], grid, n_boot=200)
-    big = D.bootstrap_cdf(rng.normal(size=2000), grid, n_boot=200)
+    small = detg.bootstrap_cdf(np.r_[rng.normal(size=50), np.nan], grid, n_boot=200)
+    big = detg.bootstrap_cdf(rng.normal(size=2000), grid, n_boot=200)
     assert small["n"] == 50 and small["n_nan"] == 1
     assert np.all(small["lo"] <= small["cdf"] + 1e-12) and np.all(small["cdf"] <= small["hi"] + 1e-12)
     assert (big["hi"] - big["lo"]).max() < (small["hi"] - small["lo"]).max()
     assert np.all(np.diff(big["cdf"]) >= 0) and big["cdf"][-1] == pytest.approx(1.0, abs=0.01)
     with pytest.raises(ValueError, match="no finite"):
-        D.bootstrap_cdf([np.nan], grid)
+        detg.bootstrap_cdf([np.nan], grid)
 
 
 def test_kde_integrates_to_one():
     grid = np.linspace(-6, 6, 600)
-    dens = D.kde(np.random.default_rng(0).normal(size=500), grid)
+    dens = detg.kde(np.random.default_rng(0).normal(size=500), grid)
     assert np.trapezoid(dens, grid) == pytest.approx(1.0, abs=0.01)
     with pytest.raises(ValueError, match="distinct"):
-        D.kde([1.0, 1.0], grid)
+        detg.kde([1.0, 1.0], grid)
 
 
-def test_plots_build():
+def test_plots_draw_each_sample_with_its_colour_and_data():
     import matplotlib
 
     matplotlib.use("Agg")
     rng = np.random.default_rng(0)
     samples = {k: pd.DataFrame({"z": rng.uniform(0, 0.1, 40), "logsfr": rng.normal(size=40)})
                for k in ("new", "known", "control")}
-    fig = D.plot_cdf_panels(samples, [("z", "z"), ("logsfr", "SFR")], n_boot=20)
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3
-    fig2 = D.plot_kdes(samples, "z", np.linspace(0, 0.1, 50), "z")
-    assert len(fig2.axes[0].lines) == 3
+    fig = detg.plot_cdf_panels(samples, [("z", "z"), ("logsfr", "SFR")], n_boot=20, seed=3)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["z", "SFR"]
+    for ax, column in zip(fig.axes, ["z", "logsfr"]):
+        assert len(ax.collections) == 3  # one 1σ band per sample
+        for line, (name, df) in zip(ax.lines, samples.items()):
+            grid = line.get_xdata()
+            np.testing.assert_allclose(line.get_ydata(), detg.bootstrap_cdf(df[column], grid, 20, 3)["cdf"])
+            assert line.get_color() == detg.SAMPLE_COLOURS[name] and line.get_label() == f"{name} (n=40)"
+    grid = np.linspace(0, 0.1, 50)
+    samples["known"] = samples["known"].assign(z=np.r_[0.05, np.full(39, np.nan)])  # no density
+    fig2 = detg.plot_kdes(samples, "z", grid, "redshift")
+    assert [line.get_label() for line in fig2.axes[0].lines] == ["new (n=40)", "control (n=40)"]
+    np.testing.assert_allclose(fig2.axes[0].lines[0].get_ydata(), detg.kde(samples["new"]["z"], grid))
     imgs = rng.integers(0, 255, (3, 8, 8, 3), dtype=np.uint8)
-    fig3 = D.image_rows([("a", imgs), ("b", imgs[:0])], n_cols=4)
-    assert len(fig3.axes) == 8
-    assert [t.get_text() for t in fig3.axes[4].texts] == ["b: none"]  # an empty row still says which
+    fig3 = detg.image_rows([("a", imgs), ("b", imgs[:0])], n_cols=4)
+    top, bottom = fig3.axes[:4], fig3.axes[4:]
+    for j in range(3):
+        np.testing.assert_array_equal(top[j].images[0].get_array(), imgs[j])
+    assert not top[3].axison and not top[3].images  # fewer images than columns: the rest blank
+    assert top[0].get_ylabel() == "a\n(n=3)"
+    assert not any(ax.images for ax in bottom)
+    assert [t.get_text() for t in bottom[0].texts] == ["b: none"]  # an empty row still says which
 
 
 def test_search_without_synthetic_is_reported_not_run():
     x, ids, truth, syn = survey(n=300)
-    cat, rounds = D.run_search(x[None], ids, None, [], C.TrainSettings(), lambda: C.head_classifier(8),
-                               n_negatives=10)
-    assert cat.empty and list(cat.columns) == list(D.CATALOG_COLUMNS)
-    tab = D.search_table(rounds, cat, len(ids))
+    cat, rounds = detg.run_search(detg.Survey(x[None], ids), None, [], detg.SearchSettings(n_negatives=10),
+                                  head8)
+    assert cat.empty and list(cat.columns) == list(detg.CATALOG_COLUMNS)
+    tab = detg.search_table(rounds, cat, len(ids))
     assert len(tab) == 1 and "no synthetic" in tab.note.iloc[0]
 
 
@@ -174,25 +235,29 @@ def test_search_table_rows_and_paper_values():
     rounds = pd.DataFrame({"round": [1, 2], "n_candidates": [100, 40], "n_flagged": [120, 60],
                            "n_accepted": [30, 10], "n_candidates_true": [35, 12]})
     cat = pd.DataFrame({"id": range(40), "in_known_catalog": [True] * 10 + [False] * 30})
-    tab = D.search_table(rounds, cat, 20000, {"purity": 0.9})
+    tab = detg.search_table(rounds, cat, 20000, {"purity": 0.9})
     r1 = tab[(tab["round"] == "1") & (tab.quantity == "candidates vetted")].iloc[0]
     assert r1.ours == 100 and r1.paper == 8184
     fin = tab[tab["round"] == "final"].set_index("quantity")
     assert fin.loc["accepted, not in known catalog", "ours"] == 30
     assert fin.loc["accepted, not in known catalog", "paper"] == 520
     assert fin.loc["purity (mock truth)", "ours"] == 0.9
+    # a round the paper did not have (it ran three) has no published value beside ours
+    fourth = detg.search_table(rounds.assign(round=[1, 4]), cat, 20000)
+    assert fourth.loc[fourth["round"] == "4", "paper"].isna().all()
+    assert fourth.loc[fourth["round"] == "4", "ours"].notna().all()
 
 
 def test_make_reviewers_mock_and_real(tmp_path):
     p = tmp_path / "log.csv"
     p.write_text("id,reviewer,answer,round,time\n1,reviewer_1,true,1,0\n")
-    revs, log = D.make_reviewers("real", p)
+    revs, log = detg.make_reviewers("real", p)
     assert [r.name for r in revs] == ["reviewer_1", "reviewer_2", "reviewer_3"]
     assert log.answers("reviewer_1") == {1: True}  # a person's answers are kept
-    revs, log = D.make_reviewers("mock", p, truth={1: True}, miss_rate=0.0, false_yes_rate=0.0)
+    revs, log = detg.make_reviewers("mock", p, truth={1: True}, miss_rate=0.0, false_yes_rate=0.0)
     assert not p.exists() and all(r.review([1])[0] for r in revs)
     with pytest.raises(ValueError, match="truth"):
-        D.make_reviewers("mock", p)
+        detg.make_reviewers("mock", p)
 
 
 def test_comparison_samples_matches_new_or_falls_back_to_known():
@@ -201,24 +266,24 @@ def test_comparison_samples_matches_new_or_falls_back_to_known():
     phys = pd.DataFrame({"dr7objid": np.arange(n), "z": rng.uniform(0.01, 0.2, n),
                          "logmstar": rng.uniform(9, 12, n)})
     etg = rng.random(n) < 0.5
-    s, note = D.comparison_samples(phys, found_ids=range(0, 60), known_ids=range(50, 80), etg=etg,
+    s, note = detg.comparison_samples(phys, found_ids=range(0, 60), known_ids=range(50, 80), etg=etg,
                                    n_control=100)
     assert len(s["new"]) == 50 and len(s["known"]) == 30 and len(s["control"]) == 100
     assert not s["control"]["dr7objid"].isin(range(0, 80)).any()
     assert "new sample" in note
-    s, note = D.comparison_samples(phys, found_ids=[1], known_ids=range(50, 80), etg=etg, n_control=20)
+    s, note = detg.comparison_samples(phys, found_ids=[1], known_ids=range(50, 80), etg=etg, n_control=20)
     assert "known sample" in note and len(s["new"]) == 1
 
 
 def test_catalog_rows_aligns_and_names_stale_inputs():
     cat = pd.DataFrame({"dr7objid": [5, 3, 9], "z": [0.1, 0.2, 0.3]})
-    assert D.catalog_rows(cat, [9, 5]).z.tolist() == [0.3, 0.1]
+    assert detg.catalog_rows(cat, [9, 5]).z.tolist() == [0.3, 0.1]
     with pytest.raises(ValueError, match="rerun notebooks 01 and 07"):
-        D.catalog_rows(cat, [9, 4])
+        detg.catalog_rows(cat, [9, 4])
 
 
 def test_clean_etgs_excludes_flagged_and_known():
-    from raregal.paper_b.labels import column, stem_of
+    from raregal.core.gz2_schema import column, stem_of
 
     tags = pd.DataFrame({"dr7objid": [1, 2, 3, 4, 5], "tag_completely_round": [1, 1, 0, 1, 0],
                          "tag_in_between_round": [0, 0, 1, 0, 0],
@@ -226,7 +291,7 @@ def test_clean_etgs_excludes_flagged_and_known():
                                                                  "tag_in_between_round": bool,
                                                                  "known_detg": bool})
     cat = pd.DataFrame({"dr7objid": [1, 2, 3, 4, 5], column(stem_of("t08", "a38"), "count"): [0, 2, 0, 0, 0]})
-    assert D.clean_etgs(tags, cat).tolist() == [1, 3]
+    assert detg.clean_etgs(tags, cat).tolist() == [1, 3]
 
 
 def test_search_with_vetting_shows_widget_then_stops(tmp_path, monkeypatch):
@@ -235,11 +300,11 @@ def test_search_with_vetting_shows_widget_then_stops(tmp_path, monkeypatch):
     x, ids, truth, syn = survey(n=600, seed=4)
     write_images(tmp_path / "img", ids, np.zeros((len(ids), 8, 8, 3), np.uint8))
     shown = []
-    monkeypatch.setattr(V.VettingWidget, "show", lambda self: shown.append((self.reviewer, self.remaining)))
-    log = V.VettingLog(tmp_path / "log.csv")
-    with pytest.raises(V.PendingReview):
-        D.search_with_vetting(x[None], ids, syn[None], [V.LogReviewer("ann", log)],
-                              C.TrainSettings(lr=1e-2, epochs=1, batch_size=256),
-                              lambda: C.head_classifier(8), n_negatives=100, min_votes=1, log=log,
-                              image_dir=tmp_path / "img")
+    monkeypatch.setattr(vetting.VettingWidget, "show",
+                        lambda self: shown.append((self.reviewer, self.remaining)))
+    log = vetting.VettingLog(tmp_path / "log.csv")
+    with pytest.raises(vetting.PendingReview):
+        detg.search_with_vetting(detg.Survey(x[None], ids), syn[None], [vetting.LogReviewer("ann", log)],
+                                 detg.SearchSettings(n_negatives=100, train=TRAIN_ONE_EPOCH, min_votes=1),
+                                 head8, log=log, image_dir=tmp_path / "img")
     assert shown and shown[0][0] == "ann" and shown[0][1] > 0

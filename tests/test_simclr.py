@@ -65,7 +65,7 @@ def test_augment_shapes_and_randomness():
 
 def test_prepare_images_resizes_with_warning_and_refuses_bad_input():
     ok = torch.rand(2, 3, 16, 16)
-    assert simclr.prepare_images(ok, 16) is not None
+    assert torch.equal(simclr.prepare_images(ok, 16), ok)  # the right size and range: untouched
     with pytest.warns(UserWarning, match=r"resizing 2 image\(s\) from 20×20 to 16×16"):
         out = simclr.prepare_images(torch.rand(2, 3, 20, 20), 16)
     assert out.shape == (2, 3, 16, 16)

@@ -5,7 +5,7 @@ Built from transformers' ``ResNetConfig``/``ResNetModel`` in the ResNet-18 shape
 channel count (1.0 = the paper's 64/128/256/512) so the CPU profiles can run the same topology narrower;
 it is a profile value, never a silent change.
 
-For other modules (e.g. ``raregal.paper_b.classifiers``, issue 9)::
+How the SimCLR encoder and the classifiers (``raregal.paper_b.classifiers``) use it::
 
     from raregal.paper_b.backbone import build_resnet18
     net = build_resnet18(width=0.25)          # random init, 128-d pooled features

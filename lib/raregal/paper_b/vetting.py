@@ -1,7 +1,7 @@
 """Visual vetting of search candidates: who said yes or no to which galaxy, kept in a resumable CSV.
 
-Paper B §4.3 had three authors inspect every candidate of each search round and kept a galaxy when at
-least two of three said yes. Here a *reviewer* is anything with a ``name`` and a
+Ma et al. (2025) §4.3 had three authors inspect every candidate of each search round and kept a
+galaxy when at least two of three said yes. Here a *reviewer* is anything with a ``name`` and a
 ``review(ids) -> bool array``:
 
 - :class:`SimulatedReviewer` answers from the mock truth with stated error rates (a missed D-ETG with
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 LOG_COLUMNS = ("id", "reviewer", "answer", "round", "time")
-MIN_VOTES = 2  # paper B: "Final selection required agreement from at least two reviewers"
+MIN_VOTES = 2  # Ma et al. (2025) §4.3: "Final selection required agreement from at least two reviewers"
 
 
 class PendingReview(RuntimeError):
@@ -206,18 +206,19 @@ class VettingWidget:
         self._refresh()
 
     def build(self):
-        import ipywidgets as W
+        import ipywidgets
 
-        image = W.Image(format="jpeg", width=256, height=256)
-        label = W.HTML()
-        yes, no, back = W.Button(description="Yes (D-ETG)", button_style="success"), \
-            W.Button(description="No", button_style="danger"), W.Button(description="Back")
+        image = ipywidgets.Image(format="jpeg", width=256, height=256)
+        label = ipywidgets.HTML()
+        yes = ipywidgets.Button(description="Yes (D-ETG)", button_style="success")
+        no = ipywidgets.Button(description="No", button_style="danger")
+        back = ipywidgets.Button(description="Back")
         yes.on_click(lambda _: self.answer(True))
         no.on_click(lambda _: self.answer(False))
         back.on_click(lambda _: self.back())
         self._ui = {"image": image, "label": label}
         self._refresh()
-        return W.VBox([label, image, W.HBox([yes, no, back])])
+        return ipywidgets.VBox([label, image, ipywidgets.HBox([yes, no, back])])
 
     def show(self):
         from IPython.display import display
@@ -228,7 +229,8 @@ class VettingWidget:
         if not self._ui:
             return
         if self.remaining == 0:
-            self._ui["label"].value = f"<b>{self.reviewer}</b>: all {len(self._queue)} answered — rerun the search"
+            self._ui["label"].value = (f"<b>{self.reviewer}</b>: all {len(self._queue)} answered — "
+                                       f"rerun the search")
             self._ui["image"].value = b""
             return
         gid = self._queue[self._pos]
