@@ -3,9 +3,8 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from imblearn.pipeline import Pipeline
 
-from raregal.paper_a import anomalies as an
+from raregal.paper_a import anomalies
 
 matplotlib.use("Agg")
 
@@ -20,7 +19,7 @@ def _latents(n_normal=300, n_rs=30, n_gp=8, sep=6.0, seed=0):
 
 def test_svm_trials_separable_classes():
     X, y = _latents()
-    t = an.svm_trials(X, y, n_trials=5, seed=0)
+    t = anomalies.svm_trials(X, y, n_trials=5, seed=0)
     assert len(t) == 10 and set(t["class"]) == {"red_spiral", "green_pea"}
     assert (t.recovery == 1).all() and (t.contamination <= 0.01).all()
     gp = t[t["class"] == "green_pea"]
@@ -28,30 +27,69 @@ def test_svm_trials_separable_classes():
     assert (t.n_test_normal == 60).all()
 
 
-def test_svm_pipeline_resamples_training_only():
+def _rows(a) -> set[bytes]:
+    return {row.tobytes() for row in np.ascontiguousarray(a, dtype=np.float64)}
+
+
+def test_svm_pipeline_resamples_training_only(monkeypatch):
+    """SMOTE is fitted on exactly the training rows of each trial, never on a test row; the test rows
+    reach the fitted pipeline only through predict (where imblearn skips the sampler)."""
     X, y = _latents()
-    clf = an.rbf_pipeline(y, seed=0)
-    assert isinstance(clf, Pipeline) and [s for s, _ in clf.steps] == ["smote", "scale", "svm"]
-    clf.fit(X, y)
-    assert len(clf.predict(X[:7])) == 7  # imblearn skips SMOTE at predict time
-    assert clf.named_steps["svm"].gamma == "scale" and clf.named_steps["svm"].kernel == "rbf"
+    real_pipeline = anomalies.rbf_pipeline
+    trials = []
+
+    def spied_pipeline(y_train, seed=0):
+        pipe = real_pipeline(y_train, seed)
+        assert [name for name, _ in pipe.steps] == ["smote", "scale", "svm"]
+        smote, predict = pipe.named_steps["smote"], pipe.predict
+        trial = {"predicted": []}
+        trials.append(trial)
+
+        def fit_resample(X_fit, y_fit, **kw):
+            trial["smote_rows"] = np.array(X_fit, copy=True)
+            X_out, y_out = type(smote).fit_resample(smote, X_fit, y_fit, **kw)
+            trial["resampled_counts"] = pd.Series(y_out).value_counts()
+            return X_out, y_out
+
+        def record_predict(X_pred, **kw):
+            trial["predicted"].append(np.array(X_pred, copy=True))
+            return predict(X_pred, **kw)
+
+        smote.fit_resample, pipe.predict = fit_resample, record_predict
+        return pipe
+
+    monkeypatch.setattr(anomalies, "rbf_pipeline", spied_pipeline)
+    result = anomalies.svm_trials(X, y, n_trials=3, seed=0)
+    assert len(trials) == 3 and len(result) == 6
+    all_rows = _rows(X)
+    for trial in trials:
+        (test_rows,) = trial["predicted"]
+        fitted = _rows(trial["smote_rows"])
+        tested = _rows(test_rows)
+        assert not fitted & tested, f"SMOTE was fitted on {len(fitted & tested)} test rows"
+        assert fitted | tested == all_rows and len(fitted) == len(X) - len(test_rows)  # it saw every training row
+        assert len(test_rows) == round(0.2 * len(X))
+        counts = trial["resampled_counts"]  # SMOTE balanced the three classes of the training part
+        assert set(counts.index) == {"normal", "red_spiral", "green_pea"} and counts.nunique() == 1
+    svm = real_pipeline(y, seed=0).named_steps["svm"]
+    assert svm.gamma == "scale" and svm.kernel == "rbf"
 
 
 def test_svm_trials_overlapping_classes_and_small_class():
     X, y = _latents(sep=0.0, n_gp=3)  # anomalies inside the normals: recovery must fall, contamination rise
-    t = an.svm_trials(X, y, n_trials=3, seed=1)
+    t = anomalies.svm_trials(X, y, n_trials=3, seed=1)
     assert t.contamination.mean() > 0.02
     with pytest.raises(ValueError, match="at least 2"):
-        an.rbf_pipeline(np.array(["normal"] * 5 + ["green_pea"]))
+        anomalies.rbf_pipeline(np.array(["normal"] * 5 + ["green_pea"]))
     with pytest.raises(ValueError, match="need 'normal'"):
-        an.svm_trials(X[:10], np.array(["a"] * 10))
+        anomalies.svm_trials(X[:10], np.array(["a"] * 10))
 
 
 def test_svm_table_rows_percent_and_paper():
     trials = pd.DataFrame({"trial": [0, 1], "class": ["green_pea"] * 2, "recovery": [0.5, 1.0],
                            "contamination": [0.02, 0.04], "n_test": [2, 2], "n_test_normal": [50, 50],
                            "n_train": [8, 8]})
-    r = an.svm_table_rows(trials, "physics CVAE").set_index("quantity")
+    r = anomalies.svm_table_rows(trials, "physics CVAE").set_index("quantity")
     assert r.loc["recovery [%]", "ours"] == pytest.approx(75) and r.loc["recovery [%]", "std"] == pytest.approx(25)
     assert r.loc["recovery [%]", "paper"] == 67 and r.loc["contamination [%]", "paper"] == 2
     assert r.loc["contamination [%]", "ours"] == pytest.approx(3)
@@ -62,9 +100,9 @@ def test_linear_boundary_and_grid():
     rng = np.random.default_rng(0)
     X2 = np.vstack([rng.normal(0, 0.5, (100, 2)), rng.normal(0, 0.5, (20, 2)) + [4, 0]])
     y = np.array(["normal"] * 100 + ["red_spiral"] * 20)
-    clf = an.linear_boundary_2d(X2, y)
+    clf = anomalies.linear_boundary_2d(X2, y)
     assert clf.named_steps["svm"].kernel == "linear"
-    xx, yy, zz = an.decision_grid(clf, (-2, 6), (-2, 2), n=50)
+    xx, yy, zz = anomalies.decision_grid(clf, (-2, 6), (-2, 2), n=50)
     assert zz.shape == (50, 50)
     rs = list(clf.classes_).index("red_spiral")
     assert zz[25, -1] == rs and zz[25, 0] != rs
@@ -73,11 +111,11 @@ def test_linear_boundary_and_grid():
 def test_nearest_normals_minkowski_and_sharing():
     normals = np.array([[0.0, 0.0], [3.0, 0.0], [2.0, 2.0], [10.0, 10.0]])
     anoms = np.array([[2.9, 0.0], [2.1, 1.9]])
-    d, i = an.nearest_normals(anoms, normals, k=2, p=1)
+    d, i = anomalies.nearest_normals(anoms, normals, k=2, p=1)
     assert i[0, 0] == 1 and d[0, 0] == pytest.approx(0.1) and i[1, 0] == 2 and d[1, 0] == pytest.approx(0.2)
-    _, i2 = an.nearest_normals([[2.0, 0.9]], normals, k=1, p=1)  # L1: (3,0) at 1.9 vs (2,2) at 1.1
+    _, i2 = anomalies.nearest_normals([[2.0, 0.9]], normals, k=1, p=1)  # L1: (3,0) at 1.9 vs (2,2) at 1.1
     assert i2[0, 0] == 2
-    shared = an.shared_neighbours(i, d, ["red_spiral", "red_spiral"])
+    shared = anomalies.shared_neighbours(i, d, ["red_spiral", "red_spiral"])
     top = shared.iloc[0]
     assert top["class"] == "red_spiral" and top.n_anomalies == 2 and int(top.normal) in (1, 2)
     assert shared.n_anomalies.sum() == 4
@@ -86,13 +124,13 @@ def test_nearest_normals_minkowski_and_sharing():
 def test_rgb_and_figures():
     imgs = np.zeros((2, 3, 5, 5))
     imgs[:, 2] = 1.0  # z band → red
-    out = an.rgb(imgs)
+    out = anomalies.rgb(imgs)
     assert out.shape == (2, 5, 5, 3) and out[0, 0, 0, 0] == 1 and out[0, 0, 0, 2] == 0
     X, y = _latents(n_normal=80)
-    fig = an.figure_latent_projections(X, X, y, [(0, 1)], [(0, 1), (2, 4)], ["a", "b", "c", "d", "e"])
+    fig = anomalies.figure_latent_projections(X, X, y, [(0, 1)], [(0, 1), (2, 4)], ["a", "b", "c", "d", "e"])
     assert len(fig.axes) == 4
-    _, idx = an.nearest_normals(X[y != "normal"], X[y == "normal"], k=3)
-    shared = an.shared_neighbours(idx, np.ones_like(idx, float), y[y != "normal"])
-    fig3 = an.figure_neighbours(np.random.rand(80, 3, 8, 8), shared, n_show=5)
+    _, idx = anomalies.nearest_normals(X[y != "normal"], X[y == "normal"], k=3)
+    shared = anomalies.shared_neighbours(idx, np.ones_like(idx, float), y[y != "normal"])
+    fig3 = anomalies.figure_neighbours(np.random.rand(80, 3, 8, 8), shared, n_show=5)
     expected = sum(min(5, n) for n in shared.groupby("class").size())
     assert sum(bool(a.images) for a in fig3.axes) == expected
