@@ -33,7 +33,6 @@ drop_orientation = True  # match on latents 2-5 only: orientation is a viewing a
 n_show = 10  # galaxies shown per anomaly class
 
 # %%
-import numpy as np
 
 from raregal.core import config, outputs
 from raregal.paper_a import anomalies, latents, preprocess

@@ -20,13 +20,10 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from raregal.paper_a import values
+
 NORMAL = "normal"
 ANOMALY_CLASSES = ("red_spiral", "green_pea")
-#: paper A §3: (model, class) → (recovery %, ± %, contamination %)
-PAPER_SVM = {
-    ("physics CVAE", "red_spiral"): (94.0, 2.0, 5.0), ("physics CVAE", "green_pea"): (67.0, 0.0, 2.0),
-    ("vanilla CVAE", "red_spiral"): (94.0, 2.0, 6.0), ("vanilla CVAE", "green_pea"): (47.0, 27.0, 4.0),
-}
 
 
 def _smote(y, seed: int) -> SMOTE:
@@ -70,7 +67,7 @@ def svm_table_rows(trials: pd.DataFrame, method: str) -> pd.DataFrame:
     """Long-format rows (percent): mean over trials in ``ours``, std beside, paper values from the text."""
     rows = []
     for c, g in trials.groupby("class", sort=False):
-        paper = PAPER_SVM.get((method, c), (np.nan, np.nan, np.nan))
+        paper = values.PAPER_SVM.get((method, c), (np.nan, np.nan, np.nan))
         for q, pv, pstd in (("recovery", paper[0], paper[1]), ("contamination", paper[2], np.nan)):
             note = f"{len(g)} trials; n = test galaxies summed over trials"
             if np.isfinite(pstd):
