@@ -166,6 +166,20 @@ def test_preprocess_survey_files_drops_and_loader(survey_cfg):
     assert 1 <= len(titles) <= 4 and all("fast" in t and "true" in t for t in titles)
 
 
+def test_preprocess_without_photutils_check(survey_cfg):
+    """n_photutils_check = 0: every orientation is the fast path's, none is measured with photutils."""
+    cfg = config.setup("smoke", "mock", 0, overrides={
+        "survey_a": {"n_normal": 60, "n_green_pea": 3, "n_red_spiral": 3, "bad_fraction": 0.1},
+        "preprocess": {"n_photutils_check": 0}})
+    res = preprocess.preprocess_survey(cfg, chunk=16)
+    cat = res["catalog"]
+    assert res["n_kept"] > 0 and cat["orientation_photutils"].isna().all()
+    np.testing.assert_array_equal(cat["orientation"], cat["orientation_fast"])
+    agreement = res["agreement"].set_index("quantity")
+    assert agreement.loc["galaxies measured with photutils", "ours"] == 0
+    assert agreement.loc["rms fast − photutils [rad]", "n"] == 0
+
+
 def test_too_many_drops_and_missing_input_fail_clearly(survey_cfg, tmp_path, monkeypatch):
     strict = config.setup("smoke", "mock", 0, overrides={
         "survey_a": {"n_normal": 60, "n_green_pea": 3, "n_red_spiral": 3, "bad_fraction": 0.1},

@@ -48,6 +48,7 @@ SATURATION_MIN_PIXELS = 5  # this many pixels exactly at a band's maximum = a sa
 DROP_REASONS = ("wrong_shape", "non_finite", "all_zero", "missing_band", "saturated",
                 "no_central_source")
 CHUNK = 256
+MEASUREMENT_COLUMNS = ("orientation", "centre_dist", "area", "ellipticity")
 
 
 class PreprocessError(RuntimeError):
@@ -217,8 +218,8 @@ def measure_cutouts(images, ids: np.ndarray, check: np.ndarray, max_drop_fractio
         for i in np.flatnonzero(check[rows] & (reasons == "")):
             phot[start + i] = orientation_photutils(batch[i])
     drops.check(n, max_drop_fraction)
-    phot = pd.DataFrame.from_dict(phot, orient="index")
-    return Measurements(drops, pd.concat(fast), phot.reindex(range(n)), maxima)
+    phot = pd.DataFrame.from_dict(phot, orient="index", columns=list(MEASUREMENT_COLUMNS))
+    return Measurements(drops, pd.concat(fast), phot.reindex(range(n)).astype(float), maxima)
 
 
 def kept_catalog(catalog: pd.DataFrame, measured: Measurements,
