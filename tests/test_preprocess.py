@@ -108,12 +108,17 @@ def test_split_is_fixed_80_20_with_anomalies_apart():
     pd.testing.assert_series_equal(split, preprocess.assign_split(cat))
 
 
+def tiny_survey_config(**preprocess_settings):
+    """Smoke config of a 66-galaxy mock survey with 10 % bad cutouts (same data folder for every setting)."""
+    return config.setup("smoke", "mock", 0, overrides={
+        "survey_a": {"n_normal": 60, "n_green_pea": 3, "n_red_spiral": 3, "bad_fraction": 0.1},
+        "preprocess": preprocess_settings})
+
+
 @pytest.fixture
 def survey_cfg(tmp_path, monkeypatch):
     monkeypatch.setenv("RAREGAL_ROOT", str(tmp_path))
-    cfg = config.setup("smoke", "mock", 0, overrides={
-        "survey_a": {"n_normal": 60, "n_green_pea": 3, "n_red_spiral": 3, "bad_fraction": 0.1},
-        "preprocess": {"n_photutils_check": 3}})
+    cfg = tiny_survey_config(n_photutils_check=3)
     survey.write_survey_for(cfg)
     return cfg
 
@@ -168,10 +173,7 @@ def test_preprocess_survey_files_drops_and_loader(survey_cfg):
 
 def test_preprocess_without_photutils_check(survey_cfg):
     """n_photutils_check = 0: every orientation is the fast path's, none is measured with photutils."""
-    cfg = config.setup("smoke", "mock", 0, overrides={
-        "survey_a": {"n_normal": 60, "n_green_pea": 3, "n_red_spiral": 3, "bad_fraction": 0.1},
-        "preprocess": {"n_photutils_check": 0}})
-    res = preprocess.preprocess_survey(cfg, chunk=16)
+    res = preprocess.preprocess_survey(tiny_survey_config(n_photutils_check=0), chunk=16)
     cat = res["catalog"]
     assert res["n_kept"] > 0 and cat["orientation_photutils"].isna().all()
     np.testing.assert_array_equal(cat["orientation"], cat["orientation_fast"])
@@ -181,9 +183,7 @@ def test_preprocess_without_photutils_check(survey_cfg):
 
 
 def test_too_many_drops_and_missing_input_fail_clearly(survey_cfg, tmp_path, monkeypatch):
-    strict = config.setup("smoke", "mock", 0, overrides={
-        "survey_a": {"n_normal": 60, "n_green_pea": 3, "n_red_spiral": 3, "bad_fraction": 0.1},
-        "preprocess": {"max_drop_fraction": 0.01, "n_photutils_check": 0}})
+    strict = tiny_survey_config(max_drop_fraction=0.01, n_photutils_check=0)
     with pytest.raises(preprocess.PreprocessError, match="max_drop_fraction"):
         preprocess.preprocess_survey(strict)
     monkeypatch.setenv("RAREGAL_ROOT", str(tmp_path / "empty"))

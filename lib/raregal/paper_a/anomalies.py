@@ -35,6 +35,8 @@ def _smote(y, seed: int) -> SMOTE:
 
 
 def rbf_pipeline(y_train, seed: int = 0) -> Pipeline:
+    """SMOTE → StandardScaler → RBF SVC (γ = 'scale'), the §3 classifier; imblearn applies SMOTE in
+    ``fit`` only, so the rows it resamples are the training rows of a trial and never its test rows."""
     return Pipeline([("smote", _smote(y_train, seed)), ("scale", StandardScaler()),
                      ("svm", SVC(kernel="rbf", gamma="scale"))])
 

@@ -241,10 +241,12 @@ MODEL_NAMES = ("physics", "vanilla", "physics_periodic")
 
 
 def latent_columns(model_name: str, d: int = 5) -> list[str]:
+    """Column names of one model's latents in ``latents.parquet``: ``<model>_1`` … ``<model>_d``."""
     return [f"{model_name}_{k + 1}" for k in range(d)]
 
 
 def latents_path(cfg):
+    """``data/models/<source>-<profile>/cvae/latents.parquet``, written by 04_latent_properties."""
     return cfg.data_dir("models", "cvae", "latents.parquet")
 
 

@@ -28,6 +28,9 @@ class CheckpointMismatchError(ValueError):
 
 @dataclass(frozen=True)
 class Arch:
+    """The network's shape: latent size, the two encoder widths, image size [px] and bands; saved in
+    every checkpoint so a mismatch is named, not a ``state_dict`` error."""
+
     latent_dim: int = 5
     channels: tuple[int, int] = (16, 32)
     image_size: int = 69
@@ -85,6 +88,7 @@ class ConvVAE(nn.Module):
         return h[:, 0, :], h[:, 1, :]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Image (N, bands, size, size) in [0, 1] from latents (N, latent_dim)."""
         dense, unflatten, norm, act = self.dec1
         # channels-last before BatchNorm/ReLU, not after: their backward then runs in one layout
         # (a training step ~5-8 % faster on this CPU); the same function of the same weights.
@@ -95,11 +99,13 @@ class ConvVAE(nn.Module):
         return self.dec3(h)
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """A draw from N(μ, σ²) in training; μ itself in eval mode."""
         if self.training:
             return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return mu
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reconstruction, μ, log σ²) of images (N, bands, size, size)."""
         mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar)), mu, logvar
 

@@ -43,6 +43,9 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainConfig:
+    """Hyper-parameters of one CVAE run (the profile's ``cvae`` section, see :func:`train_config`);
+    all but ``epochs`` (unless a learning-rate schedule spans them) must match for a resume."""
+
     kind: str = "physics"  # physics (eq. 2) | vanilla
     epochs: int = 60
     batch_size: int = 128
@@ -65,6 +68,7 @@ class TrainConfig:
                              f"{self.batch_size}, {self.lr})")
 
     def hparams(self) -> dict:
+        """Plain-dict form saved in checkpoints and compared on resume."""
         d = asdict(self)
         d["arch"] = self.arch.as_dict()
         return d
@@ -72,6 +76,8 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """What :func:`train` returns: the best checkpoint, its epoch and validation loss, the history."""
+
     best_path: Path
     best_epoch: int
     best_val_loss: float
