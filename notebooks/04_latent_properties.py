@@ -42,7 +42,7 @@ knn_k = 16  # neighbours of the kNN baseline
 import pandas as pd
 
 from raregal.core import config, outputs
-from raregal.paper_a import latents, preprocess, values
+from raregal.paper_a import figures, latents, preprocess, values
 
 cfg = config.setup(profile, source, seed)
 print(cfg.describe("cvae"))
@@ -88,7 +88,7 @@ table1.pivot_table(index=["method", "against"], columns="quantity", values="ours
 # %%
 anom = {c: (phys[(catalog["class"] == c).to_numpy()], catalog[catalog["class"] == c])
         for c in ("green_pea", "red_spiral")}
-fig = latents.figure_latents_vs_catalog(phys[val], catalog[val], anom, title=(
+fig = figures.figure_latents_vs_catalog(phys[val], catalog[val], anom, title=(
     f"Paper A Fig. 1 on the {source} survey: physics-informed CVAE latents vs catalog values (validation)"))
 outputs.save_figure(fig, "A-fig1", cfg, caption=(
     f"Physics-informed CVAE latents 1-4 against catalog orientation, z, log M*, log SFR for the "

@@ -1,10 +1,10 @@
-"""SVM + SMOTE trials, 2-D boundaries and latent nearest neighbours on synthetic latents."""
+"""SVM + SMOTE trials, 2-D boundaries, latent nearest neighbours and the Fig. 2 / Fig. 3 drawings on synthetic latents."""
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 
-from raregal.paper_a import anomalies
+from raregal.paper_a import anomalies, figures
 
 matplotlib.use("Agg")
 
@@ -121,16 +121,47 @@ def test_nearest_normals_minkowski_and_sharing():
     assert shared.n_anomalies.sum() == 4
 
 
-def test_rgb_and_figures():
+def test_rgb_is_z_r_g_as_red_green_blue():
     imgs = np.zeros((2, 3, 5, 5))
     imgs[:, 2] = 1.0  # z band → red
-    out = anomalies.rgb(imgs)
-    assert out.shape == (2, 5, 5, 3) and out[0, 0, 0, 0] == 1 and out[0, 0, 0, 2] == 0
+    imgs[:, 0] = 2.0  # g band → blue, clipped to 1
+    out = figures.rgb(imgs)
+    assert out.shape == (2, 5, 5, 3)
+    np.testing.assert_array_equal(out[0, 0, 0], [1.0, 0.0, 1.0])
+
+
+def test_latent_projection_figure_draws_each_class_and_the_svm_regions():
+    """Fig. 2: every panel scatters each class at its two latents; only the physics panels carry the
+    2-D linear-SVM decision regions (filled) and boundaries (lines)."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.contour import ContourSet
+
     X, y = _latents(n_normal=80)
-    fig = anomalies.figure_latent_projections(X, X, y, [(0, 1)], [(0, 1), (2, 4)], ["a", "b", "c", "d", "e"])
-    assert len(fig.axes) == 4
+    van = X[:, ::-1] + 10  # other numbers than the physics latents, so a swap would show
+    fig = figures.figure_latent_projections(van, X, y, [(0, 1)], [(0, 1), (2, 4)], list("abcde"))
+    panels = {ax.get_xlabel(): ax for ax in fig.axes if ax.get_xlabel()}
+    expected = {"vanilla latent 1": (van, (0, 1)), "physics latent 1: a": (X, (0, 1)),
+                "physics latent 3: c": (X, (2, 4))}
+    assert set(panels) == set(expected)
+    for label, (lat, (i, j)) in expected.items():
+        ax = panels[label]
+        points = {c.get_label(): c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)}
+        for cls, legend in (("normal", "normal (80)"), ("red_spiral", "red spiral (30)"),
+                            ("green_pea", "green pea (8)")):
+            np.testing.assert_allclose(points[legend], lat[y == cls][:, [i, j]])
+        regions = [c for c in ax.collections if isinstance(c, ContourSet)]
+        assert len(regions) == (2 if label.startswith("physics") else 0)
+
+
+def test_neighbours_figure_shows_the_most_shared_normals():
+    """Fig. 3: per anomaly class, the images of its first ``n_show`` shared neighbours, as RGB."""
+    X, y = _latents(n_normal=80)
     _, idx = anomalies.nearest_normals(X[y != "normal"], X[y == "normal"], k=3)
     shared = anomalies.shared_neighbours(idx, np.ones_like(idx, float), y[y != "normal"])
-    fig3 = anomalies.figure_neighbours(np.random.rand(80, 3, 8, 8), shared, n_show=5)
-    expected = sum(min(5, n) for n in shared.groupby("class").size())
-    assert sum(bool(a.images) for a in fig3.axes) == expected
+    images = np.random.default_rng(1).random((80, 3, 8, 8))
+    fig = figures.figure_neighbours(images, shared, n_show=5)
+    shown = [np.asarray(a.images[0].get_array()) for a in fig.axes if a.images]
+    top = shared.groupby("class").head(5)
+    assert len(shown) == len(top)
+    expected = {figures.rgb(images[[int(n)]])[0].tobytes() for n in top["normal"]}
+    assert {a.tobytes() for a in shown} == expected

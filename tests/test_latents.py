@@ -1,4 +1,4 @@
-"""Encoding, R² regressions and the Table 1 baselines on tiny synthetic data."""
+"""Encoding, R² regressions, the Table 1 baselines and the Fig. 1 drawing on tiny synthetic data."""
 import h5py
 import matplotlib
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from raregal.paper_a import latents
+from raregal.paper_a import figures, latents
 from raregal.paper_a.cvae import PROPERTIES, Arch, ConvVAE
 
 matplotlib.use("Agg")
@@ -127,7 +127,7 @@ def test_figure_latents_vs_catalog_draws_latents_against_catalog_values():
     lat = rng.normal(size=(50, 5))
     rare = {"green_pea": (lat[:3] + 2, cat.iloc[:3]), "red_spiral": (lat[3:5] - 2, cat.iloc[3:5]),
             "empty": (lat[:0], cat.iloc[:0])}
-    fig = latents.figure_latents_vs_catalog(lat, cat, rare, title="mock")
+    fig = figures.figure_latents_vs_catalog(lat, cat, rare, title="mock")
     expected = {"validation (50)": (lat, cat, "0.2"), "green pea (3)": (*rare["green_pea"], "tab:green"),
                 "red spiral (2)": (*rare["red_spiral"], "tab:red")}
     assert len(fig.axes) == 4

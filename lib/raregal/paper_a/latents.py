@@ -33,9 +33,6 @@ from raregal.paper_a.cvae.loss import PROPERTIES
 from raregal.paper_a.cvae.model import ConvVAE
 
 LATENT_NAMES = ("orientation", "z", "logmstar", "logsfr", "morphology")  # physics CVAE latents 1-5
-LABELS = {"orientation": r"orientation $\phi$ [rad]", "z": "redshift $z$",
-          "logmstar": r"log $M_*$ [M$_\odot$]", "logsfr": r"log SFR [M$_\odot$/yr]",
-          "morphology": "latent 5 (morphology)"}
 TABLE1_QUANTITIES = ("z", "logmstar", "logsfr")
 ZERO_POINT = 22.5  # nanomaggies → AB magnitude
 
@@ -196,42 +193,6 @@ def table1_rows(phys_lat, van_lat, cat_val, baselines: dict[tuple[str, str], flo
                    for m, q, a in zip(df.method, df.quantity, df.against)]
     df["n"] = len(cat_val)
     return df
-
-
-def _one_sigma(catalog: pd.DataFrame, q: str) -> np.ndarray:
-    """Catalog 1σ errors of ``q``; for orientation the paper's 0.1 rad (§2)."""
-    if q == "orientation":
-        return np.full(len(catalog), values.ORIENTATION_SIGMA)
-    return catalog[f"{q}_err"].to_numpy()
-
-
-def figure_latents_vs_catalog(lat_val, cat_val, anomalies: dict[str, tuple[np.ndarray, pd.DataFrame]],
-                              title: str = ""):
-    """Paper A Fig. 1: each physics latent against its catalog value, 1σ bars in grey, rare classes over."""
-    import matplotlib.pyplot as plt
-
-    colours = {"green_pea": "tab:green", "red_spiral": "tab:red"}
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
-    for k, (ax, q) in enumerate(zip(axes, PROPERTIES)):
-        x = cat_val[q].to_numpy()
-        ax.errorbar(x, lat_val[:, k], xerr=_one_sigma(cat_val, q), fmt="o", ms=2, color="0.2", ecolor="0.75",
-                    elinewidth=0.6, alpha=0.6, label=f"validation ({len(x)})", zorder=1)
-        for cls, (lat, cat) in anomalies.items():
-            if len(cat):
-                ax.errorbar(cat[q], lat[:, k], xerr=_one_sigma(cat, q), fmt="o",
-                            ms=4, color=colours.get(cls, "tab:blue"), ecolor=colours.get(cls, "tab:blue"),
-                            elinewidth=0.6, label=f"{cls.replace('_', ' ')} ({len(cat)})", zorder=3)
-        lo, hi = np.nanpercentile(np.concatenate([x, lat_val[:, k]]), [0.5, 99.5])
-        ax.plot([lo, hi], [lo, hi], "k--", lw=1, zorder=4)
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(lo, hi)
-        ax.set_xlabel(f"catalog {LABELS[q]}")
-        ax.set_ylabel(f"latent {k + 1}")
-        ax.set_title(f"R² = {r2_linear(lat_val[:, k], x):.2f}", fontsize=10)
-    axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 # ---------------------------------------------------------------------------------------------
