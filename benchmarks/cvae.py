@@ -25,11 +25,11 @@ import json
 import tempfile
 import time
 
-import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.nn import functional
 from torch.utils.data import DataLoader, Dataset
 
+import raregal.paper_a.cvae.data as cvae_data
 import raregal.paper_a.cvae.train as cvae_train
 from raregal.core import config
 from raregal.paper_a import latents
@@ -60,8 +60,8 @@ class NaiveConvVAE(ConvVAE):
         return h[:, 0, :], h[:, 1, :]
 
     def decode(self, z):
-        h = F.interpolate(self.dec1(z), size=(self.mid, self.mid), mode="bilinear")
-        h = F.interpolate(self.dec2(h), size=(self.arch.image_size, self.arch.image_size), mode="bilinear")
+        h = functional.interpolate(self.dec1(z), size=(self.mid, self.mid), mode="bilinear")
+        h = functional.interpolate(self.dec2(h), size=(self.arch.image_size, self.arch.image_size), mode="bilinear")
         return self.dec3(h)
 
 
@@ -95,7 +95,7 @@ def load_data(profile: str, n_train: int, n_val: int) -> tuple[TrainData, str]:
     try:
         from raregal.paper_a import preprocess
         images, catalog = preprocess.load_processed(cfg)
-        data, _ = cvae_train.data_from_processed(images, catalog)
+        data, _ = cvae_data.data_from_processed(images, catalog)
         what = f"processed mock-{profile} survey"
     except (FileNotFoundError, ImportError):
         g = torch.Generator().manual_seed(0)

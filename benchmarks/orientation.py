@@ -12,27 +12,27 @@ import time
 
 import numpy as np
 
-from raregal.mock import survey as S
-from raregal.paper_a import preprocess as P
+from raregal.mock import survey
+from raregal.paper_a import orientation
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 400
 seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-cat = S.sample_catalog(n, 0, 0, 0.0, seed)
-images = S.render_cutouts(cat, np.random.default_rng(seed))
-P.orientation_fast(images[:8])  # warm-up (imports, kernel)
+cat = survey.sample_catalog(n, 0, 0, 0.0, seed)
+images = survey.render_cutouts(cat, np.random.default_rng(seed))
+orientation.orientation_fast(images[:8])  # warm-up (imports, kernel)
 
 t0, c0 = time.perf_counter(), time.process_time()
-fast = P.orientation_fast(images)
+fast = orientation.orientation_fast(images)
 fast_wall, fast_ms = (1e3 * (time.perf_counter() - t0) / n, 1e3 * (time.process_time() - c0) / n)
 t0, c0 = time.perf_counter(), time.process_time()
-phot = [P.orientation_photutils(im) for im in images]
+phot = [orientation.orientation_photutils(im) for im in images]
 phot_wall, photutils_ms = (1e3 * (time.perf_counter() - t0) / n, 1e3 * (time.process_time() - c0) / n)
 
 ph_angle = np.array([p["orientation"] for p in phot])
 ph_area = np.array([p["area"] for p in phot])
 ph_ell = np.array([p["ellipticity"] for p in phot])
-resolved = P.is_resolved(ph_area, ph_ell) & np.isfinite(fast["orientation"].to_numpy())
-elongated = (ph_area >= P.RESOLVED_MIN_AREA) & (cat["true_axis_ratio"].to_numpy() <= 0.6)
+resolved = orientation.is_resolved(ph_area, ph_ell) & np.isfinite(fast["orientation"].to_numpy())
+elongated = (ph_area >= orientation.RESOLVED_MIN_AREA) & (cat["true_axis_ratio"].to_numpy() <= 0.6)
 fa, tr = fast["orientation"].to_numpy(), cat["true_orientation"].to_numpy()
 res = {
     "n_galaxies": n,
@@ -42,12 +42,12 @@ res = {
     "photutils_wall_ms": round(phot_wall, 2),
     "fast_wall_ms": round(fast_wall, 3),
     "speedup_wall": round(phot_wall / fast_wall, 1),
-    "rms_rad": round(P.periodic_rms(fa[resolved], ph_angle[resolved]), 4),
+    "rms_rad": round(orientation.periodic_rms(fa[resolved], ph_angle[resolved]), 4),
     "n_resolved": int(resolved.sum()),
-    "rms_rad_true_q_le_0.6": round(P.periodic_rms(fa[elongated], ph_angle[elongated]), 4),
-    "rms_fast_vs_truth": round(P.periodic_rms(fa[resolved], tr[resolved]), 4),
-    "rms_photutils_vs_truth": round(P.periodic_rms(ph_angle[resolved], tr[resolved]), 4),
-    "deblending": P.deblending_available(),
+    "rms_rad_true_q_le_0.6": round(orientation.periodic_rms(fa[elongated], ph_angle[elongated]), 4),
+    "rms_fast_vs_truth": round(orientation.periodic_rms(fa[resolved], tr[resolved]), 4),
+    "rms_photutils_vs_truth": round(orientation.periodic_rms(ph_angle[resolved], tr[resolved]), 4),
+    "deblending": orientation.deblending_available(),
 }
 print(f"{n} mock galaxies (seed {seed}); photutils deblending available: {res['deblending']}")
 print(f"CPU time  photutils: {photutils_ms:.1f} ms/galaxy   fast: {fast_ms:.2f} ms/galaxy   "

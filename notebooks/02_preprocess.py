@@ -25,7 +25,7 @@
 # measured with photutils on the grz stack; the data are split 80 % train / 20 % validation and the
 # Green Peas and Red Spirals are added for evaluation.
 #
-# Choices made here (see `raregal.paper_a.preprocess`):
+# Choices made here (see `raregal.paper_a.preprocess` and `raregal.paper_a.orientation`):
 # - ⟨max x_b⟩ is the mean over the **training** galaxies of each cutout's band maximum, saved in
 #   `norm.json` and reused for validation and anomalies.
 # - Split: normal galaxies 80/20 with the authors' fixed seed 12345; Green Peas and Red Spirals get
@@ -48,12 +48,12 @@ n_examples = 12  # galaxies in the A-orientation-examples figure
 
 # %%
 from raregal.core import config, outputs
-from raregal.paper_a import preprocess
+from raregal.paper_a import figures, orientation, preprocess
 
 overrides = {} if n_photutils_check is None else {"preprocess": {"n_photutils_check": n_photutils_check}}
 cfg = config.setup(profile, source, seed, overrides=overrides)
 print(cfg.describe("preprocess"))
-print("photutils deblending available:", preprocess.deblending_available())
+print("photutils deblending available:", orientation.deblending_available())
 
 # %% [markdown]
 # ## Drops, orientations, normalisation, resizing
@@ -87,7 +87,7 @@ for quantity, key in (("rms fast − photutils [rad]", "A-orientation-rms-fast-v
 agreement
 
 # %%
-fig = preprocess.plot_orientation_examples(cfg, n=n_examples)
+fig = figures.plot_orientation_examples(cfg, n=n_examples)
 outputs.save_figure(fig, "A-orientation-examples", cfg,
                     caption=f"Central-galaxy orientation on {source} grz cutouts (profile {profile}): "
                             "batched fast path (orange), photutils as in paper A (cyan, where "

@@ -45,9 +45,10 @@ periodic_variant = None  # also train a physics CVAE with the periodic-safe orie
 resume = True  # continue from last.pt when it exists (hyper-parameters must match)
 
 # %%
+import raregal.paper_a.cvae.data as cvae_data
 import raregal.paper_a.cvae.train as cvae_train
 from raregal.core import config, outputs
-from raregal.paper_a import preprocess
+from raregal.paper_a import figures, preprocess
 
 overrides = {k: v for k, v in {"epochs": epochs, "lr": lr, "periodic_variant": periodic_variant}.items()
              if v is not None}
@@ -59,7 +60,7 @@ print(cfg.describe("cvae"))
 
 # %%
 images, catalog = preprocess.load_processed(cfg)
-data, targets = cvae_train.data_from_processed(images, catalog, floors={"z": cfg.cvae.z_err_floor})
+data, targets = cvae_data.data_from_processed(images, catalog, floors={"z": cfg.cvae.z_err_floor})
 print(f"train {len(data.x_train)}, val {len(data.x_val)} galaxies; {targets.report()}")
 
 # %% [markdown]
@@ -83,7 +84,7 @@ for name, (kind, periodic) in runs.items():
 
 # %%
 histories = {name: cvae_train.read_history(cvae_train.models_dir(cfg, name)) for name in runs}
-fig = cvae_train.figure_loss_curves(histories, title=f"Paper A CVAE training on the {source} survey "
+fig = figures.figure_loss_curves(histories, title=f"Paper A CVAE training on the {source} survey "
                                     f"({cfg.cvae.epochs} epochs, {cfg.cvae.schedule} lr {cfg.cvae.lr:g}, batch {cfg.cvae.batch_size})")
 outputs.save_figure(fig, "A-loss-curves", cfg, caption=(
     f"Training and validation loss per galaxy (eq. 2 for the physics CVAE; reconstruction + KL for the "

@@ -39,11 +39,10 @@ n_components = 32  # PCA components of the pixel embedding baseline
 knn_k = 16  # neighbours of the kNN baseline
 
 # %%
-import numpy as np
 import pandas as pd
 
 from raregal.core import config, outputs
-from raregal.paper_a import latents, preprocess
+from raregal.paper_a import figures, latents, preprocess, values
 
 cfg = config.setup(profile, source, seed)
 print(cfg.describe("cvae"))
@@ -77,7 +76,7 @@ outputs.save_table(table1, "A-table1", cfg, caption=(
     f"R² of linear regressions from CVAE latents to catalog values on the {int(val.sum())} validation "
     f"galaxies of the {source} survey (physics CVAE: its one latent; vanilla: all five); baselines "
     "trained on the training split: (g, r, z) aperture photometry + MLP, pixel-PCA embedding + kNN "
-    "(the paper's baseline values are AstroCLIP's, ref. [11], on ~200k DECaLS galaxies). 'truth' rows: "
+    "(the paper's baseline values are AstroCLIP's, Lanusse et al. 2023, on ~200k DECaLS galaxies). 'truth' rows: "
     "against the mock's true values. Orientation rows: periodic rms of latent 1 against the measured angle. "
     "'diagnostic' rows (mock only): the photometry MLP on other inputs — noiseless true fluxes, aperture sums "
     "of the eq. 1-normalised images, the same with eq. 1 undone — to show where image information is lost."))
@@ -89,7 +88,7 @@ table1.pivot_table(index=["method", "against"], columns="quantity", values="ours
 # %%
 anom = {c: (phys[(catalog["class"] == c).to_numpy()], catalog[catalog["class"] == c])
         for c in ("green_pea", "red_spiral")}
-fig = latents.figure_latents_vs_catalog(phys[val], catalog[val], anom, title=(
+fig = figures.figure_latents_vs_catalog(phys[val], catalog[val], anom, title=(
     f"Paper A Fig. 1 on the {source} survey: physics-informed CVAE latents vs catalog values (validation)"))
 outputs.save_figure(fig, "A-fig1", cfg, caption=(
     f"Physics-informed CVAE latents 1-4 against catalog orientation, z, log M*, log SFR for the "
@@ -97,4 +96,4 @@ outputs.save_figure(fig, "A-fig1", cfg, caption=(
     "Green Peas (green) and Red Spirals (red) over-plotted; dashed: one-to-one; panel titles: R² of a linear fit."))
 for q in latents.TABLE1_QUANTITIES:
     r = table1[(table1.method == "physics CVAE") & (table1.quantity == q) & (table1.against == "catalog")]
-    outputs.record(f"A-r2-physics-{q}", float(r.ours.iloc[0]), cfg, paper=latents.PAPER_TABLE1.get(("physics CVAE", q)))
+    outputs.record(f"A-r2-physics-{q}", float(r.ours.iloc[0]), cfg, paper=values.PAPER_TABLE1.get(("physics CVAE", q)))

@@ -36,7 +36,7 @@ test_size = 0.2  # test fraction of each stratified split (paper: 20 %)
 import pandas as pd
 
 from raregal.core import config, outputs
-from raregal.paper_a import anomalies, latents, preprocess
+from raregal.paper_a import anomalies, figures, latents, preprocess
 
 cfg = config.setup(profile, source, seed,
                    overrides={"anomalies": {"n_trials": n_trials}} if n_trials is not None else None)
@@ -73,7 +73,7 @@ table[["method", "class", "quantity", "ours", "std", "paper", "n", "note"]].roun
 
 # %%
 names = ["orientation", "z", "log M*", "log SFR", "morphology"]
-fig = anomalies.figure_latent_projections(
+fig = figures.figure_latent_projections(
     sample[latents.latent_columns("vanilla")].to_numpy(), sample[latents.latent_columns("physics")].to_numpy(),
     labels, van_pairs=[(0, 1), (2, 3), (1, 4)], phys_pairs=[(2, 3), (3, 4), (2, 4)], names_phys=names,
     seed=seed, title=f"Paper A Fig. 2 on the {source} survey: validation galaxies and anomalies in latent space")

@@ -33,10 +33,9 @@ drop_orientation = True  # match on latents 2-5 only: orientation is a viewing a
 n_show = 10  # galaxies shown per anomaly class
 
 # %%
-import numpy as np
 
 from raregal.core import config, outputs
-from raregal.paper_a import anomalies, latents, preprocess
+from raregal.paper_a import anomalies, figures, latents, preprocess
 from raregal.paper_a.cvae import load_model
 from raregal.paper_a.cvae.train import models_dir
 
@@ -62,7 +61,7 @@ print(shared.groupby("class").head(n_show).to_string())
 # ## Fig. 3: the look-alikes shared by the most anomalies
 
 # %%
-fig = anomalies.figure_neighbours(images[normal], shared, n_show=n_show, title=(
+fig = figures.figure_neighbours(images[normal], shared, n_show=n_show, title=(
     f"Paper A Fig. 3 on the {source} survey: normal galaxies nearest to Green Peas (left) and Red Spirals (right)"))
 outputs.save_figure(fig, "A-fig3", cfg, caption=(
     f"Normal validation galaxies of the {source} survey among the {cfg.anomalies.n_neighbours} nearest "

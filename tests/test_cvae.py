@@ -163,9 +163,9 @@ def test_onecycle_schedule_resumes_exactly_and_is_tied_to_epochs(tmp_path):
     assert lrs[0] > 2e-3 / 25 and max(lrs) <= 2e-3 and lrs[-1] < 1e-6  # warm-up, peak, annealed to ~0
     # interrupted after 2 epochs (same schedule over 3), then resumed: identical to the run in one go
     half = TrainConfig(kind="physics", epochs=3, batch_size=32, lr=2e-3, schedule="onecycle", arch=TINY)
-    import raregal.paper_a.cvae.train as T
+    import raregal.paper_a.cvae.train as cvae_train
     calls = {"n": 0}
-    real_eval = T.evaluate
+    real_eval = cvae_train.evaluate
 
     def stop_after_two(*a, **k):
         calls["n"] += 1
@@ -173,12 +173,12 @@ def test_onecycle_schedule_resumes_exactly_and_is_tied_to_epochs(tmp_path):
             raise KeyboardInterrupt
         return real_eval(*a, **k)
 
-    T.evaluate = stop_after_two
+    cvae_train.evaluate = stop_after_two
     try:
         with pytest.raises(KeyboardInterrupt):
             train(data, tmp_path / "split", half, log=lambda s: None)
     finally:
-        T.evaluate = real_eval
+        cvae_train.evaluate = real_eval
     resumed = train(data, tmp_path / "split", half, log=lambda s: None)
     assert resumed.epochs_run == 1
     np.testing.assert_allclose(resumed.history.val_loss, whole.history.val_loss, rtol=1e-4)
@@ -265,8 +265,8 @@ def _moment_angle(img: torch.Tensor) -> float:
 
 
 def test_dihedral_moves_orientation_with_the_image():
+    from raregal.paper_a.cvae.data import dihedral
     from raregal.paper_a.cvae.loss import wrap_orientation
-    from raregal.paper_a.cvae.train import dihedral
 
     phi0 = 0.5
     y, x = torch.meshgrid(torch.arange(21.0) - 10, torch.arange(21.0) - 10, indexing="ij")

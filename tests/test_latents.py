@@ -1,4 +1,4 @@
-"""Encoding, R² regressions and the Table 1 baselines on tiny synthetic data."""
+"""Encoding, R² regressions, the Table 1 baselines and the Fig. 1 drawing on tiny synthetic data."""
 import h5py
 import matplotlib
 import numpy as np
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from raregal.paper_a import latents
-from raregal.paper_a.cvae import Arch, ConvVAE
+from raregal.paper_a import figures, latents
+from raregal.paper_a.cvae import PROPERTIES, Arch, ConvVAE
 
 matplotlib.use("Agg")
 TINY = Arch(latent_dim=5, channels=(4, 8), image_size=17)
@@ -114,11 +114,41 @@ def test_table1_rows_layout_and_paper_values():
     assert {"method", "quantity", "against", "ours", "paper", "n", "note"} <= set(t.columns)
 
 
-def test_figure_latents_vs_catalog():
+def test_figure_latents_vs_catalog_draws_latents_against_catalog_values():
+    """Paper A Fig. 1: per property, the validation latents against the catalog values with the catalog
+    1σ as x error bars (0.1 rad for orientation), Green Peas and Red Spirals as their own coloured
+    artists drawn above, the R² of the linear fit as the panel title."""
+    from matplotlib.colors import same_color
+
+    rng = np.random.default_rng(0)
     cat = _val_catalog(50)
-    lat = np.random.default_rng(0).normal(size=(50, 5))
-    fig = latents.figure_latents_vs_catalog(lat, cat, {"green_pea": (lat[:3], cat.iloc[:3])}, title="mock")
-    assert len(fig.axes) == 4 and fig.axes[1].get_ylabel() == "latent 2"
+    for q in ("z", "logmstar", "logsfr"):
+        cat[f"{q}_err"] = rng.uniform(0.05, 0.3, len(cat))  # a different 1σ per galaxy, so each bar is checked
+    lat = rng.normal(size=(50, 5))
+    rare = {"green_pea": (lat[:3] + 2, cat.iloc[:3]), "red_spiral": (lat[3:5] - 2, cat.iloc[3:5]),
+            "empty": (lat[:0], cat.iloc[:0])}
+    fig = figures.figure_latents_vs_catalog(lat, cat, rare, title="mock")
+    expected = {"validation (50)": (lat, cat, "0.2"), "green pea (3)": (*rare["green_pea"], "tab:green"),
+                "red spiral (2)": (*rare["red_spiral"], "tab:red")}
+    assert len(fig.axes) == 4
+    for k, (ax, q) in enumerate(zip(fig.axes, PROPERTIES)):
+        drawn = {c.get_label(): c for c in ax.containers}
+        assert set(drawn) == set(expected)  # a class without galaxies draws nothing
+        for label, (lat_c, cat_c, colour) in expected.items():
+            points, _, (bars,) = drawn[label].lines
+            x, y = cat_c[q].to_numpy(), lat_c[:, k]
+            sigma = np.full(len(x), 0.1) if q == "orientation" else cat_c[f"{q}_err"].to_numpy()
+            np.testing.assert_allclose(np.asarray(points.get_xdata(), float), x)
+            np.testing.assert_allclose(np.asarray(points.get_ydata(), float), y)
+            ends = np.array(bars.get_segments())  # (n, 2, xy): horizontal bars x ± 1σ at the latent
+            np.testing.assert_allclose(ends[:, 0, 0], x - sigma)
+            np.testing.assert_allclose(ends[:, 1, 0], x + sigma)
+            np.testing.assert_allclose(ends[:, :, 1], np.column_stack([y, y]))
+            assert same_color(points.get_color(), colour)
+            if label != "validation (50)":
+                assert points.get_zorder() > drawn["validation (50)"].lines[0].get_zorder()
+        assert ax.get_ylabel() == f"latent {k + 1}"
+        assert ax.get_title() == f"R² = {latents.r2_linear(lat[:, k], cat[q]):.2f}"
 
 
 def test_orientation_rows_periodic_rms():

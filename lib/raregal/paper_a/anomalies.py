@@ -8,6 +8,8 @@
 - :func:`linear_boundary_2d` — the 2-D linear-SVM decision regions drawn in Fig. 2 (after SMOTE).
 - :func:`nearest_normals` / :func:`shared_neighbours` — Fig. 3: the 10 normal galaxies nearest each
   anomaly (Minkowski metric, scikit-learn NearestNeighbors) and those shared by several anomalies.
+
+The figures themselves are drawn by :mod:`raregal.paper_a.figures`.
 """
 from __future__ import annotations
 
@@ -20,13 +22,10 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from raregal.paper_a import values
+
 NORMAL = "normal"
 ANOMALY_CLASSES = ("red_spiral", "green_pea")
-#: paper A §3: (model, class) → (recovery %, ± %, contamination %)
-PAPER_SVM = {
-    ("physics CVAE", "red_spiral"): (94.0, 2.0, 5.0), ("physics CVAE", "green_pea"): (67.0, 0.0, 2.0),
-    ("vanilla CVAE", "red_spiral"): (94.0, 2.0, 6.0), ("vanilla CVAE", "green_pea"): (47.0, 27.0, 4.0),
-}
 
 
 def _smote(y, seed: int) -> SMOTE:
@@ -38,6 +37,8 @@ def _smote(y, seed: int) -> SMOTE:
 
 
 def rbf_pipeline(y_train, seed: int = 0) -> Pipeline:
+    """SMOTE → StandardScaler → RBF SVC (γ = 'scale'), the §3 classifier; imblearn applies SMOTE in
+    ``fit`` only, so the rows it resamples are the training rows of a trial and never its test rows."""
     return Pipeline([("smote", _smote(y_train, seed)), ("scale", StandardScaler()),
                      ("svm", SVC(kernel="rbf", gamma="scale"))])
 
@@ -70,7 +71,7 @@ def svm_table_rows(trials: pd.DataFrame, method: str) -> pd.DataFrame:
     """Long-format rows (percent): mean over trials in ``ours``, std beside, paper values from the text."""
     rows = []
     for c, g in trials.groupby("class", sort=False):
-        paper = PAPER_SVM.get((method, c), (np.nan, np.nan, np.nan))
+        paper = values.PAPER_SVM.get((method, c), (np.nan, np.nan, np.nan))
         for q, pv, pstd in (("recovery", paper[0], paper[1]), ("contamination", paper[2], np.nan)):
             note = f"{len(g)} trials; n = test galaxies summed over trials"
             if np.isfinite(pstd):
@@ -113,82 +114,3 @@ def shared_neighbours(indices, distances, anomaly_class) -> pd.DataFrame:
                                               mean_distance=("distance", "mean")).reset_index()
     return out.sort_values(["class", "n_anomalies", "mean_distance"],
                            ascending=[True, False, True]).reset_index(drop=True)
-
-
-def rgb(images) -> np.ndarray:
-    """(N, H, W, 3) display images from (N, 3, H, W) g, r, z in [0, 1]: z → red, r → green, g → blue."""
-    a = np.asarray(images)[:, ::-1]
-    return np.clip(np.moveaxis(a, 1, -1), 0, 1)
-
-
-COLOURS = {NORMAL: "0.6", "green_pea": "tab:green", "red_spiral": "tab:red"}
-
-
-def _scatter_classes(ax, X2, labels):
-    for c in (NORMAL, *ANOMALY_CLASSES):
-        m = labels == c
-        if m.any():
-            ax.scatter(X2[m, 0], X2[m, 1], s=3 if c == NORMAL else 14, c=COLOURS[c], alpha=0.5 if c == NORMAL else 0.9,
-                       label=f"{c.replace('_', ' ')} ({int(m.sum())})", zorder=1 if c == NORMAL else 3,
-                       edgecolors="none" if c == NORMAL else "k", linewidths=0.3)
-
-
-def figure_latent_projections(van_lat, phys_lat, labels, van_pairs, phys_pairs, names_phys, seed: int = 0,
-                              title: str = ""):
-    """Paper A Fig. 2: top, vanilla latent pairs; bottom, physics latent pairs with 2-D linear-SVM regions."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    labels = np.asarray(labels).astype(str)
-    n = max(len(van_pairs), len(phys_pairs))
-    fig, axes = plt.subplots(2, n, figsize=(4.6 * n, 8.6))
-    for ax, (i, j) in zip(axes[0], van_pairs):
-        _scatter_classes(ax, van_lat[:, [i, j]], labels)
-        ax.set_xlabel(f"vanilla latent {i + 1}")
-        ax.set_ylabel(f"vanilla latent {j + 1}")
-    for ax, (i, j) in zip(axes[1], phys_pairs):
-        X2 = phys_lat[:, [i, j]]
-        lo, hi = np.percentile(X2, 0.5, axis=0), np.percentile(X2, 99.5, axis=0)
-        pad = 0.08 * (hi - lo)
-        xlim, ylim = (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
-        clf = linear_boundary_2d(X2, labels, seed)
-        xx, yy, zz = decision_grid(clf, xlim, ylim)
-        cmap = ListedColormap([COLOURS[c] if c != NORMAL else "white" for c in clf.classes_])
-        ax.contourf(xx, yy, zz, levels=np.arange(len(clf.classes_) + 1) - 0.5, cmap=cmap, alpha=0.18)
-        ax.contour(xx, yy, zz, levels=np.arange(len(clf.classes_)) + 0.5, colors="k", linewidths=0.7)
-        _scatter_classes(ax, X2, labels)
-        ax.set_xlim(xlim)
-        ax.set_ylim(ylim)
-        ax.set_xlabel(f"physics latent {i + 1}: {names_phys[i]}")
-        ax.set_ylabel(f"physics latent {j + 1}: {names_phys[j]}")
-    axes[0][0].legend(fontsize=7, markerscale=2)
-    axes[0][0].set_title("vanilla CVAE (no physics term)", loc="left", fontsize=10)
-    axes[1][0].set_title("physics-informed CVAE, 2-D linear SVM after SMOTE", loc="left", fontsize=10)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def figure_neighbours(images_normal, shared: pd.DataFrame, n_show: int = 10, title: str = ""):
-    """Paper A Fig. 3: per anomaly class, the normal galaxies nearest to the most anomalies, as images."""
-    import matplotlib.pyplot as plt
-
-    classes = [c for c in ANOMALY_CLASSES[::-1] if c in set(shared["class"])]  # Green Peas left
-    cols = 5
-    rows_per = int(np.ceil(n_show / cols))
-    fig, axes = plt.subplots(rows_per, cols * len(classes), figsize=(1.7 * cols * len(classes), 2.2 * rows_per + 0.5),
-                             squeeze=False, gridspec_kw={"hspace": 0.35})
-    for ci, c in enumerate(classes):
-        sel = shared[shared["class"] == c].head(n_show)
-        axes[0][ci * cols + cols // 2].text(0.5, 1.32, f"look-alikes of {c.replace('_', ' ')}s",
-                                            transform=axes[0][ci * cols + cols // 2].transAxes, ha="center",
-                                            fontsize=11, color=COLOURS[c])
-        for k in range(rows_per * cols):
-            ax = axes[k // cols][ci * cols + k % cols]
-            ax.axis("off")
-            if k < len(sel):
-                r = sel.iloc[k]
-                ax.imshow(rgb(images_normal[[int(r.normal)]])[0])
-                ax.set_title(f"{int(r.n_anomalies)} × {c.replace('_', ' ')}\nd = {r.mean_distance:.2f}", fontsize=7)
-    fig.suptitle(title, y=1.08)
-    return fig

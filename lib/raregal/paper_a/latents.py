@@ -4,7 +4,8 @@
   decoder): what a survey-scale run would call.
 - :func:`r2_linear` — Table 1's metric: R² of a linear regression from latent(s) to a catalog value,
   fitted and scored on the validation galaxies (paper §3).
-- Baselines computed on the same split, standing in for those the paper quotes from AstroCLIP [11]:
+- Baselines computed on the same split, standing in for those the paper quotes from AstroCLIP
+  (Lanusse et al. 2023):
   (g, r, z) aperture photometry + MLP, and an image embedding + kNN. Our embedding is a PCA of the
   normalised pixels (AstroCLIP's embedding cannot be computed here); both are fitted on the training
   galaxies and scored on the validation galaxies.
@@ -27,19 +28,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from raregal.paper_a import values
 from raregal.paper_a.cvae.loss import PROPERTIES
 from raregal.paper_a.cvae.model import ConvVAE
 
 LATENT_NAMES = ("orientation", "z", "logmstar", "logsfr", "morphology")  # physics CVAE latents 1-5
-LABELS = {"orientation": r"orientation $\phi$ [rad]", "z": "redshift $z$",
-          "logmstar": r"log $M_*$ [M$_\odot$]", "logsfr": r"log SFR [M$_\odot$/yr]",
-          "morphology": "latent 5 (morphology)"}
-#: paper A Table 1 and §3 (R² of the linear fits); keys (method, quantity).
-PAPER_TABLE1 = {
-    ("physics CVAE", "z"): 0.83, ("physics CVAE", "logmstar"): 0.75, ("physics CVAE", "logsfr"): 0.26,
-    ("photometry + MLP", "z"): 0.69, ("photometry + MLP", "logmstar"): 0.65,
-    ("image embedding + kNN", "z"): 0.71, ("image embedding + kNN", "logmstar"): 0.66,
-}
 TABLE1_QUANTITIES = ("z", "logmstar", "logsfr")
 ZERO_POINT = 22.5  # nanomaggies → AB magnitude
 
@@ -153,7 +146,7 @@ def photometry_features(fluxes: np.ndarray) -> tuple[np.ndarray, int]:
 
 def photometry_mlp_r2(phot_train, y_train, phot_val, y_val, seed: int = 0,
                       hidden: tuple[int, ...] = (64, 64)) -> float:
-    """R² on validation of an MLP trained on (g, r, z) photometry (AstroCLIP's baseline, ref. [11])."""
+    """R² on validation of an MLP trained on (g, r, z) photometry (AstroCLIP's baseline, Lanusse et al. 2023)."""
     mlp = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=hidden, early_stopping=True,
                                                        max_iter=500, random_state=seed))
     mlp.fit(phot_train, y_train)
@@ -168,7 +161,7 @@ def pixel_embedding(images_train, images_other: Sequence, n_components: int = 32
 
 
 def embedding_knn_r2(emb_train, y_train, emb_val, y_val, k: int = 16) -> float:
-    """R² on validation of a kNN regressor on an image embedding (ref. [11]'s kNN baseline)."""
+    """R² on validation of a kNN regressor on an image embedding (AstroCLIP's kNN baseline, Lanusse et al. 2023)."""
     knn = make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=k, weights="distance"))
     knn.fit(emb_train, y_train)
     return float(r2_score(y_val, knn.predict(emb_val)))
@@ -196,40 +189,10 @@ def table1_rows(phys_lat, van_lat, cat_val, baselines: dict[tuple[str, str], flo
                         rows.append({"method": method, "quantity": q, "against": target, "ours": v,
                                      "note": "trained on train split, scored on val"})
     df = pd.DataFrame(rows)
-    df["paper"] = [PAPER_TABLE1.get((m, q), np.nan) if a == "catalog" else np.nan
+    df["paper"] = [values.PAPER_TABLE1.get((m, q), np.nan) if a == "catalog" else np.nan
                    for m, q, a in zip(df.method, df.quantity, df.against)]
     df["n"] = len(cat_val)
     return df
-
-
-def figure_latents_vs_catalog(lat_val, cat_val, anomalies: dict[str, tuple[np.ndarray, pd.DataFrame]],
-                              title: str = ""):
-    """Paper A Fig. 1: each physics latent against its catalog value, 1σ bars in grey, rare classes over."""
-    import matplotlib.pyplot as plt
-
-    colours = {"green_pea": "tab:green", "red_spiral": "tab:red"}
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
-    for k, (ax, q) in enumerate(zip(axes, PROPERTIES)):
-        x = cat_val[q].to_numpy()
-        err = cat_val[f"{q}_err"].to_numpy() if q != "orientation" else np.full(len(x), 0.1)
-        ax.errorbar(x, lat_val[:, k], xerr=err, fmt="o", ms=2, color="0.2", ecolor="0.75", elinewidth=0.6,
-                    alpha=0.6, label=f"validation ({len(x)})", zorder=1)
-        for cls, (lat, cat) in anomalies.items():
-            if len(cat):
-                ax.errorbar(cat[q], lat[:, k], xerr=cat[f"{q}_err"] if q != "orientation" else 0.1, fmt="o",
-                            ms=4, color=colours.get(cls, "tab:blue"), ecolor=colours.get(cls, "tab:blue"),
-                            elinewidth=0.6, label=f"{cls.replace('_', ' ')} ({len(cat)})", zorder=3)
-        lo, hi = np.nanpercentile(np.concatenate([x, lat_val[:, k]]), [0.5, 99.5])
-        ax.plot([lo, hi], [lo, hi], "k--", lw=1, zorder=4)
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(lo, hi)
-        ax.set_xlabel(f"catalog {LABELS[q]}")
-        ax.set_ylabel(f"latent {k + 1}")
-        ax.set_title(f"R² = {r2_linear(lat_val[:, k], x):.2f}", fontsize=10)
-    axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,10 +202,12 @@ MODEL_NAMES = ("physics", "vanilla", "physics_periodic")
 
 
 def latent_columns(model_name: str, d: int = 5) -> list[str]:
+    """Column names of one model's latents in ``latents.parquet``: ``<model>_1`` … ``<model>_d``."""
     return [f"{model_name}_{k + 1}" for k in range(d)]
 
 
 def latents_path(cfg):
+    """``data/models/<source>-<profile>/cvae/latents.parquet``, written by 04_latent_properties."""
     return cfg.data_dir("models", "cvae", "latents.parquet")
 
 
@@ -300,7 +265,7 @@ def baselines_r2(images, catalog: pd.DataFrame, fluxes: np.ndarray, quantities=T
     return out, {"photometry_clipped_fluxes": n_clipped}
 
 
-def eq1_inverse(images, band_max_mean: Sequence[float], beta: float = 10.0) -> np.ndarray:
+def eq1_inverse(images, band_max_mean: Sequence[float], beta: float = values.EQ1_BETA) -> np.ndarray:
     """Undo eq. 1 pixel by pixel: x = ⟨max x_b⟩/β · sinh(artanh(x')) (exact but for float32 rounding at
     x' → 1 and for the resize, which mixes pixels after the non-linear stretch)."""
     m = np.asarray(band_max_mean, dtype=np.float64)[None, :, None, None]
@@ -354,12 +319,7 @@ def information_rows(images, catalog: pd.DataFrame, fluxes: np.ndarray, band_max
     return pd.DataFrame(rows)
 
 
-PAPER_ENCODE_MS = 7.0  # paper A §3: "7 ms per galaxy on an Apple M2 Max chip" (batch size not stated)
-PAPER_SURVEY_CPU_HOURS = 1500.0  # paper A §3: "~1500 CPU-hours" for the 20 billion Rubin galaxies
-RUBIN_GALAXIES = 2e10
-
-
-def timing_rows(timing: pd.DataFrame, n_galaxies: float = RUBIN_GALAXIES) -> pd.DataFrame:
+def timing_rows(timing: pd.DataFrame, n_galaxies: float = values.RUBIN_GALAXIES) -> pd.DataFrame:
     """Long-format timing table: ms/galaxy per batch size and the CPU-hours to encode ``n_galaxies``.
 
     CPU-hours = wall time × threads used. Note the paper's two numbers disagree with each other:
@@ -370,12 +330,12 @@ def timing_rows(timing: pd.DataFrame, n_galaxies: float = RUBIN_GALAXIES) -> pd.
     for r in timing.itertuples():
         b = int(r.batch_size)
         rows.append({"quantity": "encode time [ms/galaxy]", "batch_size": b, "ours": r.ms_per_galaxy,
-                     "paper": PAPER_ENCODE_MS if b == 1 else np.nan, "n": int(r.threads),
+                     "paper": values.PAPER_ENCODE_MS if b == 1 else np.nan, "n": int(r.threads),
                      "note": "n = CPU threads; paper: Apple M2 Max, batch size not stated" if b == 1
                      else f"n = CPU threads; encode() runs chunks of {int(getattr(r, 'chunk', b))}"})
         rows.append({"quantity": f"CPU-hours for {n_galaxies:.0e} galaxies", "batch_size": b,
                      "ours": r.ms_per_galaxy * 1e-3 * n_galaxies * r.threads / 3600,
-                     "paper": PAPER_SURVEY_CPU_HOURS if b == largest else np.nan, "n": int(r.threads),
+                     "paper": values.PAPER_SURVEY_CPU_HOURS if b == largest else np.nan, "n": int(r.threads),
                      "note": "paper's 1500 h implies 0.27 ms/galaxy; its 7 ms would give ~39,000 h"})
     return pd.DataFrame(rows)
 
@@ -386,7 +346,7 @@ def orientation_rows(frame_val: pd.DataFrame, catalog_val: pd.DataFrame) -> pd.D
     Reported beside Table 1 because the paper notes that the plain squared difference fails at
     π/2 ≡ −π/2; ``physics_periodic`` is the variant trained with the wrapped difference.
     """
-    from raregal.paper_a.preprocess import periodic_rms
+    from raregal.paper_a.orientation import periodic_rms
 
     rows = []
     phi = catalog_val["orientation"].to_numpy()

@@ -1,4 +1,5 @@
-"""Paper A's convolutional VAE: model (topology of the authors' code), eq. 2 / vanilla losses, training."""
+"""Paper A's convolutional VAE: model (topology of the authors' code), eq. 2 / vanilla losses, training data, training."""
+from raregal.paper_a.cvae.data import TrainData
 from raregal.paper_a.cvae.loss import (
            PROPERTIES,
            CatalogError,
@@ -8,7 +9,7 @@ from raregal.paper_a.cvae.loss import (
            vanilla_loss,
 )
 from raregal.paper_a.cvae.model import Arch, CheckpointMismatchError, ConvVAE, load_model
-from raregal.paper_a.cvae.train import TrainConfig, TrainData, TrainingDiverged, TrainResult, read_history
+from raregal.paper_a.cvae.train import TrainConfig, TrainingDiverged, TrainResult, read_history
 
 __all__ = ["PROPERTIES", "Arch", "CatalogError", "CheckpointMismatchError", "ConvVAE", "Targets",
            "TrainConfig", "TrainData", "TrainResult", "TrainingDiverged", "load_model", "physics_loss",

@@ -25,11 +25,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from raregal.paper_a import values
+
 PROPERTIES = ("orientation", "z", "logmstar", "logsfr")  # latents 1-4, in order
 ERROR_COLUMNS = {p: f"{p}_err" for p in PROPERTIES}
 #: documented floors on σ_p (same units as the property); orientation is fixed at 0.1 rad by the paper.
-DEFAULT_ERROR_FLOORS = {"orientation": 0.1, "z": 1e-3, "logmstar": 0.01, "logsfr": 0.01}
-ORIENTATION_SIGMA = 0.1  # rad, paper §2: "we assume an uncertainty of 0.1 rad for all orientations"
+DEFAULT_ERROR_FLOORS = {"orientation": values.ORIENTATION_SIGMA, "z": 1e-3, "logmstar": 0.01, "logsfr": 0.01}
 
 
 class CatalogError(ValueError):
@@ -50,7 +51,7 @@ class Targets:
 
 
 def property_targets(catalog: pd.DataFrame, floors: dict[str, float] | None = None,
-                     orientation_sigma: float | None = ORIENTATION_SIGMA) -> Targets:
+                     orientation_sigma: float | None = values.ORIENTATION_SIGMA) -> Targets:
     """Targets for eq. 2 from a processed catalog (columns of CONTRIBUTING.md).
 
     ``orientation_sigma`` = None uses the catalog's ``orientation_err`` instead of the paper's 0.1 rad.
@@ -98,8 +99,8 @@ def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (logvar.exp() + mu.pow(2) - logvar - 1).sum(1)  # per galaxy, vs N(0, 1)
 
 
-def physics_loss(x, x_hat, mu, logvar, p, sigma_p, beta0: float = 10.0, beta1: float = 50.0,
-                 periodic_orientation: bool = False) -> dict[str, torch.Tensor]:
+def physics_loss(x, x_hat, mu, logvar, p, sigma_p, beta0: float = values.LOSS_BETA0,
+                 beta1: float = values.LOSS_BETA1, periodic_orientation: bool = False) -> dict[str, torch.Tensor]:
     """Eq. 2, batch mean; returns total and its three terms (un-weighted recon/prop for plotting)."""
     n_prop = p.shape[1]
     diff = mu[:, :n_prop] - p
@@ -112,7 +113,7 @@ def physics_loss(x, x_hat, mu, logvar, p, sigma_p, beta0: float = 10.0, beta1: f
     return {"loss": total.mean(), "recon": recon.mean(), "kl": kl.mean(), "prop": prop.mean()}
 
 
-def vanilla_loss(x, x_hat, mu, logvar, p=None, sigma_p=None, beta0: float = 10.0,
+def vanilla_loss(x, x_hat, mu, logvar, p=None, sigma_p=None, beta0: float = values.LOSS_BETA0,
                  beta1: float = 0.0, periodic_orientation: bool = False) -> dict[str, torch.Tensor]:
     """Same network, KL over all latents, no property term (p, σ_p, β1 accepted and ignored)."""
     recon = _recon(x, x_hat)

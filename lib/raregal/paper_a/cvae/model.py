@@ -1,7 +1,8 @@
 """The convolutional VAE of paper A (Gagliano & Villar 2023), topology of the authors' code.
 
 The paper says "three convolution encoding layers, three deconvolution decoding layers, latent
-dimension 5", built "using the same architecture as [1]" (jwuphysics/galaxy-autoencoders). The
+dimension 5", built "using the same architecture as" J. Wu's galaxy autoencoders (the paper's
+ref. 1; github.com/jwuphysics/galaxy-autoencoders). The
 authors' code (trainVAE_wRotAngle.py) realises that as three encoding stages — two stride-2 3×3
 convolutions (3→16→32 channels, 69→35→18 px, BatchNorm + ReLU) and a dense head to (μ, log σ²) — and
 three decoding stages — a dense layer back to 32×18×18, then two stride-1 3×3 transposed convolutions
@@ -17,8 +18,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.nn import functional
 
 
 class CheckpointMismatchError(ValueError):
@@ -27,6 +28,9 @@ class CheckpointMismatchError(ValueError):
 
 @dataclass(frozen=True)
 class Arch:
+    """The network's shape: latent size, the two encoder widths, image size [px] and bands; saved in
+    every checkpoint so a mismatch is named, not a ``state_dict`` error."""
+
     latent_dim: int = 5
     channels: tuple[int, int] = (16, 32)
     image_size: int = 69
@@ -84,21 +88,24 @@ class ConvVAE(nn.Module):
         return h[:, 0, :], h[:, 1, :]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Image (N, bands, size, size) in [0, 1] from latents (N, latent_dim)."""
         dense, unflatten, norm, act = self.dec1
         # channels-last before BatchNorm/ReLU, not after: their backward then runs in one layout
         # (a training step ~5-8 % faster on this CPU); the same function of the same weights.
         h = act(norm(unflatten(dense(z)).contiguous(memory_format=torch.channels_last)))
-        h = F.interpolate(h, size=(self.mid, self.mid), mode="bilinear")
+        h = functional.interpolate(h, size=(self.mid, self.mid), mode="bilinear")
         h = self.dec2(h)
-        h = F.interpolate(h, size=(self.arch.image_size, self.arch.image_size), mode="bilinear")
+        h = functional.interpolate(h, size=(self.arch.image_size, self.arch.image_size), mode="bilinear")
         return self.dec3(h)
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """A draw from N(μ, σ²) in training; μ itself in eval mode."""
         if self.training:
             return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         return mu
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reconstruction, μ, log σ²) of images (N, bands, size, size)."""
         mu, logvar = self.encode(x)
         return self.decode(self.reparameterize(mu, logvar)), mu, logvar
 

@@ -1,7 +1,6 @@
 """Train a physics-informed or vanilla CVAE: accelerate loop, best-validation checkpoint, resume.
 
-Data are held as tensors and batched by index (no per-sample Python lists or collation — see
-``benchmarks/cvae.py`` for what that buys). Adam at a constant learning rate, as in the paper
+The data (:class:`raregal.paper_a.cvae.data.TrainData`) are tensors batched here by index. Adam at a constant learning rate, as in the paper
 (``schedule="constant"``), or — where few epochs must converge — a one-cycle or cosine schedule per
 step peaking at ``lr``. Files in ``out_dir``:
 
@@ -29,6 +28,8 @@ import torch
 from accelerate import Accelerator
 
 from raregal.core.outputs import atomic_path
+from raregal.paper_a import values
+from raregal.paper_a.cvae.data import TrainData, dihedral
 from raregal.paper_a.cvae.loss import LOSSES
 from raregal.paper_a.cvae.model import Arch, CheckpointMismatchError, ConvVAE, check_arch
 
@@ -42,12 +43,15 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainConfig:
+    """Hyper-parameters of one CVAE run (the profile's ``cvae`` section, see :func:`train_config`);
+    all but ``epochs`` (unless a learning-rate schedule spans them) must match for a resume."""
+
     kind: str = "physics"  # physics (eq. 2) | vanilla
     epochs: int = 60
     batch_size: int = 128
     lr: float = 1e-3
-    beta0: float = 10.0
-    beta1: float = 50.0
+    beta0: float = values.LOSS_BETA0
+    beta1: float = values.LOSS_BETA1
     periodic_orientation: bool = False
     augment: bool = False  # random dihedral flips/transposes per batch, orientation target transformed
     schedule: str = "constant"  # constant (paper) | onecycle | cosine: per-step learning rate, peak = lr
@@ -64,42 +68,16 @@ class TrainConfig:
                              f"{self.batch_size}, {self.lr})")
 
     def hparams(self) -> dict:
+        """Plain-dict form saved in checkpoints and compared on resume."""
         d = asdict(self)
         d["arch"] = self.arch.as_dict()
         return d
 
 
 @dataclass
-class TrainData:
-    """Normalised images (N, C, H, W) float32 and property targets/errors (N, 4) for train and val."""
-
-    x_train: torch.Tensor
-    p_train: torch.Tensor
-    s_train: torch.Tensor
-    x_val: torch.Tensor
-    p_val: torch.Tensor
-    s_val: torch.Tensor
-
-    def __post_init__(self):
-        for part in ("train", "val"):
-            x, p, s = (getattr(self, f"{k}_{part}") for k in "xps")
-            if x.ndim != 4 or len(x) == 0:
-                raise ValueError(f"x_{part} must be a non-empty (N, C, H, W) tensor, got shape {tuple(x.shape)}")
-            if not (len(p) == len(s) == len(x)):
-                raise ValueError(f"{part}: {len(x)} images but {len(p)} targets and {len(s)} errors")
-            if not torch.isfinite(x).all():
-                raise ValueError(f"x_{part} has non-finite pixels; preprocessing must drop those cutouts")
-            if not (torch.isfinite(p).all() and torch.isfinite(s).all() and (s > 0).all()):
-                raise ValueError(f"{part}: targets must be finite and errors > 0 (use loss.property_targets)")
-
-    def fingerprint(self) -> list[float]:
-        """Cheap identity of the data set, so a resume never mixes two data sets."""
-        return [float(len(self.x_train)), float(len(self.x_val)), float(self.p_train.double().sum()),
-                float(self.x_train[::37].double().sum()), float(self.x_val[::37].double().sum())]
-
-
-@dataclass
 class TrainResult:
+    """What :func:`train` returns: the best checkpoint, its epoch and validation loss, the history."""
+
     best_path: Path
     best_epoch: int
     best_val_loss: float
@@ -118,26 +96,6 @@ def init_property_bias(model: ConvVAE, p_train: torch.Tensor) -> None:
     n = p_train.shape[1]
     with torch.no_grad():
         model.enc3[1].bias[:n] = p_train.mean(0).to(model.enc3[1].bias)
-
-
-def dihedral(x: torch.Tensor, p: torch.Tensor, op: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One of the 8 flips/transposes of a square image, with the orientation target (column 0) moved.
-
-    Convention of CONTRIBUTING.md: φ counter-clockwise from +x (columns) toward +y (rows), mod π.
-    Transpose: φ → π/2 − φ; flipping rows or columns: φ → −φ. z, M*, SFR do not change. A galaxy
-    seen flipped is another equally likely galaxy, so this multiplies the training set by 8 — needed
-    on a few thousand galaxies, where the dense head (32·18·18 inputs) otherwise memorises the targets.
-    """
-    from raregal.paper_a.cvae.loss import wrap_orientation
-
-    phi = p[:, :1]
-    if op & 4:
-        x, phi = x.transpose(-1, -2), math.pi / 2 - phi
-    if op & 1:
-        x, phi = x.flip(-1), -phi
-    if op & 2:
-        x, phi = x.flip(-2), -phi
-    return x, torch.cat([wrap_orientation(phi), p[:, 1:]], 1)
 
 
 def make_scheduler(optimizer, cfg: TrainConfig, steps_per_epoch: int):
@@ -207,13 +165,43 @@ def _resume_state(last: Path, cfg: TrainConfig, data: TrainData, log) -> dict | 
     return state
 
 
-def train(data: TrainData, out_dir: Path | str, cfg: TrainConfig, resume: bool = True,
-          log: Callable[[str], None] = print, log_every: int = 1) -> TrainResult:
-    """Train ``cfg.kind`` on ``data``; keep the best-validation checkpoint in ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    best_path, last_path, hist_path = out_dir / "best.pt", out_dir / "last.pt", out_dir / "history.csv"
-    loss_fn = LOSSES[cfg.kind]
+@dataclass
+class _Run:
+    """What one training run works on: its settings, files, accelerator, model, optimizer, schedule."""
+
+    cfg: TrainConfig
+    out_dir: Path
+    accelerator: Accelerator
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None
+    loss_fn: Callable
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / "best.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / "last.pt"
+
+    @property
+    def history_path(self) -> Path:
+        return self.out_dir / "history.csv"
+
+
+@dataclass
+class _Progress:
+    """Where a run stands: the epoch rows so far, the next epoch, the best validation loss and its epoch."""
+
+    history: list[dict] = field(default_factory=list)
+    start: int = 0
+    best_val: float = float("inf")
+    best_epoch: int = -1
+
+
+def _start_run(data: TrainData, out_dir: Path, cfg: TrainConfig) -> _Run:
+    """A fresh seeded model (property biases at the target means for eq. 2), Adam and its schedule."""
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     torch.manual_seed(cfg.seed)
     model = ConvVAE(cfg.arch)
@@ -222,80 +210,120 @@ def train(data: TrainData, out_dir: Path | str, cfg: TrainConfig, resume: bool =
         init_property_bias(model, data.p_train)
     steps_per_epoch = math.ceil(math.ceil(len(data.x_train) / accelerator.num_processes) / cfg.batch_size)
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch)
-    history: list[dict] = []
-    start, best_val, best_epoch = 0, float("inf"), -1
-    state = _resume_state(last_path, cfg, data, log) if (resume and last_path.exists()) else None
-    if state is not None:
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        history = state["history"]
-        start, best_val, best_epoch = state["epoch"] + 1, state["best_val_loss"], state["best_epoch"]
-        log(f"resuming {cfg.kind} CVAE from {last_path} at epoch {start} (best val {best_val:.4g} at epoch {best_epoch})")
-    model, optimizer = accelerator.prepare(model, optimizer)
-    dev = accelerator.device
-    x_tr, p_tr, s_tr = (t.to(dev) for t in (data.x_train, data.p_train, data.s_train))
-    x_va, p_va, s_va = (t.to(dev) for t in (data.x_val, data.p_val, data.s_val))
-    fingerprint = data.fingerprint()
-    t_start, run = time.perf_counter(), 0
-    for epoch in range(start, cfg.epochs):
-        t0 = time.perf_counter()
-        model.train()
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        total, seen = 0.0, 0
-        for b, idx in enumerate(_batches(len(x_tr), cfg.batch_size, gen,
-                                         accelerator.process_index, accelerator.num_processes)):
-            idx = idx.to(dev)
-            xb, pb = x_tr[idx], p_tr[idx]
-            if cfg.augment:
-                xb, pb = dihedral(xb, pb, int(torch.randint(8, (1,), generator=gen)))
-            x_hat, mu, logvar = model(xb)
-            loss = loss_fn(xb, x_hat, mu, logvar, pb, s_tr[idx], beta0=cfg.beta0, beta1=cfg.beta1,
+    return _Run(cfg, out_dir, accelerator, model, optimizer, scheduler, LOSSES[cfg.kind])
+
+
+def _restore(run: _Run, state: dict) -> _Progress:
+    """Load weights, optimizer, schedule and RNG state from ``last.pt``; the epoch to continue from."""
+    run.model.load_state_dict(state["state_dict"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if run.scheduler is not None:
+        run.scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return _Progress(state["history"], state["epoch"] + 1, state["best_val_loss"], state["best_epoch"])
+
+
+def _train_steps(run: _Run, train_set: tuple, epoch: int, progress: _Progress) -> tuple[float, float]:
+    """One pass over the training galaxies in seeded random batches (dihedral views when ``augment``).
+
+    Returns (mean loss per galaxy, learning rate of the epoch's last step). A non-finite loss raises
+    :class:`TrainingDiverged` naming the epoch, batch and last good checkpoint."""
+    cfg, model, optimizer, accelerator = run.cfg, run.model, run.optimizer, run.accelerator
+    x_tr, p_tr, s_tr = train_set
+    model.train()
+    gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    total, seen = 0.0, 0
+    for b, idx in enumerate(_batches(len(x_tr), cfg.batch_size, gen,
+                                     accelerator.process_index, accelerator.num_processes)):
+        idx = idx.to(accelerator.device)
+        xb, pb = x_tr[idx], p_tr[idx]
+        if cfg.augment:
+            xb, pb = dihedral(xb, pb, int(torch.randint(8, (1,), generator=gen)))
+        x_hat, mu, logvar = model(xb)
+        loss = run.loss_fn(xb, x_hat, mu, logvar, pb, s_tr[idx], beta0=cfg.beta0, beta1=cfg.beta1,
                            periodic_orientation=cfg.periodic_orientation)["loss"]
-            if not torch.isfinite(loss):
-                good = (f"{last_path} (end of epoch {epoch - 1}); best: {best_path} (epoch {best_epoch})"
-                        if last_path.exists() and epoch > 0 else "none (diverged in the first epoch)")
-                raise TrainingDiverged(f"{cfg.kind} CVAE: loss became {float(loss)} at epoch {epoch}, batch {b} "
-                                       f"(lr={cfg.lr}); last good checkpoint: {good}. Lower lr or check the inputs.")
-            optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
-            optimizer.step()
-            lr_used = optimizer.param_groups[0]["lr"]  # of this step (recorded: the epoch's last)
-            if scheduler is not None:
-                scheduler.step()
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        unwrapped = accelerator.unwrap_model(model)
-        val = evaluate(unwrapped, x_va, p_va, s_va, loss_fn, cfg)
-        if not np.isfinite(val["loss"]):
-            raise TrainingDiverged(f"{cfg.kind} CVAE: validation loss became {val['loss']} at epoch {epoch}; "
-                                   f"last good checkpoint: {last_path if last_path.exists() else 'none'}")
-        row = {"epoch": epoch, "train_loss": total / seen, "val_loss": val["loss"], "val_recon": val["recon"],
-               "val_kl": val["kl"], "val_prop": val["prop"], "lr": lr_used,
-               "seconds": time.perf_counter() - t0}
-        history.append(row)
-        run += 1
-        if accelerator.is_main_process:
-            payload = {"arch": cfg.arch.as_dict(), "hparams": cfg.hparams(), "kind": cfg.kind,
-                       "state_dict": {k: v.detach().cpu() for k, v in unwrapped.state_dict().items()}}
-            if val["loss"] < best_val:
-                best_val, best_epoch = val["loss"], epoch
-                _save({**payload, "epoch": epoch, "val_loss": best_val}, best_path)
-            _save({**payload, "epoch": epoch, "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
-                   "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                   "history": history, "best_val_loss": best_val, "best_epoch": best_epoch,
-                   "fingerprint": fingerprint}, last_path)
-            with atomic_path(hist_path) as tmp:
-                pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(tmp, index=False)
+        if not torch.isfinite(loss):
+            good = (f"{run.last_path} (end of epoch {epoch - 1}); best: {run.best_path} (epoch {progress.best_epoch})"
+                    if run.last_path.exists() and epoch > 0 else "none (diverged in the first epoch)")
+            raise TrainingDiverged(f"{cfg.kind} CVAE: loss became {float(loss)} at epoch {epoch}, batch {b} "
+                                   f"(lr={cfg.lr}); last good checkpoint: {good}. Lower lr or check the inputs.")
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        optimizer.step()
+        lr_used = optimizer.param_groups[0]["lr"]  # of this step (recorded: the epoch's last)
+        if run.scheduler is not None:
+            run.scheduler.step()
+        total += float(loss.detach()) * len(idx)
+        seen += len(idx)
+    return total / seen, lr_used
+
+
+def _one_epoch(run: _Run, train_set: tuple, val_set: tuple, epoch: int,
+               progress: _Progress) -> tuple[dict, dict[str, float]]:
+    """Train one epoch and evaluate it; (history row, validation loss terms)."""
+    t0 = time.perf_counter()
+    train_loss, lr_used = _train_steps(run, train_set, epoch, progress)
+    val = evaluate(run.accelerator.unwrap_model(run.model), *val_set, run.loss_fn, run.cfg)
+    if not np.isfinite(val["loss"]):
+        raise TrainingDiverged(f"{run.cfg.kind} CVAE: validation loss became {val['loss']} at epoch {epoch}; "
+                               f"last good checkpoint: {run.last_path if run.last_path.exists() else 'none'}")
+    row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_recon": val["recon"],
+           "val_kl": val["kl"], "val_prop": val["prop"], "lr": lr_used, "seconds": time.perf_counter() - t0}
+    return row, val
+
+
+def _save_epoch(run: _Run, epoch: int, val_loss: float, progress: _Progress, fingerprint: list[float]) -> None:
+    """``best.pt`` when the validation loss improved; ``last.pt`` (optimizer, schedule, RNG, history,
+    data fingerprint: what a resume needs) and ``history.csv`` every epoch."""
+    unwrapped = run.accelerator.unwrap_model(run.model)
+    cfg = run.cfg
+    payload = {"arch": cfg.arch.as_dict(), "hparams": cfg.hparams(), "kind": cfg.kind,
+               "state_dict": {k: v.detach().cpu() for k, v in unwrapped.state_dict().items()}}
+    if val_loss < progress.best_val:
+        progress.best_val, progress.best_epoch = val_loss, epoch
+        _save({**payload, "epoch": epoch, "val_loss": progress.best_val}, run.best_path)
+    _save({**payload, "epoch": epoch, "optimizer": run.optimizer.state_dict(), "rng": torch.get_rng_state(),
+           "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+           "history": progress.history, "best_val_loss": progress.best_val, "best_epoch": progress.best_epoch,
+           "fingerprint": fingerprint}, run.last_path)
+    with atomic_path(run.history_path) as tmp:
+        pd.DataFrame(progress.history, columns=HISTORY_COLUMNS).to_csv(tmp, index=False)
+
+
+def train(data: TrainData, out_dir: Path | str, cfg: TrainConfig, resume: bool = True,
+          log: Callable[[str], None] = print, log_every: int = 1) -> TrainResult:
+    """Train ``cfg.kind`` on ``data``; keep the best-validation checkpoint in ``out_dir``.
+
+    Resumes from ``out_dir/last.pt`` when ``resume`` and that run had the same architecture,
+    hyper-parameters and data (see the module docstring); logs one line every ``log_every`` epochs."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = _start_run(data, out_dir, cfg)
+    progress = _Progress()
+    state = _resume_state(run.last_path, cfg, data, log) if (resume and run.last_path.exists()) else None
+    if state is not None:
+        progress = _restore(run, state)
+        log(f"resuming {cfg.kind} CVAE from {run.last_path} at epoch {progress.start} "
+            f"(best val {progress.best_val:.4g} at epoch {progress.best_epoch})")
+    run.model, run.optimizer = run.accelerator.prepare(run.model, run.optimizer)
+    dev = run.accelerator.device
+    train_set = tuple(t.to(dev) for t in (data.x_train, data.p_train, data.s_train))
+    val_set = tuple(t.to(dev) for t in (data.x_val, data.p_val, data.s_val))
+    fingerprint = data.fingerprint()
+    t_start, n_run = time.perf_counter(), 0
+    for epoch in range(progress.start, cfg.epochs):
+        row, val = _one_epoch(run, train_set, val_set, epoch, progress)
+        progress.history.append(row)
+        n_run += 1
+        if run.accelerator.is_main_process:
+            _save_epoch(run, epoch, val["loss"], progress, fingerprint)
         if log_every and (epoch % log_every == 0 or epoch == cfg.epochs - 1):
             log(f"{cfg.kind} epoch {epoch:3d}  train {row['train_loss']:.4g}  val {row['val_loss']:.4g}  "
                 f"(recon {val['recon']:.4g}, kl {val['kl']:.4g}, prop {val['prop']:.4g})  {row['seconds']:.1f}s")
-    if best_epoch < 0:
+    if progress.best_epoch < 0:
         raise ValueError(f"no epoch trained in {out_dir} (epochs={cfg.epochs})")
-    return TrainResult(best_path, best_epoch, best_val, pd.DataFrame(history, columns=HISTORY_COLUMNS), run,
-                       time.perf_counter() - t_start)
+    return TrainResult(run.best_path, progress.best_epoch, progress.best_val,
+                       pd.DataFrame(progress.history, columns=HISTORY_COLUMNS), n_run, time.perf_counter() - t_start)
 
 
 def read_history(out_dir: Path | str) -> pd.DataFrame:
@@ -317,42 +345,3 @@ def train_config(cfg, kind: str, periodic_orientation: bool = False) -> TrainCon
                        beta0=float(c.beta0), beta1=float(c.beta1), periodic_orientation=periodic_orientation,
                        augment=bool(c.augment), schedule=str(c.schedule), seed=int(cfg.seed),
                        arch=Arch(latent_dim=int(c.latent_dim), channels=tuple(c.channels)))
-
-
-def data_from_processed(images, catalog: pd.DataFrame, floors: dict | None = None):
-    """(TrainData, Targets report) from ``load_processed``: rows with split train / val."""
-    from raregal.paper_a.cvae.loss import property_targets
-
-    if "split" not in catalog.columns:
-        raise ValueError("processed catalog has no 'split' column; rerun 02_preprocess")
-    tr = (catalog["split"] == "train").to_numpy()
-    va = (catalog["split"] == "val").to_numpy()
-    if not tr.any() or not va.any():
-        raise ValueError(f"need train and val rows, have {catalog['split'].value_counts().to_dict()}")
-    targets = property_targets(catalog[tr | va], floors=floors)
-    x = torch.from_numpy(np.ascontiguousarray(images[tr | va], dtype=np.float32))
-    p, s = torch.from_numpy(targets.values), torch.from_numpy(targets.sigmas)
-    sub = np.flatnonzero(tr | va)
-    in_tr = torch.from_numpy(tr[sub])
-    return TrainData(x[in_tr], p[in_tr], s[in_tr], x[~in_tr], p[~in_tr], s[~in_tr]), targets
-
-
-def figure_loss_curves(histories: dict[str, pd.DataFrame], title: str = ""):
-    """Training and validation loss per epoch for each model, best-validation epoch marked."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(histories), figsize=(5.2 * len(histories), 3.8), squeeze=False)
-    for ax, (name, h) in zip(axes[0], histories.items()):
-        ax.plot(h.epoch, h.train_loss, label="train")
-        ax.plot(h.epoch, h.val_loss, label="validation")
-        best = h.loc[h.val_loss.idxmin()]
-        ax.axvline(best.epoch, color="0.5", ls=":", lw=1)
-        ax.plot(best.epoch, best.val_loss, "k*", ms=9, label=f"best val (epoch {int(best.epoch)})")
-        ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss per galaxy")
-        ax.set_title(f"{name} CVAE", fontsize=10)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
