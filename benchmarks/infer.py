@@ -36,7 +36,7 @@ from raregal.paper_a import latents
 from raregal.paper_a.infer import engine, steps
 from raregal.paper_a.infer.bundle import load_bundle
 from raregal.paper_a.infer.catalog import catalog_rows
-from raregal.paper_a.latents import PAPER_SURVEY_CPU_HOURS, RUBIN_GALAXIES
+from raregal.paper_a.values import PAPER_SURVEY_CPU_HOURS, RUBIN_GALAXIES
 
 
 def virtual_survey(base: Path, folder: Path, n: int, shard_size: int) -> int:

@@ -15,18 +15,17 @@ from raregal.paper_a.anomalies import ANOMALY_CLASSES, NORMAL, rbf_pipeline
 from raregal.paper_a.cvae.model import ConvVAE, load_model
 from raregal.paper_a.cvae.train import models_dir
 from raregal.paper_a.latents import ENCODE_CHUNK, fast_encoder, latent_columns, load_latents
+from raregal.paper_a.orientation import orientation_fast, orientation_photutils
 from raregal.paper_a.preprocess import (
     BANDS,
-    BETA,
     MAX_CENTRE_DIST,
     RAW_SIZE,
     cutout_problems,
     load_norm,
     load_processed,
     normalise,
-    orientation_fast,
-    orientation_photutils,
 )
+from raregal.paper_a.values import EQ1_BETA as BETA
 
 __all__ = ["ANOMALY_CLASSES", "BANDS", "BETA", "ENCODE_CHUNK", "MAX_CENTRE_DIST", "NORMAL", "RAW_SIZE",
            "ConvVAE", "fast_encoder", "latent_columns", "load_latents", "load_model", "load_norm",
