@@ -19,6 +19,8 @@ def test_setup_validates_profile_source_seed(tmp_path, monkeypatch):
         config.setup("smoke", "mock", "abc")
     with pytest.raises(config.ConfigError, match=">= 0"):
         config.setup("smoke", "mock", -1)
+    with pytest.raises(config.ConfigError, match="< 2\\*\\*32"):
+        config.setup("smoke", "mock", 2**32)
 
 
 @pytest.mark.parametrize("profile", config.PROFILES)

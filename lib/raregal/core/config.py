@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-
-import numpy as np
 
 from raregal.core import settings
 from raregal.core.settings import ConfigError
@@ -280,7 +277,7 @@ class RunConfig:
 
 
 def validate(profile: str, source: str, seed: Any) -> int:
-    """Check the run parameters; the seed as a non-negative int."""
+    """Check the run parameters; the seed as an int in [0, 2**32) (numpy's global seed range)."""
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     if source not in SOURCES:
@@ -291,21 +288,21 @@ def validate(profile: str, source: str, seed: Any) -> int:
         raise ConfigError(f"seed must be an integer, got {seed!r}") from None
     if seed_int < 0:
         raise ConfigError(f"seed must be >= 0, got {seed_int}")
+    if seed_int >= 2**32:
+        raise ConfigError(f"seed must be < 2**32 (numpy's limit), got {seed_int}")
     return seed_int
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) so a notebook rerun gives the same numbers."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and accelerators) with ``seed``.
+
+    accelerate's ``set_seed`` (the diffusers training scripts' call) seeds exactly these with the
+    same value; ``PYTHONHASHSEED`` is set too, for subprocesses.
+    """
+    from accelerate.utils import set_seed
+
+    set_seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a pinned dependency
-        return
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
 
 
 @contextlib.contextmanager
@@ -335,7 +332,7 @@ def setup(profile: str = "default", source: str = "mock", seed: int = 0,
     profile, source : str
         smoke | default | paper; mock | real.
     seed : int
-        Seed of ``random``, NumPy's global generator and torch, >= 0.
+        Seed of ``random``, NumPy's global generator and torch, in [0, 2**32).
     overrides : mapping, optional
         section → key → value replacing the profile's value (a notebook parameter); unknown sections
         or keys, and values of the wrong type, are a :class:`ConfigError`.
