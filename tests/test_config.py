@@ -1,4 +1,5 @@
 import dataclasses
+import pickle
 import random
 import re
 
@@ -120,6 +121,14 @@ def test_run_config_with_overrides_changes_only_what_it_names(tmp_cfg):
     assert tmp_cfg.survey_a.n_normal == config.SECTIONS["survey_a"]["smoke"]["n_normal"]
     with pytest.raises(config.ConfigError, match="unknown section 'survey'"):
         tmp_cfg.with_overrides(survey={"n_normal": 4})
+
+
+def test_run_config_pickles_and_keeps_its_sections_read_only(tmp_cfg):
+    """Worker processes (Dask, accelerate launchers) receive the cfg by pickling."""
+    back = pickle.loads(pickle.dumps(tmp_cfg))
+    assert back == tmp_cfg and back.cvae == tmp_cfg.cvae
+    with pytest.raises(TypeError):
+        tmp_cfg.sections["cvae"] = tmp_cfg.cvae.with_overrides(epochs=3)
 
 
 def test_describe_prints_the_run_and_each_section_in_key_order(tmp_cfg):

@@ -12,7 +12,6 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from raregal.core import settings
@@ -254,7 +253,7 @@ class RunConfig:
                 raise ConfigError(f"unknown section {name!r}; sections: {sorted(self.sections)}")
         sections = {name: section.with_overrides(**overrides.get(name, {}))
                     for name, section in self.sections.items()}
-        return replace(self, sections=MappingProxyType(sections))
+        return replace(self, sections=settings.Sections(sections))
 
     def data_dir(self, stage: str, *parts: str) -> Path:
         """``data/<stage>/<source>-<profile>/<parts>``: mock and real, smoke and default never mix.

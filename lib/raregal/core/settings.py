@@ -215,6 +215,25 @@ SECTION_TYPES: Mapping[str, type[Section]] = MappingProxyType({cls.name: cls for
     DiffusionSettings, SimclrSettings, MetricsSettings, ClassifiersSettings, DetgSettings)})
 
 
+class Sections(Mapping):
+    """Section name → its frozen settings, read-only (and picklable, unlike ``MappingProxyType``)."""
+
+    def __init__(self, sections: Mapping[str, Section]):
+        self._sections = dict(sections)
+
+    def __getitem__(self, name: str) -> Section:
+        return self._sections[name]
+
+    def __iter__(self):
+        return iter(self._sections)
+
+    def __len__(self) -> int:
+        return len(self._sections)
+
+    def __repr__(self) -> str:
+        return f"Sections({self._sections!r})"
+
+
 def _conform(value: Any, hint: Any) -> Any:
     """``value`` checked against a field's type (lists become tuples); TypeError when it does not fit."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -274,7 +293,7 @@ def build_section(name: str, values: Mapping[str, Any], where: str = "",
 
 
 def build_sections(table: Mapping[str, Mapping[str, Mapping[str, Any]]], profile: str,
-                   overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Mapping[str, Section]:
+                   overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Sections:
     """Every section of ``profile`` from ``table[section][profile]``, with ``overrides`` applied.
 
     Parameters
@@ -288,7 +307,7 @@ def build_sections(table: Mapping[str, Mapping[str, Mapping[str, Any]]], profile
 
     Returns
     -------
-    Mapping[str, Section]
+    Sections
         Read-only, section name → its frozen settings, in ``table`` order.
     """
     if set(table) != set(SECTION_TYPES):
@@ -304,4 +323,4 @@ def build_sections(table: Mapping[str, Mapping[str, Mapping[str, Any]]], profile
             raise ConfigError(f"section {name!r} has no values for profile {profile!r}")
         section = build_section(name, by_profile[profile], where=f" (profile {profile!r})")
         out[name] = section.with_overrides(**overrides.get(name, {}))
-    return MappingProxyType(out)
+    return Sections(out)
