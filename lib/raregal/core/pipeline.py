@@ -139,7 +139,7 @@ def _save_timings(root: Path, results: list[dict]) -> None:
         tmp.write_text(json.dumps(timings, indent=1, default=str))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="run_all.sh", description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="default", help="smoke | default | paper")
     ap.add_argument("--source", default="mock", help="mock | real")
@@ -150,23 +150,45 @@ def main(argv: list[str] | None = None) -> int:
                     help="extra papermill parameter, given to every selected notebook that declares it")
     ap.add_argument("--kernel", default=KERNEL_NAME, help="Jupyter kernel name")
     ap.add_argument("--no-report", action="store_true", help="skip rebuilding paper/build/report.html")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def _plan(args: argparse.Namespace, root: Path) -> tuple[int, list[registry.Notebook], dict, dict]:
+    """Check everything before the first notebook runs: seed, selected notebooks, their parameters
+    (an extra ``-p`` no selected notebook declares is an error), the kernel."""
+    extra = dict(parse_param(p) for p in args.params)
+    # -p profile=/source=/seed= are accepted as the same thing as --profile/--source/--seed
+    for key in ("profile", "source", "seed"):
+        if key in extra:
+            setattr(args, key, extra.pop(key))
+    seed = config.validate(args.profile, args.source, args.seed)
+    selected = registry.select(args.only, args.start)
+    declared = {nb.number: notebook_parameters(root / "notebooks" / f"{nb.stem}.py") for nb in selected}
+    unused = [k for k in extra if not any(k in d for d in declared.values())]
+    if unused:
+        raise PipelineError(f"no selected notebook declares parameter(s) {', '.join(unused)}")
+    check_kernel(args.kernel)
+    return seed, selected, declared, extra
+
+
+def _build_report(root: Path, profile: str, source: str, seed: int) -> None:
+    from raregal.core.report import build_report, compile_pdf
+
+    path = build_report(root, profile=profile, source=source, seed=seed)
+    print(f"run_all: report {path.relative_to(root)}", flush=True)
+    try:
+        pdf = compile_pdf(path.with_suffix(".tex"))
+        print(f"run_all: report {pdf.relative_to(root)}" if pdf else
+              "run_all: no LaTeX engine on PATH: paper/build/report.tex written, no PDF", flush=True)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as err:
+        print(f"run_all: warning: PDF report not built: {err}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
     root = config.repo_root()
     try:
-        extra = dict(parse_param(p) for p in args.params)
-        # -p profile=/source=/seed= are accepted as the same thing as --profile/--source/--seed
-        for key in ("profile", "source", "seed"):
-            if key in extra:
-                setattr(args, key, extra.pop(key))
-        seed = config.validate(args.profile, args.source, args.seed)
-        selected = registry.select(args.only, args.start)
-        declared = {nb.number: notebook_parameters(root / "notebooks" / f"{nb.stem}.py")
-                    for nb in selected}
-        unused = [k for k in extra if not any(k in d for d in declared.values())]
-        if unused:
-            raise PipelineError(f"no selected notebook declares parameter(s) {', '.join(unused)}")
-        check_kernel(args.kernel)
+        seed, selected, declared, extra = _plan(args, root)
     except (config.ConfigError, ValueError, PipelineError) as err:
         print(f"run_all: error: {err}", file=sys.stderr)
         return 2
@@ -187,16 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             break
     _save_timings(root, results)
     if not args.no_report:
-        from raregal.core.report import build_report, compile_pdf
-
-        path = build_report(root, profile=args.profile, source=args.source, seed=seed)
-        print(f"run_all: report {path.relative_to(root)}", flush=True)
-        try:
-            pdf = compile_pdf(path.with_suffix(".tex"))
-            print(f"run_all: report {pdf.relative_to(root)}" if pdf else
-                  "run_all: no LaTeX engine on PATH: paper/build/report.tex written, no PDF", flush=True)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as err:
-            print(f"run_all: warning: PDF report not built: {err}", file=sys.stderr, flush=True)
+        _build_report(root, args.profile, args.source, seed)
     if failed:
         print(f"run_all: FAILED in notebook {failed['notebook']}: {failed['error']}\n"
               f"run_all: executed copy with the traceback: build/notebooks/{failed['notebook']}.ipynb",
