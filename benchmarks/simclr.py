@@ -47,15 +47,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    sc = config.profile_sections(args.profile)["simclr"]
+    sc = config.setup(args.profile, make_dirs=False).simclr
     print(f"torch threads: {torch.get_num_threads()}; {args.n} random images per measurement")
-    prof = measure(sc["width"], sc["image_size"], args.n, min(sc["batch_size"], args.n))
-    print(f"profile {args.profile}: ResNet-18 × {sc['width']} at {sc['image_size']} px: "
+    prof = measure(sc.width, sc.image_size, args.n, min(sc.batch_size, args.n))
+    print(f"profile {args.profile}: ResNet-18 × {sc.width} at {sc.image_size} px: "
           f"embed {prof['embed_img_s']:.0f} img/s, train {prof['train_img_s']:.0f} img/s")
     full = measure(1.0, 64, min(args.n, 256), 128)
     print(f"full-width ResNet-18 at 64 px: embed {full['embed_img_s']:.0f} img/s, "
           f"train {full['train_img_s']:.0f} img/s (DESIGN.md: ≈120 and ≈40)")
-    print(json.dumps({"profile": args.profile, "width": sc["width"], "image_size": sc["image_size"],
+    print(json.dumps({"profile": args.profile, "width": sc.width, "image_size": sc.image_size,
                       "embed_img_s": round(prof["embed_img_s"], 1),
                       "train_img_s": round(prof["train_img_s"], 1),
                       "full_width_64px_embed_img_s": round(full["embed_img_s"], 1),

@@ -95,7 +95,7 @@ def test_profile_sample_size_keeps_known_detgs_found_by_position(fixture_server,
     h = hart16_frame()
     pd.DataFrame({"ra": [h.ra[1] + 0.5 / 3600], "dec": [h.dec[1]]}).to_csv(
         real_cfg.paths.raw / "catalogs" / "detg_kaviraj12.csv", index=False)
-    real_cfg.sections["survey_b"]["n_galaxies"] = 1
+    real_cfg = real_cfg.with_overrides(survey_b={"n_galaxies": 1})
     res = run_prepare(fixture_server, real_cfg)
     out = real_cfg.data_dir("interim", "gz2")
     table = pd.read_csv(out / "gz2_hart16.csv.gz")
@@ -103,7 +103,7 @@ def test_profile_sample_size_keeps_known_detgs_found_by_position(fixture_server,
     assert pd.read_csv(out / "detg_known.csv")["dr7objid"].tolist() == [IDS[1]]
     assert res["n_detg_known"] == 1 and "no gz2_physical table" in res["physical"]
     assert res["n_dropped"] == 0  # unmapped galaxies outside the sample are not drops of this run
-    real_cfg.sections["survey_b"]["n_galaxies"] = 4
+    real_cfg = real_cfg.with_overrides(survey_b={"n_galaxies": 4})
     res = run_prepare(fixture_server, real_cfg)
     assert res["n_kept"] + res["n_dropped"] == 4 and len(res["drops"]) == res["n_dropped"]
 

@@ -214,7 +214,7 @@ def test_prepare_survey_a_writes_the_mock_layout_and_lists_failures(fixture_serv
     truth = gama_files(folder, n=5)
     anomaly_files(folder)
     fixture_server.faults[ra_key(truth["ra"][3])] = ["corrupt"]
-    real_cfg.sections["survey_a"]["n_normal"] = 4  # profile size: 4 of the 5 normal galaxies
+    real_cfg = real_cfg.with_overrides(survey_a={"n_normal": 4})  # profile size: 4 of the 5 normal galaxies
     res = ls.prepare_survey_a(real_cfg, fixture_server.url + "/viewer", spec=ls.CutoutSpec(),
                               policy=FAST, workers=2, progress=False)
     out = real_cfg.data_dir("interim", "survey_a")

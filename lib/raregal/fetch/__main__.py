@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "estimate":
         from raregal.fetch.legacy_survey import cutout_bytes, estimate_fetch_seconds
 
-        sec = config.SECTIONS["survey_a"][args.profile]
-        n = args.n or sec["n_normal"] + sec["n_green_pea"] + sec["n_red_spiral"]
+        sec = config.setup(args.profile, make_dirs=False).survey_a
+        n = args.n or sec.n_normal + sec.n_green_pea + sec.n_red_spiral
         s = estimate_fetch_seconds(n, args.delay, args.workers, args.latency)
         print(f"{n} cutouts at one request per {args.delay:g} s, {args.workers} workers, "
               f"{args.latency:g} s latency: {s:.0f} s = {s / 3600:.2f} h "
