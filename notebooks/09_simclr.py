@@ -135,8 +135,8 @@ print(f"{held_out.sum():,} of them were not in the SimCLR training sample")
 # classes (an untrained network puts every galaxy at nearly the same direction).
 
 # %%
-random_encoder = simclr.SimCLRModel(simclr.SimCLRSettings(
-    image_size=sc.image_size, width=sc.width, seed=cfg.seed)).eval()
+random_encoder = simclr.untrained_encoder(simclr.SimCLRSettings(
+    image_size=sc.image_size, width=sc.width, seed=cfg.seed))
 probe_ids = ids[held_out]
 _, random_feats, _ = simclr.embed_folder(random_encoder, image_dir, probe_ids)
 probe = simclr.probe_table({"SimCLR": feats[held_out], "random init": random_feats},

@@ -1,4 +1,5 @@
 """SimCLR: NT-Xent against a hand-written loop, augmentations, input checks, train/resume, embed, probe."""
+import dataclasses
 import math
 
 import numpy as np
@@ -252,3 +253,15 @@ def test_cosine_separation_known_geometry():
     assert same_dir["gap"] == pytest.approx(0, abs=1e-6)
     with pytest.raises(ValueError, match="2 classes"):
         simclr.cosine_separation(f, np.zeros(4))
+
+
+def test_untrained_encoder_weights_depend_on_its_seed_only():
+    """The probes' random-init floor is the same whether or not something drew from torch before."""
+    settings = simclr.SimCLRSettings(image_size=16, width=0.125, seed=3)
+    first = simclr.untrained_encoder(settings).state_dict()
+    torch.rand(1000)  # what training would consume
+    again = simclr.untrained_encoder(settings).state_dict()
+    other = simclr.untrained_encoder(dataclasses.replace(settings, seed=4)).state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first if first[k].is_floating_point())
+    assert not simclr.untrained_encoder(settings).training

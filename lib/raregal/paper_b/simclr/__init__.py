@@ -28,6 +28,7 @@ from raregal.paper_b.simclr.model import (
     load_simclr,
     prepare_images,
     save_checkpoint,
+    untrained_encoder,
 )
 from raregal.paper_b.simclr.probe import (
     MORPHOLOGY_ORDER,
@@ -44,4 +45,4 @@ __all__ = ["CHECKPOINT", "EMBEDDINGS", "HISTORY", "MORPHOLOGY_ORDER", "PROBE_TAS
            "SimCLRSettings", "cosine_separation", "embed", "embed_folder", "galaxy_augment", "linear_probe",
            "load_embeddings", "load_history", "load_simclr", "make_augment", "morphology_class", "nt_xent",
            "prepare_images", "probe_labels", "probe_table", "save_checkpoint", "save_embeddings",
-           "train_simclr", "tsne_2d"]
+           "train_simclr", "untrained_encoder", "tsne_2d"]

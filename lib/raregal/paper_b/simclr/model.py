@@ -86,6 +86,17 @@ class SimCLRModel(nn.Module):
         return self.head(self.encoder(images))
 
 
+def untrained_encoder(settings: SimCLRSettings) -> SimCLRModel:
+    """The network of ``settings`` with random weights drawn from ``settings.seed``: the probes' floor.
+
+    Why its own seed: drawn from the global torch generator, the weights would depend on whether
+    training ran before (a rerun that loads the trained model would get another floor).
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(settings.seed)
+        return SimCLRModel(settings).eval()
+
+
 def prepare_images(images: Any, image_size: int) -> torch.Tensor:
     """Check a batch is float RGB (N, 3, H, W) in [0, 1]; resize (with a warning) to ``image_size``.
 
