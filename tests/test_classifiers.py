@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from raregal.paper_b import classifiers
+from raregal.paper_b import classifiers, values
 
 
 def blobs(n=1200, d=8, frac=0.05, shift=2.0, seed=0):
@@ -43,13 +43,13 @@ def _rounding_bounds_of_f1(purity, completeness, step=0.005):
 
 def test_published_table2_f1_agrees_with_its_purity_and_completeness():
     # a typo in the transcription of Ma et al. (2025) Table 2 breaks F1 = 2PC / (P + C)
-    wide = classifiers.PAPER_TABLE2.pivot_table(index=["task", "method"], columns="quantity",
+    wide = values.PAPER_TABLE2.pivot_table(index=["task", "method"], columns="quantity",
                                                 values="paper")
     assert len(wide) == 12 and wide.notna().all().all()
     for key, row in wide.iterrows():
         lo, hi = _rounding_bounds_of_f1(row["purity"], row["completeness"])
         assert lo <= row["f1"] <= hi, key
-    shares = classifiers.PAPER_TABLE2.groupby("task")["positive_fraction"].nunique()
+    shares = values.PAPER_TABLE2.groupby("task")["positive_fraction"].nunique()
     assert (shares == 1).all()  # one GZ2 share per task, used by run_table2 as the default
 
 
@@ -273,7 +273,7 @@ def test_table2_summary_carries_the_published_value_of_each_row():
     table = classifiers.table2_summary(per)
     assert list(table.columns[:5]) == ["task", "method", "quantity", "ours", "paper"]
     assert len(table) == 2 * 3 * 3
-    published = classifiers.PAPER_TABLE2.set_index(["task", "method", "quantity"])["paper"]
+    published = values.PAPER_TABLE2.set_index(["task", "method", "quantity"])["paper"]
     disk = table[table.task == "disk"].set_index(["task", "method", "quantity"])
     pd.testing.assert_series_equal(disk["paper"], published.loc[disk.index], check_names=False)
     # the augmented arm did not run (no synthetic images), yet the paper's value stands beside the NaN

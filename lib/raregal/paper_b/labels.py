@@ -47,6 +47,7 @@ from raregal.core.gz2_schema import (
     stem_of,
     task_well_answered,
 )
+from raregal.paper_b.values import PAPER_COUNTS, PAPER_LABEL_COUNTS
 
 # --- tag vocabulary (name, task, answer, prompt phrase, regex, primary category for Fig. 2) ----------
 _TAG_ROWS = [
@@ -225,7 +226,6 @@ def build_tag_table(catalog: pd.DataFrame, cap: int, seed: int = 0,
     return pd.concat([out, flags.reset_index(drop=True)], axis=1)
 
 
-PAPER_LABEL_COUNTS = {"smooth|completely_round": (14_835, 2_000)}  # Ma et al. 2025 §3.1, before/after
 
 
 def tag_counts(table: pd.DataFrame) -> pd.DataFrame:
@@ -270,10 +270,6 @@ def truth_labels(catalog: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- summaries used by notebooks 01 and 07 -------------------------------------------------------
-PAPER_COUNTS = {  # Ma et al. 2025 §3.1 and §3.2
-    "galaxies in catalog": 239_695, "well-sampled galaxies": 71_455,
-    "diffusion training images": 27_910, "known D-ETGs (catalog)": 352,
-}
 
 
 def data_summary(n_catalog: int, table: pd.DataFrame, drops: pd.DataFrame | None = None,

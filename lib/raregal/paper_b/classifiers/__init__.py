@@ -44,7 +44,6 @@ from raregal.paper_b.classifiers.model import (
 from raregal.paper_b.classifiers.splits import n_positives_for, split_task
 from raregal.paper_b.classifiers.synthetic import reference_images, synthetic_images, task_synthetic
 from raregal.paper_b.classifiers.table2 import (
-    PAPER_TABLE2,
     TABLE2_FRACTIONS,
     TABLE2_TAGS,
     run_table2,
@@ -61,7 +60,7 @@ from raregal.paper_b.classifiers.training import (
     train_binary,
 )
 
-__all__ = ["METHODS", "PAPER_TABLE2", "QUANTITIES", "TABLE2_FRACTIONS", "TABLE2_TAGS", "BinaryClassifier",
+__all__ = ["METHODS", "QUANTITIES", "TABLE2_FRACTIONS", "TABLE2_TAGS", "BinaryClassifier",
            "Featurizer", "TrainSettings", "TrainedArm", "choose_threshold", "embed_views", "encoder_views",
            "featurizer_from_config", "fit_arm", "head_classifier", "loss_value", "make_augment",
            "n_positives_for", "positive_metrics", "predict_proba", "reference_images", "resnet_classifier",

@@ -16,9 +16,9 @@ from torch import nn
 
 from raregal.paper_b.classifiers.model import BinaryClassifier, TrainSettings
 from raregal.paper_b.classifiers.training import as_views, fit_arm, positive_metrics
+from raregal.paper_b.values import QUANTITIES
 
 METHODS = ("baseline", "focal", "augmented")
-QUANTITIES = ("purity", "completeness", "f1")
 
 
 def run_arms(views: Any, labels: Any, split: dict[str, np.ndarray], settings: TrainSettings,

@@ -14,7 +14,6 @@ import pandas as pd
 from torch import nn
 
 from raregal.paper_b.classifiers.arms import (
-    QUANTITIES,
     not_run_rows,
     run_arms,
     summarise_seeds,
@@ -23,22 +22,7 @@ from raregal.paper_b.classifiers.arms import (
 from raregal.paper_b.classifiers.model import BinaryClassifier, TrainSettings
 from raregal.paper_b.classifiers.splits import n_positives_for, split_task
 from raregal.paper_b.classifiers.training import as_views
-
-# Ma et al. (2025) Table 2 (positive fraction of each task in GZ2; purity, completeness, F1 per method).
-PAPER_TABLE2 = pd.DataFrame(
-    [(task, frac, method, q, v)
-     for task, frac, rows in [
-         ("spiral", 0.43, {"baseline": (0.67, 0.45, 0.54), "focal": (0.65, 0.36, 0.46),
-                           "augmented": (0.69, 0.70, 0.70)}),
-         ("disk", 0.09, {"baseline": (0.81, 0.52, 0.63), "focal": (0.80, 0.76, 0.78),
-                         "augmented": (0.83, 0.77, 0.80)}),
-         ("bar", 0.10, {"baseline": (0.59, 0.95, 0.73), "focal": (0.61, 0.85, 0.71),
-                        "augmented": (0.67, 0.86, 0.75)}),
-         ("bulge", 0.07, {"baseline": (0.30, 0.57, 0.40), "focal": (0.30, 0.72, 0.42),
-                          "augmented": (0.32, 0.75, 0.44)}),
-     ]
-     for method, vals in rows.items() for q, v in zip(QUANTITIES, vals)],
-    columns=["task", "positive_fraction", "method", "quantity", "paper"])
+from raregal.paper_b.values import PAPER_TABLE2
 
 TABLE2_FRACTIONS = PAPER_TABLE2.drop_duplicates("task").set_index("task")["positive_fraction"].to_dict()
 

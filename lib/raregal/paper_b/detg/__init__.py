@@ -25,7 +25,6 @@ from raregal.paper_b.detg.samples import (
 )
 from raregal.paper_b.detg.search import (
     CATALOG_COLUMNS,
-    PAPER_SEARCH,
     SearchSettings,
     Survey,
     make_reviewers,
@@ -36,16 +35,14 @@ from raregal.paper_b.detg.search import (
 )
 from raregal.paper_b.detg.synthetic import DETG_PROMPTS, ETG_TAGS, clean_etgs, synthetic_detgs
 from raregal.paper_b.detg.table3 import (
-    PAPER_TABLE3,
-    PAPER_TABLE3_SIZES,
     TABLE3_RATIO,
     run_table3,
     table3_split,
     table3_summary,
 )
 
-__all__ = ["CATALOG_COLUMNS", "DETG_PROMPTS", "ETG_TAGS", "PAPER_SEARCH", "PAPER_TABLE3",
-           "PAPER_TABLE3_SIZES", "SAMPLE_COLOURS", "TABLE3_RATIO", "SearchSettings", "Survey",
+__all__ = ["CATALOG_COLUMNS", "DETG_PROMPTS", "ETG_TAGS", 
+           "SAMPLE_COLOURS", "TABLE3_RATIO", "SearchSettings", "Survey",
            "bootstrap_cdf", "catalog_rows", "clean_etgs", "comparison_samples", "image_rows", "kde",
            "make_reviewers", "matched_control", "plot_cdf_panels", "plot_kdes", "run_search", "run_table3",
            "score_against_truth", "search_table", "search_with_vetting", "synthetic_detgs", "table3_split",

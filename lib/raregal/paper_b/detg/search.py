@@ -15,11 +15,8 @@ import numpy as np
 import pandas as pd
 
 from raregal.paper_b import classifiers, vetting
+from raregal.paper_b.values import PAPER_SEARCH
 
-# Ma et al. (2025) §4.3 search numbers (239,695 GZ2 galaxies; 352 known D-ETGs of Kaviraj et al. 2012).
-PAPER_SEARCH = {"n_catalog": 239695, "n_known": 352, "n_synthetic": 10000, "n_negatives": 10000,
-                "candidates": {1: 8184, 2: 2488, 3: 1062}, "final_new": 520, "n_control": 4000,
-                "min_votes": 2, "n_reviewers": 3}
 CATALOG_COLUMNS = ("id", "score", "round", "votes", "in_known_catalog")
 
 

@@ -13,14 +13,9 @@ import pandas as pd
 from torch import nn
 
 from raregal.paper_b import classifiers
+from raregal.paper_b.values import PAPER_TABLE3
 
-# Ma et al. (2025) Table 3 (purity, completeness, F1 of D-ETG identification at 1 positive : 100 negatives).
-PAPER_TABLE3 = pd.DataFrame(
-    [(m, q, v) for m, vals in {"baseline": (0.43, 0.43, 0.43), "focal": (0.48, 0.16, 0.24),
-                               "augmented": (0.74, 0.60, 0.66)}.items()
-     for q, v in zip(classifiers.QUANTITIES, vals)], columns=["method", "quantity", "paper"])
 TABLE3_RATIO = 0.01  # 100 positives : 10,000 negatives
-PAPER_TABLE3_SIZES = {"n_positives": 100, "n_negatives": 10000}
 TABLE3_KEYS = ("method", "quantity")
 
 
