@@ -113,6 +113,9 @@ def test_thumbnails_are_small_and_reused_until_the_figure_changes(tmp_cfg):
     report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
     new = [p for p in (out_dir / report.THUMBNAIL_DIR).iterdir() if p.name.startswith("A-fig1.")]
     assert len(new) == 1 and new[0] != thumbs["A-fig1"]  # new name: no stale browser cache
+    (tmp_cfg.paths.figures / "B-fig3.png").unlink()  # a figure that is gone leaves no thumbnail behind
+    report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
+    assert [p.name for p in (out_dir / report.THUMBNAIL_DIR).iterdir()] == [new[0].name]
 
 
 def test_figures_listed_by_no_notebook_are_still_shown(tmp_cfg):
@@ -126,17 +129,26 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 HARNESS = """<!doctype html><html><body>
 <iframe id="report" src="%s" width="1200" height="900"></iframe><pre id="result">pending</pre>
 <script>
-document.getElementById("report").onload = async () => {
-  const doc = document.getElementById("report").contentDocument;
-  const images = [...doc.images];
-  images.forEach(img => { img.loading = "eager"; });  // lazy images load when scrolled to
-  await Promise.all(images.map(img => img.decode().catch(() => null)));
-  const hrefs = [...new Set([...doc.querySelectorAll("a[href]")].map(a => a.href.split("#")[0]))];
-  const links = await Promise.all(hrefs.map(h => fetch(h).then(r => [h, r.status], () => [h, 0])));
-  document.getElementById("result").textContent = JSON.stringify({
-    images: images.map(img => ({alt: img.alt, src: img.getAttribute("src"), natural: img.naturalWidth,
-                                 shown: img.getBoundingClientRect().width})),
-    links: Object.fromEntries(links)});
+const frame = document.getElementById("report"), seen = {images: [], links: {}, done: false};
+const show = () => { document.getElementById("result").textContent = JSON.stringify(seen); };
+const settled = img => img.complete ? Promise.resolve() : new Promise(ok => {
+  img.addEventListener("load", ok, {once: true}); img.addEventListener("error", ok, {once: true}); });
+frame.onload = async () => {
+  const doc = frame.contentDocument;
+  for (const img of doc.images) {  // scrolled to one by one, as a reader would: lazy images load
+    img.scrollIntoView();
+    await settled(img);
+    seen.images.push({alt: img.alt, src: img.getAttribute("src"), natural: img.naturalWidth,
+                      shown: img.getBoundingClientRect().width});
+    show();
+  }
+  const hrefs = new Set([...doc.querySelectorAll("a[href]")].map(a => a.href.split("#")[0]));
+  for (const href of hrefs) {
+    seen.links[href] = await fetch(href).then(r => r.status, () => 0);
+    show();
+  }
+  seen.done = true;
+  show();
 };
 </script></body></html>"""
 
@@ -144,8 +156,8 @@ document.getElementById("report").onload = async () => {
 def open_in_browser(root, page: str, tmp_path) -> dict:
     """Serve ``root`` on 127.0.0.1, open ``page`` in headless chromium; what each image and link did.
 
-    The report is loaded in a frame of a page from the same server, whose script waits for every
-    image (lazy ones forced to load), fetches every link and writes the result into the DOM that
+    The report is loaded in a frame of a page from the same server, whose script scrolls to every
+    image in turn (so lazy ones load), fetches every link and writes what it saw into the DOM that
     ``--dump-dom`` prints. No Python package is needed beyond the standard library.
     """
     browser = next((shutil.which(n) for n in CHROMIUM_NAMES if shutil.which(n)), None)
@@ -167,7 +179,9 @@ def open_in_browser(root, page: str, tmp_path) -> dict:
         server.server_close()
     found = re.search(r'<pre id="result">(.*?)</pre>', res.stdout, re.S)
     assert found and found.group(1) != "pending", f"chromium gave no result:\n{res.stderr[-3000:]}"
-    return json.loads(html_lib.unescape(found.group(1)))
+    seen = json.loads(html_lib.unescape(found.group(1)))
+    assert seen["done"], f"the page stopped at an image or link that never answered: {seen}"
+    return seen
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -4,9 +4,9 @@ Present figures are shown as small thumbnails (``paper/build/thumbnails/``, load
 the full PNG and PDF in ``figures/``; every link is relative, so the repository folder can be moved or
 served as it is. Embedding the PNGs instead made a 14 MB page that took seconds to open. Tables show the
 paper's value beside ours, missing outputs are listed as missing, and the header says profile, source,
-git commit and the seconds each notebook took. Rendered with Jinja2 templates (templates/report.html.j2). The same content
-goes to ``paper/build/report.tex`` (templates/report.tex.j2), compiled to PDF when a LaTeX engine is on
-PATH (pdflatex, xelatex, lualatex or tectonic).
+git commit and the seconds each notebook took. Rendered with Jinja2 templates (templates/report.html.j2).
+The same content goes to ``paper/build/report.tex`` (templates/report.tex.j2), compiled to PDF when a
+LaTeX engine is on PATH (pdflatex, xelatex, lualatex or tectonic).
 """
 from __future__ import annotations
 
@@ -152,6 +152,15 @@ def _context(root: Path, profile: str, source: str, seed: int, out_dir: Path) ->
                 total_seconds=sum((s["run"] or {}).get("seconds", 0) for s in sections))
 
 
+def _remove_unused_thumbnails(out_dir: Path, context: dict) -> None:
+    """Thumbnails of figures that are gone (deleted or renamed) would only fill the folder."""
+    shown = [o for s in context["sections"] for o in s["outputs"]] + context["unlisted"]
+    used = {out_dir / o["thumbnail"] for o in shown if o.get("thumbnail")}
+    for thumb in (out_dir / THUMBNAIL_DIR).glob("*"):
+        if thumb not in used:
+            thumb.unlink()
+
+
 def compile_pdf(tex: Path) -> Path | None:
     """Run the first LaTeX engine found on PATH; None when there is none (the .tex stays)."""
     engine = next((e for e in LATEX_ENGINES if shutil.which(e)), None)
@@ -171,6 +180,7 @@ def build_report(root: Path, profile: str, source: str, seed: int) -> Path:
     out_dir = root / "paper" / "build"
     context = _context(root, profile, source, seed, out_dir)
     html_env = Environment(loader=PackageLoader("raregal.core", "templates"), autoescape=True)
+    _remove_unused_thumbnails(out_dir, context)
     path = out_dir / "report.html"
     with atomic_path(path) as tmp:
         tmp.write_text(html_env.get_template("report.html.j2").render(**context), encoding="utf-8")
