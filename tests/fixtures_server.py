@@ -5,6 +5,9 @@ queued per key (a cutout's ``ra`` query value, or a static path) and consumed on
 ``500``, ``429`` (with ``Retry-After``), ``truncate`` (half the promised body, then close),
 ``corrupt`` (not FITS), ``slow`` (answer after the client's timeout), ``bands2`` (a 2-band cube),
 ``nan`` (a non-finite pixel). With no fault left, the request succeeds.
+
+Test modules load it with ``pytest_plugins = ["fixtures_server"]`` and import its helpers by name.
+PYTEST_DONT_REWRITE: it holds no assertions, and those imports run before pytest loads it as a plugin.
 """
 from __future__ import annotations
 

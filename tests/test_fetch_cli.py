@@ -6,9 +6,10 @@ import sys
 
 import pandas as pd
 import pytest
-from fixtures_server import fixture_server  # noqa: F401 (fixture)
 
 from raregal.fetch.__main__ import main
+
+pytest_plugins = ["fixtures_server"]  # the loopback server and its fixtures
 
 
 def test_help_lists_the_data_only_commands():

@@ -8,12 +8,14 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_server import closed_port_url, fixture_server, jpeg_bytes, real_cfg  # noqa: F401 (fixtures)
+from fixtures_server import jpeg_bytes
 from PIL import Image
 
 from raregal.fetch import gz2
 from raregal.fetch.catalogs import CatalogError
 from raregal.fetch.http import NoNetworkError, RetryPolicy, sha256_of
+
+pytest_plugins = ["fixtures_server"]  # the loopback server and its fixtures
 
 FAST = RetryPolicy(retries=2, backoff=0.01, timeout=10.0, delay=0.0)
 IDS = [587722981741363294, 587722981741363323, 587722981741559888, 587722981742084253,

@@ -9,18 +9,12 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_server import (  # noqa: F401,E501
-    RETRY_AFTER,
-    anomaly_files,
-    closed_port_url,
-    cutout_array,
-    fixture_server,
-    gama_files,
-    real_cfg,
-)
+from fixtures_server import RETRY_AFTER, anomaly_files, cutout_array, gama_files
 
 from raregal.fetch import legacy_survey as ls
-from raregal.fetch.http import NoNetworkError, RateLimiter, RetryPolicy, check_reachable, parse_retry_after
+from raregal.fetch.http import NoNetworkError, RetryPolicy
+
+pytest_plugins = ["fixtures_server"]  # the loopback server and its fixtures
 
 FAST = RetryPolicy(retries=3, backoff=0.01, backoff_max=0.05, timeout=10.0, delay=0.0)
 SPEC = ls.CutoutSpec(size=16)
@@ -162,34 +156,6 @@ def test_damaged_cache_file_is_fetched_again(fixture_server, tmp_path):
 def test_targets_without_coordinates_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"need columns \['dec'\]"):
         ls.fetch_cutouts(pd.DataFrame({"id": [1], "ra": [1.0]}), tmp_path, progress=False)
-
-
-def test_unreachable_host_stops_with_one_clear_message(closed_port_url):
-    with pytest.raises(NoNetworkError) as err:
-        check_reachable(closed_port_url + "/viewer", instead="copy FITS into data/raw/legacy_survey",
-                        timeout=1.0)
-    msg = str(err.value)
-    assert msg.startswith(f"cannot reach {closed_port_url[7:]}: no network")
-    assert "data/raw/legacy_survey" in msg and "Traceback" not in msg
-
-
-def test_retry_after_forms_and_rate_limiter_spacing(monkeypatch):
-    assert parse_retry_after("7") == 7.0
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
-    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    policy = RetryPolicy(backoff=1.0, backoff_max=5.0, retry_after_max=30.0)
-    assert [policy.wait_after(k) for k in range(4)] == [1.0, 2.0, 4.0, 5.0]
-    assert policy.wait_after(0, retry_after=100.0) == 30.0
-    # the limiter hands out start slots one interval apart; check them on a fake clock (no wall-clock timing)
-    clock = {"now": 100.0}
-    monkeypatch.setattr("raregal.fetch.http.time.monotonic", lambda: clock["now"])
-    monkeypatch.setattr("raregal.fetch.http.time.sleep", lambda s: clock.__setitem__("now", clock["now"] + s))
-    limiter, starts = RateLimiter(0.05), []
-    for late in (0.0, 0.0, 0.02, 0.2):  # the caller may come back late; slots never come closer than 0.05
-        clock["now"] += late
-        limiter.wait()
-        starts.append(clock["now"])
-    assert np.allclose(np.diff(starts), [0.05, 0.05, 0.2])
 
 
 def test_fetch_time_estimate_is_rate_bound_at_the_polite_delay():

@@ -7,8 +7,9 @@ import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from raregal.core import outputs  # noqa: E402
+from raregal.core import outputs, plotting  # noqa: E402
 
 
 def _table():
@@ -73,3 +74,56 @@ def test_record_keeps_all_numbers(tmp_cfg):
     data = json.loads((tmp_cfg.paths.tables / outputs.RECORDS_FILE).read_text())
     assert data["encode_ms"]["ours"] == 0.05 and data["encode_ms"]["paper"] == 7.0
     assert data["r2_z"]["profile"] == "smoke"
+
+
+def _draw_everything():
+    """A figure with the kinds of content the notebooks draw: lines, markers, an image, a legend."""
+    fig, (ax_l, ax_i) = plt.subplots(1, 2, figsize=(6, 2.5))
+    for k in range(3):
+        ax_l.plot(np.arange(5), np.arange(5) * (k + 1), "o-", label=f"k={k}")
+    ax_l.legend()
+    ax_i.imshow(np.arange(12.0).reshape(3, 4))
+    ax_l.set_title("lines")
+    return fig, ax_l, ax_i
+
+
+def test_style_changes_the_look_not_what_a_figure_shows():
+    plain = _draw_everything()
+    with plotting.style():
+        styled = _draw_everything()
+    assert plt.rcParams["font.size"] != plotting.STYLE["font.size"]  # restored after the block
+    (fig_p, lines_p, image_p), (fig_s, lines_s, image_s) = plain, styled
+    for a, b in zip(lines_p.lines, lines_s.lines):
+        np.testing.assert_array_equal(a.get_xydata(), b.get_xydata())
+        assert a.get_color() == b.get_color() and a.get_marker() == b.get_marker()
+    assert lines_p.get_xlim() == lines_s.get_xlim() and lines_p.get_ylim() == lines_s.get_ylim()
+    im_p, im_s = image_p.images[0], image_s.images[0]
+    np.testing.assert_array_equal(im_p.get_array(), im_s.get_array())
+    assert (im_p.get_cmap().name, im_p.origin) == (im_s.get_cmap().name, im_s.origin)
+    # the look did change: type sizes and line widths come from the style
+    assert lines_s.title.get_fontsize() == plotting.STYLE["axes.titlesize"] != lines_p.title.get_fontsize()
+    assert lines_s.lines[0].get_linewidth() == plotting.STYLE["lines.linewidth"]
+    plt.close(fig_p)
+    plt.close(fig_s)
+
+
+def test_every_figure_is_saved_at_the_style_resolution(tmp_cfg):
+    fig, ax = plt.subplots(figsize=(4, 2))
+    ax.plot([0, 1])
+    outputs.save_figure(fig, "A-fig-dpi", tmp_cfg)
+    plt.close(fig)
+    with Image.open(tmp_cfg.paths.figures / "A-fig-dpi.png") as im:
+        assert np.allclose(im.info["dpi"], plotting.SAVE_DPI, atol=0.5)
+        assert im.width < 4 * plotting.SAVE_DPI * 1.2  # tight margins: about the figure's own width
+
+
+def test_use_style_applies_to_figures_made_afterwards(monkeypatch):
+    import matplotlib as mpl
+
+    monkeypatch.setattr(mpl, "rcParams", mpl.RcParams(mpl.rcParamsDefault))  # undone after the test
+    before = _draw_everything()[1]
+    plotting.use_style()
+    after = _draw_everything()[1]
+    assert before.title.get_fontsize() != plotting.STYLE["axes.titlesize"] == after.title.get_fontsize()
+    assert after.lines[0].get_linewidth() == plotting.STYLE["lines.linewidth"]
+    plt.close("all")

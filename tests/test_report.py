@@ -1,10 +1,21 @@
+"""The report: every output in notebook order, thumbnails linking to the figures, opened in a browser."""
+import functools
+import html as html_lib
+import http.server
 import json
+import re
+import shutil
+import subprocess
+import threading
 
 import matplotlib
+import numpy as np
 import pandas as pd
+import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from raregal.core import outputs, registry, report  # noqa: E402
 
@@ -25,7 +36,8 @@ def test_report_lists_every_output_present_or_missing(tmp_cfg):
     html = path.read_text()
     assert path == tmp_cfg.paths.root / "paper" / "build" / "report.html"
     assert "MOCK SURVEY" in html and "smoke" in html
-    assert "data:image/png;base64," in html
+    assert "data:image" not in html  # thumbnails are files beside the report, not embedded
+    assert '<a href="../../figures/A-fig1.png"><img src="thumbnails/A-fig1.' in html
     assert "latents &lt;b&gt;vs&lt;/b&gt; truth" in html  # captions are escaped
     assert "0.8123" in html and "0.83" in html
     assert "cell 3: ValueError: bad" in html and "12.5" in html and "encode_ms" in html
@@ -60,3 +72,139 @@ def test_latex_escape():
 
 def test_git_commit_outside_git_is_reported(tmp_path):
     assert report.git_commit(tmp_path).startswith("unknown")
+
+
+def _figure(tmp_cfg, output_id, caption="", image=None):
+    fig, ax = plt.subplots(figsize=(8, 3))
+    if image is None:
+        ax.plot(np.linspace(0, 1, 50) ** 2)
+    else:
+        ax.imshow(image)
+    outputs.save_figure(fig, output_id, tmp_cfg, caption=caption)
+    plt.close(fig)
+
+
+def _galaxy(rng, size=256):
+    """A smooth elliptical blob with noise: the kind of image JPEG stores best."""
+    y, x = np.mgrid[-1:1:size * 1j, -1:1:size * 1j]
+    light = np.exp(-(x ** 2 + 3 * y ** 2) * 4)[..., None] * np.array([1.0, 0.8, 0.6])
+    return np.clip(light + rng.normal(0, 0.03, (size, size, 3)), 0, 1)
+
+
+def test_thumbnails_are_small_and_reused_until_the_figure_changes(tmp_cfg):
+    rng = np.random.default_rng(0)
+    _figure(tmp_cfg, "A-fig1")  # a line plot: the 256-colour PNG is smaller and stays sharp
+    _figure(tmp_cfg, "B-fig3", image=_galaxy(rng))
+    out_dir = tmp_cfg.paths.root / "paper" / "build"
+    report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
+    thumbs = {p.name.split(".")[0]: p for p in (out_dir / report.THUMBNAIL_DIR).iterdir()}
+    assert sorted(thumbs) == ["A-fig1", "B-fig3"]
+    assert (thumbs["A-fig1"].suffix, thumbs["B-fig3"].suffix) == (".png", ".jpg")
+    for output_id, thumb in thumbs.items():
+        png = tmp_cfg.paths.figures / f"{output_id}.png"
+        with Image.open(thumb) as t, Image.open(png) as full:
+            assert t.width == min(full.width, report.THUMBNAIL_WIDTH)
+            assert abs(t.height / t.width - full.height / full.width) < 0.01  # same aspect ratio
+        assert thumb.stat().st_size < png.stat().st_size
+    mtime = thumbs["A-fig1"].stat().st_mtime_ns
+    report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
+    assert thumbs["A-fig1"].stat().st_mtime_ns == mtime  # unchanged figure: not resized again
+    _figure(tmp_cfg, "A-fig1", image=rng.random((8, 8)))
+    report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
+    new = [p for p in (out_dir / report.THUMBNAIL_DIR).iterdir() if p.name.startswith("A-fig1.")]
+    assert len(new) == 1 and new[0] != thumbs["A-fig1"]  # new name: no stale browser cache
+    (tmp_cfg.paths.figures / "B-fig3.png").unlink()  # a figure that is gone leaves no thumbnail behind
+    report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
+    assert [p.name for p in (out_dir / report.THUMBNAIL_DIR).iterdir()] == [new[0].name]
+
+
+def test_figures_listed_by_no_notebook_are_still_shown(tmp_cfg):
+    _figure(tmp_cfg, "A-old-name")
+    html = report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0).read_text()
+    assert 'id="A-old-name"' in html and 'href="../../figures/A-old-name.png"' in html
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+
+HARNESS = """<!doctype html><html><body>
+<iframe id="report" src="%s" width="1200" height="900"></iframe><pre id="result">pending</pre>
+<script>
+const frame = document.getElementById("report"), seen = {images: [], links: {}, done: false};
+const show = () => { document.getElementById("result").textContent = JSON.stringify(seen); };
+const settled = img => img.complete ? Promise.resolve() : new Promise(ok => {
+  img.addEventListener("load", ok, {once: true}); img.addEventListener("error", ok, {once: true}); });
+frame.onload = async () => {
+  const doc = frame.contentDocument;
+  for (const img of doc.images) {  // scrolled to one by one, as a reader would: lazy images load
+    img.scrollIntoView();
+    await settled(img);
+    seen.images.push({alt: img.alt, src: img.getAttribute("src"), natural: img.naturalWidth,
+                      shown: img.getBoundingClientRect().width});
+    show();
+  }
+  const hrefs = new Set([...doc.querySelectorAll("a[href]")].map(a => a.href.split("#")[0]));
+  for (const href of hrefs) {
+    seen.links[href] = await fetch(href).then(r => r.status, () => 0);
+    show();
+  }
+  seen.done = true;
+  show();
+};
+</script></body></html>"""
+
+
+def open_in_browser(root, page: str, tmp_path) -> dict:
+    """Serve ``root`` on 127.0.0.1, open ``page`` in headless chromium; what each image and link did.
+
+    The report is loaded in a frame of a page from the same server, whose script scrolls to every
+    image in turn (so lazy ones load), fetches every link and writes what it saw into the DOM that
+    ``--dump-dom`` prints. No Python package is needed beyond the standard library.
+    """
+    browser = next((shutil.which(n) for n in CHROMIUM_NAMES if shutil.which(n)), None)
+    if browser is None:
+        pytest.skip("no chromium on PATH, so the report was not opened in a browser "
+                    "(install it: apt-get install chromium; .ci/run does when apt is available)")
+    (root / "report-check.html").write_text(HARNESS % page)
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        res = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=30000",
+             "--dump-dom", f"http://127.0.0.1:{server.server_address[1]}/report-check.html"],
+            capture_output=True, text=True, timeout=180)
+    finally:
+        server.shutdown()
+        server.server_close()
+    found = re.search(r'<pre id="result">(.*?)</pre>', res.stdout, re.S)
+    assert found and found.group(1) != "pending", f"chromium gave no result:\n{res.stderr[-3000:]}"
+    seen = json.loads(html_lib.unescape(found.group(1)))
+    assert seen["done"], f"the page stopped at an image or link that never answered: {seen}"
+    return seen
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_report_in_a_browser_shows_every_figure_and_no_link_is_broken(tmp_cfg, tmp_path):
+    rng = np.random.default_rng(1)
+    _figure(tmp_cfg, "A-fig1", caption="latents vs truth")
+    _figure(tmp_cfg, "B-fig3", image=_galaxy(rng))
+    _figure(tmp_cfg, "B-fig9")
+    outputs.save_table(pd.DataFrame({"quantity": ["z"], "ours": [0.8], "paper": [0.83]}), "A-table1", tmp_cfg)
+    report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
+    moved = tmp_path / "moved" / "repository"  # relative links: the folder can move
+    shutil.copytree(tmp_cfg.paths.root, moved, ignore=shutil.ignore_patterns("moved"))
+    seen = open_in_browser(moved, "paper/build/report.html", tmp_path)
+    made = sorted(p.stem for p in (moved / "figures").glob("*.png"))
+    assert made == ["A-fig1", "B-fig3", "B-fig9"]
+    assert sorted(i["alt"] for i in seen["images"]) == made
+    for img in seen["images"]:
+        assert img["natural"] > 0 and img["shown"] > 0, img  # loaded and laid out
+    broken = {h: status for h, status in seen["links"].items() if status != 200}
+    assert not broken
+    assert sum(h.endswith(".png") for h in seen["links"]) == 3
+    assert sum(h.endswith(".pdf") for h in seen["links"]) == 3

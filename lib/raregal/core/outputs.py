@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pandas as pd
 
+from raregal.core import plotting
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
@@ -58,8 +60,12 @@ def provenance_label(cfg: "RunConfig") -> str:
 
 
 def save_figure(fig: "Figure", output_id: str, cfg: "RunConfig", caption: str = "",
-                formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 130) -> list[Path]:
-    """Write ``figures/<id>.png`` (+ pdf) and a caption sidecar; stamp the data source on the image."""
+                formats: tuple[str, ...] = ("png", "pdf"), dpi: int = plotting.SAVE_DPI) -> list[Path]:
+    """Write ``figures/<id>.png`` (+ pdf) and a caption sidecar; stamp the data source on the image.
+
+    Every figure is saved the same way (:data:`raregal.core.plotting.SAVEFIG`: resolution in px per
+    inch, tight margins); its look comes from :func:`raregal.core.plotting.use_style`.
+    """
     _check_id(output_id)
     # just below the figure's lower edge (bbox_inches="tight" keeps it), so it never covers an axis label
     fig.text(0.995, -0.005, provenance_label(cfg), ha="right", va="top", fontsize=7,
@@ -68,7 +74,7 @@ def save_figure(fig: "Figure", output_id: str, cfg: "RunConfig", caption: str = 
     for fmt in formats:
         target = cfg.paths.figures / f"{output_id}.{fmt}"
         with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+            fig.savefig(tmp, format=fmt, **{**plotting.SAVEFIG, "dpi": dpi})
         written.append(target)
     meta = {"id": output_id, "caption": caption, "source": cfg.source, "profile": cfg.profile,
             "seed": cfg.seed}
