@@ -88,10 +88,11 @@ def _draw_everything():
 
 
 def test_style_changes_the_look_not_what_a_figure_shows():
-    plain = _draw_everything()
-    with plotting.style():
-        styled = _draw_everything()
-    assert plt.rcParams["font.size"] != plotting.STYLE["font.size"]  # restored after the block
+    with plt.style.context("default"):  # matplotlib's own look (setup() elsewhere may have styled)
+        plain = _draw_everything()
+        with plotting.style():
+            styled = _draw_everything()
+        assert plt.rcParams["font.size"] != plotting.STYLE["font.size"]  # restored after the block
     (fig_p, lines_p, image_p), (fig_s, lines_s, image_s) = plain, styled
     for a, b in zip(lines_p.lines, lines_s.lines):
         np.testing.assert_array_equal(a.get_xydata(), b.get_xydata())

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from raregal.core import settings
+from raregal.core import plotting, settings
 from raregal.core.settings import ConfigError
 
 PROFILES = ("smoke", "default", "paper")
@@ -344,6 +344,7 @@ def setup(profile: str = "default", source: str = "mock", seed: int = 0,
     if make_dirs:
         paths.ensure()
     seed_everything(seed_int)
+    plotting.use_style()  # one figure style for every notebook (matplotlib reads it when a figure is made)
     return RunConfig(profile=profile, source=source, seed=seed_int, paths=paths, sections=sections)
 
 
