@@ -1,10 +1,10 @@
-"""Generate galaxies from a fine-tuned pipeline: text-to-image, or from a noised reference (seed 004 §2).
+"""Generate galaxies from a fine-tuned pipeline: text-to-image, or from a noised reference image.
 
-Seed 004 samples with EulerAncestralDiscreteScheduler (β 0.00085–0.012, scaled_linear), guidance 6.5,
-40 steps, and starts from a noised reference image to tame the over-brightness of pure text-to-image
-(img2img with ``strength`` = the fraction of the schedule that is re-run). Each image has its own
-seeded generator, so an image depends on (prompt, seed, reference) only, never on the batch it ran in.
-Images go to disk as PNG with a ``metadata.csv`` row each.
+Ma et al. 2025 (§2) sample with EulerAncestralDiscreteScheduler (β 0.00085–0.012, scaled_linear),
+guidance 6.5, 40 steps, and start from a noised reference image to tame the over-brightness of pure
+text-to-image (img2img with ``strength`` = the fraction of the schedule that is re-run). Each image has
+its own seeded generator, so an image depends on (prompt, seed, reference) only, never on the batch it
+ran in. Images go to disk as PNG with a ``metadata.csv`` row each.
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import pandas as pd
 import torch
 
 from raregal.core.images import resize
-from raregal.paper_b.diffusion.components import Components, compute_device, to_model_range
-from raregal.paper_b.diffusion.finetune import components_at
+from raregal.paper_b.diffusion.checkpoints import components_at
+from raregal.paper_b.diffusion.components import Components, compute_device
 from raregal.paper_b.diffusion.prompts import parse_weighted_prompt, weighted_embeddings
+from raregal.paper_b.diffusion.vae import to_model_range
 
 GUIDANCE = 6.5
 INFERENCE_STEPS = 40
@@ -169,7 +170,7 @@ def generate_for_prompt(model_dir: Path | str, prompt: str, n: int, step: int | 
 
 
 def plot_prompt_grid(fig, letters: Sequence[str], real: dict, generated: dict, titles: dict | None = None):
-    """Seed 004 Fig. 3 layout: one column per prompt letter, the real image on top (blank when none),
+    """Ma et al. 2025 Fig. 3 layout: one column per prompt letter, the real image on top (blank when none),
     the generated images below. ``real[letter]`` is (H, W, 3) or None, ``generated[letter]`` (k, H, W, 3)."""
     k = max(len(generated[x]) for x in letters)
     axes = fig.subplots(k + 1, len(letters), squeeze=False, gridspec_kw={"wspace": 0.04, "hspace": 0.04})
@@ -196,7 +197,7 @@ def plot_prompt_grid(fig, letters: Sequence[str], real: dict, generated: dict, t
 
 
 def brightness_table(sets: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Mean pixel value (0–1) of each uint8 image set. Seed 004 §2 finds text-to-image samples
+    """Mean pixel value (0–1) of each uint8 image set. Ma et al. 2025 (§2) find text-to-image samples
     systematically over-bright and starts from noised references to fix it; this measures it."""
     rows = []
     for method, ims in sets.items():
