@@ -376,3 +376,28 @@ def test_the_pipeline_generates_at_the_fine_tune_resolution(base_dir, tmp_path):
         pipes = generate.load_pipelines(tmp_path / "run", step=step, device="cpu")
         out, _ = generate.generate(pipes[:2], [generate.Request("dust lane", 0)], steps=2, progress=False)
         assert out.shape == (1, 24, 24, 3), step
+
+
+def test_train_pipeline_reuses_a_finished_run_refuses_other_settings_and_retrains(tmp_path):
+    from raregal.core.config import SECTIONS
+
+    section = {**SECTIONS["diffusion"]["smoke"], "batch_size": 4}  # 16 px tiny pipeline, 2 steps
+    imgs, model_dir = synthetic_images(), tmp_path / "diffusion"
+    tags = [["completely_round"] if i % 2 == 0 else ["cigar_shaped", "dust_lane"] for i in range(8)]  # names
+    first = finetune.train_pipeline(model_dir, imgs, tags, list(range(8)), section, CORPUS, progress=False)
+    assert first["loaded"] is False and first["steps_run"] == 2 and len(first["vae_losses"]) == 2
+    written = (model_dir / "checkpoint-2" / "hyperparameters.json").stat().st_mtime_ns
+    again = finetune.train_pipeline(model_dir, imgs, tags, list(range(8)), section, CORPUS, progress=False)
+    assert again["loaded"] is True and again["settings"]["steps"] == 2 and "steps_run" not in again
+    assert (model_dir / "checkpoint-2" / "hyperparameters.json").stat().st_mtime_ns == written  # not retrained
+    longer = {**section, "steps": 3}
+    with pytest.raises(ValueError, match="other settings"):
+        finetune.train_pipeline(model_dir, imgs, tags, list(range(8)), longer, CORPUS, progress=False)
+    with pytest.raises(ValueError, match="other settings"):  # the seed is a setting too
+        finetune.train_pipeline(model_dir, imgs, tags, list(range(8)), section, CORPUS, seed=1, progress=False)
+    redone = finetune.train_pipeline(model_dir, imgs, tags, list(range(8)), longer, CORPUS, retrain=True,
+                                     progress=False)
+    assert redone["loaded"] is False and redone["resumed_from"] == 0 and redone["steps_run"] == 3
+    assert [s for s, _ in checkpoints.list_checkpoints(model_dir)] == [1, 2, 3]
+    assert "vae_losses" in redone  # base/ was deleted with the run and built again
+    assert checkpoints.read_record(model_dir)["settings"]["steps"] == 3

@@ -266,9 +266,11 @@ def finetune(comps: Components, data: TrainingSet, settings: FinetuneSettings, o
         if acc.is_main_process and (done % settings.checkpoint_every == 0 or done == settings.steps):
             checkpoints.save_checkpoint(acc, out_dir, done, settings.checkpoints_total_limit, hyperparameters)
             _write_log(log, log_path)
+    acc.wait_for_everyone()  # every rank has taken its last step before the main one exports
     if acc.is_main_process:
         _write_log(log, log_path)
         checkpoints.export_pipeline(out_dir, comps, run.ema, run.params)
+    acc.wait_for_everyone()
     acc.end_training()
     recent = [r["loss"] for r in log[-max(1, len(log) // 10):]]
     return {"steps": settings.steps, "resumed_from": start, "steps_run": settings.steps - start,
