@@ -82,6 +82,15 @@ def _references(batch: Sequence[Request], size: int) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()  # (B, H, W, 3) in [0, 1]
 
 
+def _batches(requests: Sequence[Request], batch_size: int) -> list[list[int]]:
+    """Request indices in batches of ``batch_size``, img2img first; a batch never mixes img2img and
+    text-to-image requests (the two pipelines take different arguments)."""
+    order = sorted(range(len(requests)), key=lambda i: requests[i].reference is None)
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [c2 for c in chunks for c2 in ([i for i in c if requests[i].reference is not None],
+                                          [i for i in c if requests[i].reference is None]) if c2]
+
+
 @torch.no_grad()
 def generate(pipes, requests: Sequence[Request], out_dir: Path | str | None = None,
              guidance: float = GUIDANCE, steps: int = INFERENCE_STEPS, strength: float = 0.8,
@@ -102,13 +111,8 @@ def generate(pipes, requests: Sequence[Request], out_dir: Path | str | None = No
     size = txt.unet.config.sample_size * txt.vae_scale_factor
     uncond_cache = None
     images, rows = [], []
-    order = sorted(range(len(requests)), key=lambda i: requests[i].reference is None)
-    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    # batches never mix img2img and text-to-image requests
-    chunks = [c2 for c in chunks for c2 in (
-        [i for i in c if requests[i].reference is not None], [i for i in c if requests[i].reference is None]) if c2]
     by_index: dict[int, np.ndarray] = {}
-    for chunk in tqdm(chunks, desc="generate", disable=not progress):
+    for chunk in tqdm(_batches(requests, batch_size), desc="generate", disable=not progress):
         batch = [requests[i] for i in chunk]
         embeds = _embeds(txt, [r.prompt for r in batch])
         if uncond_cache is None:
