@@ -17,23 +17,23 @@ import numpy as np
 import torch
 
 from raregal.core import config
-from raregal.paper_b.diffusion import components as C
-from raregal.paper_b.diffusion import finetune as FT
-from raregal.paper_b.diffusion import generate as G
+from raregal.paper_b.diffusion import components, finetune, generate, vae
 from raregal.paper_b.labels import TAGS
 
 
 def time_training(comps, batch: int, steps: int, latent: int, device: str, fp16: bool = False) -> float:
     unet, te = comps.unet.to(device).train(), comps.text_encoder.to(device).train()
     opt = torch.optim.AdamW(list(unet.parameters()) + list(te.parameters()), lr=1e-5, weight_decay=1e-3)
-    ids = FT.tokenize(comps.tokenizer, ["spiral galaxy, 2 spiral arms"] * batch)
+    ids = finetune.tokenize(comps.tokenizer, ["spiral galaxy, 2 spiral arms"] * batch)
     x = torch.randn(batch, 4, latent, latent, device=device)
     gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(x.shape, generator=gen)
+    t = torch.randint(0, comps.noise_scheduler.config.num_train_timesteps, (batch,), generator=gen)
     times = []
     for i in range(steps + 1):
         t0 = time.perf_counter()
         with torch.autocast(device, dtype=torch.float16, enabled=fp16):
-            loss = FT.epsilon_loss(unet, te, comps.noise_scheduler, x, ids, gen)
+            loss = finetune.epsilon_loss(unet, te, comps.noise_scheduler, x, ids, noise, t)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(unet.parameters()) + list(te.parameters()), 1.0)
         opt.step()
@@ -46,11 +46,11 @@ def time_training(comps, batch: int, steps: int, latent: int, device: str, fp16:
 
 
 def time_sampling(comps, n: int, steps: int) -> float:
-    pipes = G.make_pipelines(comps)
-    reqs = [G.Request("completely round galaxy", k) for k in range(n)]
-    G.generate(pipes, reqs[:2], steps=2, progress=False)  # warm-up
+    pipes = generate.make_pipelines(comps)
+    reqs = [generate.Request("completely round galaxy", k) for k in range(n)]
+    generate.generate(pipes, reqs[:2], steps=2, progress=False)  # warm-up
     t0 = time.perf_counter()
-    G.generate(pipes, reqs, steps=steps, batch_size=n, progress=False)
+    generate.generate(pipes, reqs, steps=steps, batch_size=n, progress=False)
     return time.perf_counter() - t0
 
 
@@ -63,32 +63,32 @@ def main() -> None:
     ap.add_argument("--sd", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    D = config.setup(args.profile, make_dirs=False).diffusion
-    spec = C.spec_from_profile(D)
-    comps = C.build_tiny(list(TAGS.phrase), spec)
+    dc = config.setup(args.profile, make_dirs=False).diffusion
+    spec = components.spec_from_profile(dc)
+    comps = components.build_tiny(list(TAGS.phrase), spec)
     n = comps.info["n_params"]
     print(f"tiny pipeline ({args.profile} profile): {spec.resolution} px, latents {spec.latent_size}² × 4, "
           f"UNet {n['unet'] / 1e6:.2f} M, VAE {n['vae'] / 1e6:.2f} M, text {n['text_encoder'] / 1e6:.2f} M "
           f"params; {args.threads} threads")
-    step_s = time_training(comps, D.batch_size, args.train_steps, spec.latent_size, "cpu")
-    print(f"  fine-tune: {step_s:.3f} s per batch-{D.batch_size} step ({1 / step_s:.2f} steps/s); "
-          f"{D.steps} steps ≈ {D.steps * step_s / 60:.1f} min")
-    vae_imgs = np.random.default_rng(0).integers(0, 255, (D.vae_batch_size, spec.resolution,
+    step_s = time_training(comps, dc.batch_size, args.train_steps, spec.latent_size, "cpu")
+    print(f"  fine-tune: {step_s:.3f} s per batch-{dc.batch_size} step ({1 / step_s:.2f} steps/s); "
+          f"{dc.steps} steps ≈ {dc.steps * step_s / 60:.1f} min")
+    vae_imgs = np.random.default_rng(0).integers(0, 255, (dc.vae_batch_size, spec.resolution,
                                                           spec.resolution, 3), dtype=np.uint8)
     t0 = time.perf_counter()
-    C.pretrain_vae(comps.vae, vae_imgs, steps=5, batch_size=D.vae_batch_size)
+    vae.pretrain_vae(comps.vae, vae_imgs, steps=5, batch_size=dc.vae_batch_size)
     vae_s = (time.perf_counter() - t0) / 5
-    print(f"  VAE pre-training: {vae_s:.3f} s per batch-{D.vae_batch_size} step; {D.vae_steps} steps "
-          f"≈ {D.vae_steps * vae_s / 60:.1f} min")
+    print(f"  VAE pre-training: {vae_s:.3f} s per batch-{dc.vae_batch_size} step; {dc.vae_steps} steps "
+          f"≈ {dc.vae_steps * vae_s / 60:.1f} min")
     n_img = 16
     sample_s = time_sampling(comps, n_img, args.sample_steps)
-    per_img = sample_s / n_img * D.inference_steps / args.sample_steps
+    per_img = sample_s / n_img * dc.inference_steps / args.sample_steps
     print(f"  sampling: {n_img} images × {args.sample_steps} guided Euler-a steps in {sample_s:.2f} s → "
-          f"{1 / per_img:.2f} images/s at {D.inference_steps} steps")
+          f"{1 / per_img:.2f} images/s at {dc.inference_steps} steps")
     result = {"device": "cpu", "threads": args.threads, "tiny_train_step_s": round(step_s, 4),
               "tiny_train_steps_per_s": round(1 / step_s, 3), "tiny_vae_step_s": round(vae_s, 4),
-              "tiny_images_per_s": round(1 / per_img, 3), "inference_steps": D.inference_steps,
-              "batch_size": D.batch_size, "resolution": spec.resolution}
+              "tiny_images_per_s": round(1 / per_img, 3), "inference_steps": dc.inference_steps,
+              "batch_size": dc.batch_size, "resolution": spec.resolution}
     if args.sd:
         if not torch.cuda.is_available():
             print("  SD-1.5: skipped (no GPU; at 424 px batch 16 it needs one)")

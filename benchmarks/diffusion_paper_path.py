@@ -25,9 +25,7 @@ from sd15_random import random_sd15
 
 from raregal.core import config, gz2_schema
 from raregal.paper_b import labels
-from raregal.paper_b.diffusion import components as C
-from raregal.paper_b.diffusion import finetune as FT
-from raregal.paper_b.diffusion import generate as G
+from raregal.paper_b.diffusion import components, finetune, generate, training_pairs
 
 
 def peak_gib() -> float | None:
@@ -49,9 +47,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="paper_path_"))
     try:
         tag_table = pd.read_parquet(config.require(args.tags, made_by="07_gz2_labels"))
-        images, ids, tags, drops = FT.load_training_images(tag_table, args.images, res, args.n_images, 0)
+        images, ids, tags, drops = training_pairs.load_training_images(tag_table, args.images, res,
+                                                                       args.n_images, 0)
         t = time.perf_counter()
-        tokenizer = C.build_tokenizer(list(labels.TAGS.phrase), max_length=77)
+        tokenizer = components.build_tokenizer(list(labels.TAGS.phrase), max_length=77)
         base = random_sd15(tokenizer, small=args.small).save(work / "sd15-random")
         print(f"random SD-1.5 folder written in {time.perf_counter() - t:.0f} s; {len(ids)} images at {res} px "
               f"({len(drops)} dropped)")
@@ -60,23 +59,26 @@ def main() -> None:
                        checkpoints_total_limit=1, max_images=args.n_images)
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
-        s = FT.train_pipeline(work / "model", images, tags, ids, section, corpus=[], seed=0, progress=False)
+        s = finetune.train_pipeline(work / "model", images, tags, ids, section, corpus=[], seed=0,
+                                    progress=False)
         result = {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
                   "resolution": res, "n_images": len(ids), "steps": args.steps, "small": args.small,
                   "train_s_per_step": round(s["train_s"] / args.steps, 3), "latents_s": round(s["latents_s"], 2),
                   "train_peak_gib": peak_gib(), "n_params": s["n_params"]}
         print(f"  fine-tune: {result['train_s_per_step']} s/step (checkpoint included), peak GPU memory "
               f"{result['train_peak_gib']} GiB")
-        result["rerun_loaded"] = bool(FT.train_pipeline(work / "model", images, tags, ids, section, corpus=[],
-                                                        seed=0, progress=False).get("loaded"))
-        pipes = G.load_pipelines(work / "model")
-        reqs = [G.Request("edge-on galaxy, {dust lane:1.3}", k) for k in range(8)]
+        rerun = finetune.train_pipeline(work / "model", images, tags, ids, section, corpus=[], seed=0,
+                                        progress=False)
+        result["rerun_loaded"] = bool(rerun.get("loaded"))
+        pipes = generate.load_pipelines(work / "model")
+        reqs = [generate.Request("edge-on galaxy, {dust lane:1.3}", k) for k in range(8)]
         t = time.perf_counter()
-        out, _ = G.generate(pipes[:2], reqs, steps=40, batch_size=8, progress=False)
+        out, _ = generate.generate(pipes[:2], reqs, steps=40, batch_size=8, progress=False)
         result["text2img_images_per_s"] = round(len(reqs) / (time.perf_counter() - t), 3)
-        refs = [G.Request(r.prompt, r.seed, reference=images[i], reference_id=ids[i]) for i, r in enumerate(reqs)]
+        refs = [generate.Request(r.prompt, r.seed, reference=images[i], reference_id=ids[i])
+                for i, r in enumerate(reqs)]
         t = time.perf_counter()
-        out2, _ = G.generate(pipes[:2], refs, steps=40, batch_size=8, strength=0.8, progress=False)
+        out2, _ = generate.generate(pipes[:2], refs, steps=40, batch_size=8, strength=0.8, progress=False)
         result["img2img_images_per_s"] = round(len(refs) / (time.perf_counter() - t), 3)
         result["generated_size"] = list(out.shape[1:3])
         print(f"  sampling on {pipes[0].device}: {result['text2img_images_per_s']} images/s text-to-image, "

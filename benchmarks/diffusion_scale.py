@@ -30,13 +30,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from raregal.core import config, gz2_schema
-from raregal.core import images as I  # noqa: E402
+from raregal.core import config, gz2_schema, images  # noqa: E402
 from raregal.paper_b import labels  # noqa: E402
-from raregal.paper_b.diffusion import components as C  # noqa: E402
-from raregal.paper_b.diffusion import finetune as FT  # noqa: E402
-from raregal.paper_b.diffusion import generate as G  # noqa: E402
-from raregal.paper_b.diffusion import prompts as P  # noqa: E402
+from raregal.paper_b.diffusion import (  # noqa: E402
+    components,
+    finetune,
+    generate,
+    prompts,
+    training_pairs,
+    vae,
+)
 
 
 def main() -> None:
@@ -54,61 +57,64 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("build/benchmarks/diffusion_scale"))
     ap.add_argument("--name", default="scale")
     args = ap.parse_args()
-    D = dict(vars(cfg.diffusion))
-    D.update(batch_size=args.batch_size, lr_per_sample=args.peak_lr / args.batch_size,
-             gradient_checkpointing="off")  # a 2-M-parameter model needs no activation saving
+    dc = dict(vars(cfg.diffusion))
+    dc.update(batch_size=args.batch_size, lr_per_sample=args.peak_lr / args.batch_size,
+              gradient_checkpointing="off")  # a 2-M-parameter model needs no activation saving
     if args.unet_channels:
-        D["unet_channels"] = tuple(int(c) for c in args.unet_channels.split(","))
-    steps_infer = args.inference_steps or D["inference_steps"]
+        dc["unet_channels"] = tuple(int(c) for c in args.unet_channels.split(","))
+    steps_infer = args.inference_steps or dc["inference_steps"]
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="diffusion_scale_"))
 
     tag_table = pd.read_parquet(config.require(args.tags, made_by="07_gz2_labels"))
-    images, ids, tags, drops = FT.load_training_images(tag_table, args.images, D["resolution"], args.max_images, 0)
-    comps, base = FT.base_components(work, D, images, list(labels.TAGS.phrase) + list(P.TABLE1.prompt),
-                                     progress=False)  # notebook 08's tiny base: same corpus, seed, VAE steps
-    data = FT.TrainingSet(C.encode_latents(comps.vae, images), tags, ids)
-    settings = replace(FT.settings_from_profile(D), seed=0)
+    train_images, ids, tags, drops = training_pairs.load_training_images(
+        tag_table, args.images, dc["resolution"], args.max_images, 0)
+    corpus = list(labels.TAGS.phrase) + list(prompts.TABLE1.prompt)
+    # notebook 08's tiny base: same corpus, seed, VAE steps
+    comps, base = finetune.base_components(work, dc, train_images, corpus, progress=False)
+    data = training_pairs.TrainingSet(vae.encode_latents(comps.vae, train_images), tags, ids)
+    settings = replace(finetune.settings_from_profile(dc), seed=0)
     n_cal = 60
     t = time.perf_counter()
-    FT.finetune(C.load_components(base), data, replace(settings, steps=n_cal, warmup_steps=5, checkpoint_every=10**6),
-                work / "calibration", base=base, caption_fn=FT.tag_caption, progress=False)
+    calibration = replace(settings, steps=n_cal, warmup_steps=5, checkpoint_every=10**6)
+    finetune.finetune(components.load_components(base), data, calibration, work / "calibration", base=base,
+                      caption_fn=training_pairs.tag_caption, progress=False)
     per_step = (time.perf_counter() - t) / n_cal  # set-up included: an upper bound
     steps = max(100, int(args.budget_s / per_step) // 100 * 100)
     settings = replace(settings, steps=steps, warmup_steps=max(10, steps // 20), checkpoint_every=steps)
-    print(f"{len(ids)} images ({len(drops)} dropped), UNet {D['unet_channels']}: ≤{per_step * 1000:.0f} ms/step → "
+    print(f"{len(ids)} images ({len(drops)} dropped), UNet {dc['unet_channels']}: ≤{per_step * 1000:.0f} ms/step → "
           f"{steps} steps × batch {settings.batch_size} = {steps * settings.batch_size:,} samples, peak lr "
-          f"{FT.peak_lr(settings):g}", flush=True)
+          f"{finetune.peak_lr(settings):g}", flush=True)
     t = time.perf_counter()
-    summary = FT.finetune(C.load_components(base), data, settings, work / "model", base=base,
-                          caption_fn=FT.tag_caption, progress=False)
+    summary = finetune.finetune(components.load_components(base), data, settings, work / "model", base=base,
+                                caption_fn=training_pairs.tag_caption, progress=False)
     result = {"name": args.name, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-              "unet_channels": list(D["unet_channels"]), "steps": steps, "batch_size": settings.batch_size,
+              "unet_channels": list(dc["unet_channels"]), "steps": steps, "batch_size": settings.batch_size,
               "samples": steps * settings.batch_size, "train_s": round(time.perf_counter() - t, 1),
               "final_loss": round(summary["final_loss"], 4)}
 
-    pipes = G.load_pipelines(work / "model")[:2]
-    table1 = P.table1_prompts(tag_table)
-    pair_images, effect = G.prompt_pairs(pipes, P.phrase_pairs(table1), args.n_seeds, guidance=D["guidance"],
-                                         steps=steps_infer)
+    pipes = generate.load_pipelines(work / "model")[:2]
+    table1 = prompts.table1_prompts(tag_table)
+    pair_images, effect = generate.prompt_pairs(pipes, prompts.phrase_pairs(table1), args.n_seeds,
+                                                guidance=dc["guidance"], steps=steps_infer)
     result["prompt_effect"] = dict(zip(effect.pair, effect.ours.round(4)))
     print(effect[["pair", "ours", "std"]].to_string(index=False))
     fig = plt.figure(figsize=(args.n_seeds + 3.8, 1.15 * 2 * len(effect) + 0.6))
-    G.plot_prompt_pairs(fig, pair_images, effect)
+    generate.plot_prompt_pairs(fig, pair_images, effect)
     fig.suptitle(f"{args.name}: {steps} steps × batch {settings.batch_size}, MOCK survey; same seeds, prompt a "
                  "(upper) vs b (lower)", fontsize=9)
     fig.savefig(args.out / f"{args.name}_pairs.png", dpi=80)
-    reqs = [G.Request(p, k, key=x) for x, p in zip(table1.letter, table1.ours) for k in range(3)]
-    generated, meta = G.generate(pipes, reqs, guidance=D["guidance"], steps=steps_infer, batch_size=64,
-                                 progress=False)
+    reqs = [generate.Request(p, k, key=x) for x, p in zip(table1.letter, table1.ours) for k in range(3)]
+    generated, meta = generate.generate(pipes, reqs, guidance=dc["guidance"], steps=steps_infer, batch_size=64,
+                                        progress=False)
     real = {}
-    for x, rid in P.real_examples(tag_table, table1, n=1, seed=0).items():
-        batch = I.read_images(args.images, rid, size=D["resolution"])
+    for x, rid in prompts.real_examples(tag_table, table1, n=1, seed=0).items():
+        batch = images.read_images(args.images, rid, size=dc["resolution"])
         if len(batch.ids):
             real[x] = batch.images[0]
     fig = plt.figure(figsize=(16, 4.8))
-    G.plot_prompt_grid(fig, list(table1.letter), real,
-                       {x: generated[meta.key.to_numpy() == x] for x in table1.letter})
+    generate.plot_prompt_grid(fig, list(table1.letter), real,
+                              {x: generated[meta.key.to_numpy() == x] for x in table1.letter})
     fig.suptitle(f"{args.name}: Table 1 prompts A–P on the MOCK survey, top real, below generated", fontsize=9)
     fig.savefig(args.out / f"{args.name}_fig3.png", dpi=80)
     print(f"figures in {args.out}")

@@ -6,10 +6,10 @@ code path (fine-tune, checkpoints, export, 424-px sampling) do not depend on wha
 """
 from __future__ import annotations
 
-from raregal.paper_b.diffusion import components as C
+from raregal.paper_b.diffusion import components
 
 
-def random_sd15(tokenizer, small: bool = False) -> C.Components:
+def random_sd15(tokenizer, small: bool = False) -> components.Components:
     """UNet (320-640-1280-1280, cross-attention 768), VAE (128-256-512-512, 4 latent channels, scaling
     0.18215) and CLIP ViT-L/14 text tower (768 wide, 12 layers); our tokenizer's ids fit its vocabulary."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -24,7 +24,7 @@ def random_sd15(tokenizer, small: bool = False) -> C.Components:
                                         num_hidden_layers=2 if small else 12, num_attention_heads=12,
                                         max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768))
     tokenizer.model_max_length = 77
-    comps = C.Components(unet, vae, text, tokenizer, C.noise_scheduler(),
+    comps = components.Components(unet, vae, text, tokenizer, components.noise_scheduler(),
                          info={"pretrained": "SD-1.5 architecture, random weights" + (" (small)" if small else "")})
-    comps.info["n_params"] = C.n_params(comps)
+    comps.info["n_params"] = components.n_params(comps)
     return comps

@@ -26,9 +26,9 @@
 # - `B-prompt-pairs` (figure) and `B-prompt-effect` (table): the same seeds generated with and without one
 #   phrase (dust lane, arm count, ring) beside a coarse change (edge-on vs round): does the model use it?
 # - `B-brightness` (table): mean pixel value of real, text-to-image and noised-reference starts (the
-#   over-brightness that seed 004 fixes by starting from a noised reference image)
+#   over-brightness that Ma et al. 2025 fix by starting from a noised reference image)
 #
-# Seed 004 §2 and Appendix C: Stable Diffusion v1.5 (UNet with cross-attention on CLIP text
+# Ma et al. 2025 §2 and Appendix C: Stable Diffusion v1.5 (UNet with cross-attention on CLIP text
 # embeddings, VAE latents) fine-tuned on all parameters with (tag prompt, GZ2 image) pairs: ε-MSE,
 # AdamW (weight decay 1e-3), one-cycle lr with 400 warm-up steps, peak 1e-7 × batch 16, 10,000 steps
 # at 424 px, fp16, grad-clip 1.0; tags shuffled per sample. Sampling: Euler ancestral
@@ -56,16 +56,16 @@ import torch
 
 from raregal.core import config, gz2_schema, images, outputs
 from raregal.paper_b import labels
-from raregal.paper_b.diffusion import finetune, generate, prompts
+from raregal.paper_b.diffusion import checkpoints, finetune, generate, prompts, training_pairs
 
 overrides = {k: v for k, v in {"inference_steps": inference_steps, "n_per_prompt": n_per_prompt}.items()
              if v is not None}
 cfg = config.setup(profile, source, seed, overrides={"diffusion": overrides})
 if torch_threads:
     torch.set_num_threads(torch_threads)
-D = cfg.diffusion
+dc = cfg.diffusion  # the diffusion section of the profile
 print(cfg.describe("diffusion"))
-print(f"peak lr = {D.lr_per_sample:g} × batch {D.batch_size} = {D.lr_per_sample * D.batch_size:g}")
+print(f"peak lr = {dc.lr_per_sample:g} × batch {dc.batch_size} = {dc.lr_per_sample * dc.batch_size:g}")
 label = "mock" if source == "mock" else "real"
 model_dir = cfg.data_dir("models", "diffusion")
 image_dir = cfg.data_dir("interim", "gz2") / gz2_schema.IMAGES_DIR
@@ -79,9 +79,9 @@ tag_table = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz
 # tags are dropped and counted.
 
 # %%
-train_images, train_ids, train_tags, drops = finetune.load_training_images(
-    tag_table, image_dir, D.resolution, D.max_images, cfg.seed)
-print(f"{len(train_ids):,} training images at {D.resolution} px; {len(drops)} dropped",
+train_images, train_ids, train_tags, drops = training_pairs.load_training_images(
+    tag_table, image_dir, dc.resolution, dc.max_images, cfg.seed)
+print(f"{len(train_ids):,} training images at {dc.resolution} px; {len(drops)} dropped",
       drops.reason.value_counts().to_dict() if len(drops) else "")
 print("example captions:", [labels.prompt_from_tags(t) for t in train_tags[:3]])
 
@@ -93,31 +93,31 @@ print("example captions:", [labels.prompt_from_tags(t) for t in train_tags[:3]])
 
 # %%
 corpus = list(labels.TAGS.phrase) + list(prompts.TABLE1.prompt)
-summary = finetune.train_pipeline(model_dir, train_images, train_tags, train_ids, D, corpus,
+summary = finetune.train_pipeline(model_dir, train_images, train_tags, train_ids, dc, corpus,
                                   seed=cfg.seed, retrain=retrain)
 print({k: v for k, v in summary.items() if k not in ("vae_losses", "settings", "info")})
 log = pd.read_csv(model_dir / "train_log.csv")
-checkpoints = [s for s, _ in finetune.list_checkpoints(model_dir)]
-print("checkpoints kept:", checkpoints)
+kept = [s for s, _ in checkpoints.list_checkpoints(model_dir)]
+print("checkpoints kept:", kept)
 
 # %%
 fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
 ax_loss.plot(log.step, log.loss, lw=0.4, color="0.6", label="per step")
 ax_loss.plot(log.step, log.loss.rolling(50, min_periods=1).mean(), color="C0", label="50-step mean")
-loss_name = f"ε-MSE, min-SNR-{D.snr_gamma:g} weighted" if D.snr_gamma else "ε-MSE"
+loss_name = f"ε-MSE, min-SNR-{dc.snr_gamma:g} weighted" if dc.snr_gamma else "ε-MSE"
 ax_loss.set(xlabel="step", ylabel=loss_name, title=f"Diffusion fine-tune on {label} GZ2")
 ax_loss.legend()
 ax_lr.plot(log.step, log.lr, color="C1")
 ax_lr.set(xlabel="step", ylabel="learning rate", title="one-cycle schedule")
 outputs.save_figure(fig, "B-diffusion-loss", cfg,
                     caption=f"ε-prediction loss ({loss_name}) and learning rate of the diffusion fine-tune on the {label} "
-                            f"GZ2 images ({D.pretrained}, {D.resolution} px, batch {D.batch_size}, "
-                            f"{D.steps} steps).")
+                            f"GZ2 images ({dc.pretrained}, {dc.resolution} px, batch {dc.batch_size}, "
+                            f"{dc.steps} steps).")
 plt.show()
 
 # %% [markdown]
 # ## Table 1: the prompts and the tags they map to
-# Each prompt of seed 004 Table 1 is read into our tag vocabulary (`labels.tags_from_prompt`);
+# Each prompt of Ma et al. 2025 Table 1 is read into our tag vocabulary (`labels.tags_from_prompt`);
 # `ours` is the prompt built back from those tags (the words the model was trained on), with the
 # paper's `{dust lane:1.3}` emphasis kept. `n` = galaxies in the diffusion training set with all
 # those tags (K, early-type + dust lane, is excluded from training on purpose: extrapolation).
@@ -126,7 +126,7 @@ plt.show()
 table1 = prompts.table1_prompts(tag_table)
 table1_long = table1.assign(quantity="prompt").rename(columns={"n_train": "n"})
 outputs.save_table(table1_long[["letter", "quantity", "tags", "ours", "paper", "n"]], "B-table1", cfg,
-                   caption="Seed 004 Table 1 prompts (paper) and our prompts built from the tags each "
+                   caption="Ma et al. 2025 Table 1 prompts (paper) and our prompts built from the tags each "
                            f"maps to; n = {label} diffusion-training galaxies with all the tags.")
 table1
 
@@ -138,12 +138,12 @@ table1
 # %%
 pipes = generate.load_pipelines(model_dir)
 requests = [generate.Request(p, k, key=letter) for letter, p in zip(table1.letter, table1.ours)
-            for k in range(D.n_per_prompt)]
+            for k in range(dc.n_per_prompt)]
 generated, meta = generate.generate(pipes[:2], requests, out_dir=model_dir / "fig3",
-                                    guidance=D.guidance, steps=D.inference_steps,
+                                    guidance=dc.guidance, steps=dc.inference_steps,
                                     checkpoint_step=summary.get("steps"), name_prefix="fig3")
 real_ids = prompts.real_examples(tag_table, table1, n=1, seed=cfg.seed)
-real = {letter: images.read_images(image_dir, ids, size=D.resolution).images[0]
+real = {letter: images.read_images(image_dir, ids, size=dc.resolution).images[0]
         for letter, ids in real_ids.items() if ids}
 print(f"{len(meta)} images written to {model_dir / 'fig3'}")
 
@@ -152,12 +152,12 @@ fig = plt.figure(figsize=(16, 4.8))
 generate.plot_prompt_grid(fig, list(table1.letter), real,
                           {x: generated[meta.key.to_numpy() == x] for x in table1.letter})
 fig.suptitle(f"Paper B Fig. 3 on the {label} survey: top row real {label} galaxy, below generated "
-             f"({D.pretrained}, {D.resolution} px, {D.inference_steps} Euler-a steps, guidance {D.guidance})",
+             f"({dc.pretrained}, {dc.resolution} px, {dc.inference_steps} Euler-a steps, guidance {dc.guidance})",
              fontsize=10)
 outputs.save_figure(fig, "B-fig3", cfg,
                     caption=f"Per Table 1 prompt (A–P, see B-table1): a real {label} galaxy with the "
-                            f"prompt's tags (top, orange frame) and {D.n_per_prompt} images generated by "
-                            f"the fine-tuned pipeline ({D.pretrained}, {D.resolution} px).")
+                            f"prompt's tags (top, orange frame) and {dc.n_per_prompt} images generated by "
+                            f"the fine-tuned pipeline ({dc.pretrained}, {dc.resolution} px).")
 plt.show()
 
 # %% [markdown]
@@ -175,12 +175,12 @@ plt.show()
 
 # %%
 pairs = prompts.phrase_pairs(table1)  # control prompts in the training vocabulary
-pair_images, prompt_effect = generate.prompt_pairs(pipes[:2], pairs, n_pair_seeds, guidance=D.guidance,
-                                                   steps=D.inference_steps)
+pair_images, prompt_effect = generate.prompt_pairs(pipes[:2], pairs, n_pair_seeds, guidance=dc.guidance,
+                                                   steps=dc.inference_steps)
 outputs.save_table(prompt_effect, "B-prompt-effect", cfg,
                    caption=f"Mean RMS pixel difference (0–1) between images generated from prompt a and "
-                           f"prompt b with the same {n_pair_seeds} seeds ({D.pretrained}, {label} survey, "
-                           f"guidance {D.guidance}); ~0 = the model ignores the change.")
+                           f"prompt b with the same {n_pair_seeds} seeds ({dc.pretrained}, {label} survey, "
+                           f"guidance {dc.guidance}); ~0 = the model ignores the change.")
 prompt_effect[["pair", "ours", "std", "prompt_a", "prompt_b"]]
 
 # %%
@@ -188,13 +188,13 @@ fig = plt.figure(figsize=(1.0 * n_pair_seeds + 3.8, 1.15 * 2 * len(pairs) + 0.6)
 generate.plot_prompt_pairs(fig, pair_images, prompt_effect)
 fig.suptitle(f"Same seeds, prompt a (upper row) vs prompt b (lower row), {label} survey", fontsize=10)
 outputs.save_figure(fig, "B-prompt-pairs", cfg,
-                    caption=f"Paired-seed test of single phrases ({D.pretrained}, {D.resolution} px, "
-                            f"guidance {D.guidance}): each column shares its seed; Δ = mean RMS pixel "
+                    caption=f"Paired-seed test of single phrases ({dc.pretrained}, {dc.resolution} px, "
+                            f"guidance {dc.guidance}): each column shares its seed; Δ = mean RMS pixel "
                             "difference of the pair (B-prompt-effect).")
 plt.show()
 
 # %% [markdown]
-# ## Starting from a noised reference (seed 004 §2)
+# ## Starting from a noised reference (Ma et al. 2025 §2)
 # The paper finds text-to-image samples over-bright and starts sampling from a randomly chosen real
 # image noised to `strength` of the schedule. Same prompts and seeds as Fig. 3, references drawn at
 # random from the training set; the table compares the mean pixel value of real training images,
@@ -205,13 +205,13 @@ pick = np.random.default_rng(cfg.seed).choice(len(train_ids), size=len(requests)
 ref_requests = [generate.Request(r.prompt, r.seed, reference=train_images[j], reference_id=train_ids[j],
                                  key=r.key) for r, j in zip(requests, pick)]
 from_ref, ref_meta = generate.generate(pipes[:2], ref_requests, out_dir=model_dir / "fig3_img2img",
-                                       guidance=D.guidance, steps=D.inference_steps, strength=D.strength,
+                                       guidance=dc.guidance, steps=dc.inference_steps, strength=dc.strength,
                                        checkpoint_step=summary.get("steps"), name_prefix="img2img")
 brightness = generate.brightness_table({"real training images": train_images,
                                         "text-to-image": generated,
-                                        f"from noised reference (strength {D.strength})": from_ref})
+                                        f"from noised reference (strength {dc.strength})": from_ref})
 outputs.save_table(brightness, "B-brightness", cfg,
                    caption=f"Mean pixel value (0–1) of {label} training images and of the Fig. 3 samples "
-                           "generated from pure noise or from a noised random training image (seed 004 §2: "
+                           "generated from pure noise or from a noised random training image (Ma et al. 2025 §2: "
                            "text-to-image alone is over-bright; the paper gives no number).")
 brightness

@@ -8,12 +8,10 @@ import pytest
 import torch
 
 from raregal.core.config import torch_threads
-from raregal.paper_b.diffusion import components as C
-from raregal.paper_b.diffusion import finetune as FT
-from raregal.paper_b.diffusion import generate as G
+from raregal.paper_b.diffusion import checkpoints, components, finetune, generate, training_pairs, vae
 
 CORPUS = ["completely round galaxy", "cigar-shaped galaxy", "dust lane", "edge-on galaxy"]
-SPEC = C.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32), text_hidden=32,
+SPEC = components.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32), text_hidden=32,
                   text_layers=1, text_heads=2, max_length=16)
 
 
@@ -44,14 +42,14 @@ def settings(**kw):
     base = dict(steps=2, batch_size=4, lr_per_sample=1e-4, warmup_steps=1, checkpoint_every=1,
                 uncond_prob=0.25, ema_decay=0.9, seed=3)
     base.update(kw)
-    return FT.FinetuneSettings(**base)
+    return finetune.FinetuneSettings(**base)
 
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory):
     torch.manual_seed(0)
-    comps = C.build_tiny(CORPUS, SPEC, seed=0)
-    C.pretrain_vae(comps.vae, synthetic_images(), steps=2, batch_size=4)
+    comps = components.build_tiny(CORPUS, SPEC, seed=0)
+    vae.pretrain_vae(comps.vae, synthetic_images(), steps=2, batch_size=4)
     folder = tmp_path_factory.mktemp("tiny") / "base"
     comps.save(folder)
     return folder
@@ -59,15 +57,15 @@ def base_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data(base_dir):
-    comps = C.load_components(base_dir)
-    lat = C.encode_latents(comps.vae, synthetic_images())
-    return FT.TrainingSet(lat, TAGS, list(range(8)))
+    comps = components.load_components(base_dir)
+    lat = vae.encode_latents(comps.vae, synthetic_images())
+    return training_pairs.TrainingSet(lat, TAGS, list(range(8)))
 
 
 @pytest.fixture(scope="module")
 def trained(base_dir, data, tmp_path_factory):
     out = tmp_path_factory.mktemp("ft") / "run"
-    summary = FT.finetune(C.load_components(base_dir), data, settings(), out, base=base_dir,
+    summary = finetune.finetune(components.load_components(base_dir), data, settings(), out, base=base_dir,
                           progress=False)
     return out, summary
 
@@ -75,9 +73,9 @@ def trained(base_dir, data, tmp_path_factory):
 def test_tokenizer_makes_every_corpus_word_one_token_and_round_trips(tmp_path):
     from transformers import AutoTokenizer, CLIPTokenizer
 
-    tok = C.build_tokenizer(CORPUS, max_length=16)
+    tok = components.build_tokenizer(CORPUS, max_length=16)
     assert isinstance(tok, CLIPTokenizer)
-    for w in C.corpus_words(CORPUS):
+    for w in components.corpus_words(CORPUS):
         assert tok.tokenize(w) == [w + "</w>"]
     assert len(tok.tokenize("zebra")) >= 1 and tok.unk_token_id not in tok("zebra").input_ids[1:-1]
     tok.save_pretrained(tmp_path)
@@ -93,13 +91,13 @@ def test_components_save_as_a_loadable_diffusers_pipeline(base_dir):
     assert index["text_encoder"] == ["transformers", "CLIPTextModel"]
     assert list((base_dir / "unet").glob("*.safetensors"))
     pipe = StableDiffusionPipeline.from_pretrained(base_dir, safety_checker=None)
-    again = C.load_components(base_dir)
+    again = components.load_components(base_dir)
     for a, b in zip(pipe.unet.state_dict().values(), again.unet.state_dict().values()):
         assert torch.equal(a, b)
     assert again.noise_scheduler.config.beta_schedule == "scaled_linear"
     assert again.noise_scheduler.config.beta_start == 0.00085
     with pytest.raises(FileNotFoundError, match="not a complete diffusers pipeline folder"):
-        C.load_components(base_dir / "unet")
+        components.load_components(base_dir / "unet")
 
 
 def test_load_components_missing_hub_weights_says_how_to_provide(tmp_path, monkeypatch):
@@ -108,27 +106,27 @@ def test_load_components_missing_hub_weights_says_how_to_provide(tmp_path, monke
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(WeightsUnavailableError, match="stable-diffusion-v1-5") as err:
-        C.load_components("stable-diffusion-v1-5/stable-diffusion-v1-5")
+        components.load_components("stable-diffusion-v1-5/stable-diffusion-v1-5")
     assert "--download" in str(err.value) or "save_pretrained" in str(err.value)
 
 
 def test_pretrain_vae_learns_and_scales_latents_to_unit_std():
-    comps = C.build_tiny(CORPUS, SPEC, seed=1)
+    comps = components.build_tiny(CORPUS, SPEC, seed=1)
     imgs = synthetic_images()
-    before = C.reconstruction_error(comps.vae, imgs)
-    losses = C.pretrain_vae(comps.vae, imgs, steps=12, batch_size=8, lr=3e-3)
+    before = vae.reconstruction_error(comps.vae, imgs)
+    losses = vae.pretrain_vae(comps.vae, imgs, steps=12, batch_size=8, lr=3e-3)
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
-    assert C.reconstruction_error(comps.vae, imgs) < before
-    lat = C.encode_latents(comps.vae, imgs)
+    assert vae.reconstruction_error(comps.vae, imgs) < before
+    lat = vae.encode_latents(comps.vae, imgs)
     assert lat.shape == (8, 2, 4, 8, 8)
     assert float(lat[:, 0].std()) == pytest.approx(1.0, rel=0.05)
     assert not any(p.requires_grad for p in comps.vae.parameters())
 
 
 def test_min_snr_weights_cap_the_low_noise_timesteps():
-    sched = C.noise_scheduler()
+    sched = components.noise_scheduler()
     t = torch.tensor([0, 100, 500, 999])
-    w = FT.min_snr_weights(sched, t, gamma=5.0)
+    w = finetune.min_snr_weights(sched, t, gamma=5.0)
     snr = sched.alphas_cumprod[t] / (1 - sched.alphas_cumprod[t])
     assert torch.allclose(w, torch.clamp(snr, max=5.0) / snr)
     assert w[0] < 0.01 and w[-1] == pytest.approx(1.0)  # nearly clean: down-weighted; pure noise: 1
@@ -136,15 +134,16 @@ def test_min_snr_weights_cap_the_low_noise_timesteps():
 
 
 def test_snr_weighted_loss_differs_from_plain_and_trains(base_dir, data, tmp_path):
-    comps = C.load_components(base_dir)
-    ids = FT.tokenize(comps.tokenizer, ["dust lane"] * 8)
+    comps = components.load_components(base_dir)
+    ids = finetune.tokenize(comps.tokenizer, ["dust lane"] * 8)
     lat = data.latents[:, 0]
-    plain = FT.epsilon_loss(comps.unet, comps.text_encoder, comps.noise_scheduler, lat, ids,
-                            torch.Generator().manual_seed(0))
-    weighted = FT.epsilon_loss(comps.unet, comps.text_encoder, comps.noise_scheduler, lat, ids,
-                               torch.Generator().manual_seed(0), snr_gamma=5.0)
+    gen = torch.Generator().manual_seed(0)
+    noise, t = torch.randn(lat.shape, generator=gen), torch.randint(0, 1000, (len(lat),), generator=gen)
+    plain = finetune.epsilon_loss(comps.unet, comps.text_encoder, comps.noise_scheduler, lat, ids, noise, t)
+    weighted = finetune.epsilon_loss(comps.unet, comps.text_encoder, comps.noise_scheduler, lat, ids, noise, t,
+                                     snr_gamma=5.0)
     assert torch.isfinite(weighted) and weighted.item() < plain.item()  # every weight ≤ 1
-    summary = FT.finetune(comps, data, settings(snr_gamma=5.0), tmp_path / "snr", base=base_dir,
+    summary = finetune.finetune(comps, data, settings(snr_gamma=5.0), tmp_path / "snr", base=base_dir,
                           progress=False)
     assert np.isfinite(summary["final_loss"])
     with pytest.raises(ValueError, match="snr_gamma"):
@@ -153,50 +152,54 @@ def test_snr_weighted_loss_differs_from_plain_and_trains(base_dir, data, tmp_pat
 
 def test_bad_images_and_settings_are_rejected():
     with pytest.raises(ValueError, match="colour channels"):
-        C.to_model_range(np.zeros((2, 4, 8, 8), np.float32))
+        vae.to_model_range(np.zeros((2, 4, 8, 8), np.float32))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        C.to_model_range(np.full((2, 3, 8, 8), 2.0, np.float32))
+        vae.to_model_range(np.full((2, 3, 8, 8), 2.0, np.float32))
     with pytest.raises(ValueError, match="steps=0"):
         settings(steps=0)
     with pytest.raises(ValueError, match="multiple of the VAE factor"):
-        C.TinySpec(resolution=18)
+        components.TinySpec(resolution=18)
     with pytest.raises(ValueError, match="one bool per UNet level"):
-        C.TinySpec(unet_channels=(16, 32), cross_attention_levels=(True,))
+        components.TinySpec(unet_channels=(16, 32), cross_attention_levels=(True,))
 
 
 def test_cross_attention_levels_choose_the_unet_blocks():
-    spec = C.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32, 32),
+    spec = components.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32, 32),
                       cross_attention_levels=(False, True, True))
-    unet = C.tiny_unet(spec)
+    unet = components.tiny_unet(spec)
     assert unet.config.down_block_types == ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")
     assert unet.config.up_block_types == ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")
-    assert C.tiny_unet(SPEC).config.down_block_types == ("CrossAttnDownBlock2D", "DownBlock2D")
+    assert components.tiny_unet(SPEC).config.down_block_types == ("CrossAttnDownBlock2D", "DownBlock2D")
     with pytest.raises(ValueError, match="no tags"):
-        FT.TrainingSet(torch.zeros(2, 2, 4, 2, 2), [["a"], []], [1, 2])
+        training_pairs.TrainingSet(torch.zeros(2, 2, 4, 2, 2), [["a"], []], [1, 2])
 
 
 def test_draw_batch_is_step_keyed_and_shuffles_tag_order(data):
     s = settings(batch_size=8, uncond_prob=0.0)
-    a = FT.draw_batch(data, 5, s)
-    b = FT.draw_batch(data, 5, s)
-    assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
-    orders = {FT.draw_batch(data, k, s)[2][list(FT.draw_batch(data, k, s)[0]).index(1)]
-              for k in range(12)}
+    a = training_pairs.draw_batch(data, 5, s)
+    b = training_pairs.draw_batch(data, 5, s)
+    assert np.array_equal(a.indices, b.indices) and torch.equal(a.latents, b.latents)
+    assert a.captions == b.captions and torch.equal(a.noise, b.noise) and torch.equal(a.timesteps, b.timesteps)
+    assert not torch.equal(a.noise, training_pairs.draw_batch(data, 6, s).noise)
+    orders = set()
+    for k in range(12):
+        batch = training_pairs.draw_batch(data, k, s)
+        orders.add(batch.captions[list(batch.indices).index(1)])
     assert orders == {"cigar-shaped galaxy, dust lane", "dust lane, cigar-shaped galaxy"}
-    dropped = FT.draw_batch(data, 0, settings(batch_size=8, uncond_prob=0.99))[2]
+    dropped = training_pairs.draw_batch(data, 0, settings(batch_size=8, uncond_prob=0.99)).captions
     assert dropped.count("") >= 6
 
 
 def test_tag_balance_draws_rare_tags_more_often():
     tags = [["round"]] * 90 + [["round", "ring"]] * 10  # 'ring' is the rare tag
-    data = FT.TrainingSet(torch.zeros(100, 2, 1, 2, 2), tags, list(range(100)))
+    data = training_pairs.TrainingSet(torch.zeros(100, 2, 1, 2, 2), tags, list(range(100)))
     assert data.sampling_weights(0.0) is None
     w = data.sampling_weights(1.0)
     assert w.sum() == pytest.approx(1.0)
     assert w[90:].sum() == pytest.approx(1 / 1.9)  # 'round' is on all 100: 90 × 1/100 vs 10 × 1/10
     assert w[90:].sum() > data.sampling_weights(0.5)[90:].sum() > 0.1
     s = settings(batch_size=10, uncond_prob=0.0, tag_balance=1.0)
-    drawn = np.concatenate([FT.draw_batch(data, k, s)[0] for k in range(200)])
+    drawn = np.concatenate([training_pairs.draw_batch(data, k, s).indices for k in range(200)])
     assert 0.42 < np.mean(drawn >= 90) < 0.63  # uniform draws would give 0.1
     with pytest.raises(ValueError, match="tag_balance"):
         settings(tag_balance=-1.0)
@@ -204,18 +207,18 @@ def test_tag_balance_draws_rare_tags_more_often():
 
 def test_two_step_finetune_writes_checkpoints_ema_and_pipeline(trained):
     out, summary = trained
-    assert [s for s, _ in FT.list_checkpoints(out)] == [1, 2]
+    assert [s for s, _ in checkpoints.list_checkpoints(out)] == [1, 2]
     for sub in ("unet", "text_encoder"):
         assert list((out / "checkpoint-2" / sub).glob("*.safetensors"))
-    assert (out / "checkpoint-2" / "ema.safetensors").exists()
+    assert (out / "checkpoint-2" / "hyperparameters.json").exists()  # written last: complete
     assert (out / "pipeline" / "model_index.json").exists()
     assert summary["steps_run"] == 2 and np.isfinite(summary["final_loss"])
     assert summary["peak_lr"] == pytest.approx(4e-4)
     log = (out / "train_log.csv").read_text().splitlines()
     assert log[0] == "step,loss,lr" and len(log) == 3
-    ema = FT.components_at(out, 2, use_ema=True)
-    plain = FT.components_at(out, 2, use_ema=False)
-    final = FT.components_at(out, None)
+    ema = checkpoints.components_at(out, 2, use_ema=True)
+    plain = checkpoints.components_at(out, 2, use_ema=False)
+    final = checkpoints.components_at(out, None)
     diff = [not torch.equal(a, b) for a, b in zip(ema.unet.parameters(), plain.unet.parameters())]
     assert any(diff), "EMA weights must differ from the trained weights"
     for a, b in zip(ema.unet.parameters(), final.unet.parameters()):
@@ -228,49 +231,50 @@ def test_resume_from_latest_reproduces_the_uninterrupted_run(trained, base_dir, 
     shutil.copytree(out, resumed)
     shutil.rmtree(resumed / "checkpoint-2")
     shutil.rmtree(resumed / "pipeline")
-    summary = FT.finetune(C.load_components(base_dir), data, settings(), resumed, base=base_dir,
+    summary = finetune.finetune(components.load_components(base_dir), data, settings(), resumed, base=base_dir,
                           progress=False)
     assert summary["resumed_from"] == 1 and summary["steps_run"] == 1
-    a = FT.components_at(out, 2, use_ema=False)
-    b = FT.components_at(resumed, 2, use_ema=False)
-    for p, q in zip(list(a.unet.parameters()) + list(a.text_encoder.parameters()),
-                    list(b.unet.parameters()) + list(b.text_encoder.parameters())):
+    a = checkpoints.components_at(out, 2, use_ema=False)
+    b = checkpoints.components_at(resumed, 2, use_ema=False)
+    params_a = list(a.unet.parameters()) + list(a.text_encoder.parameters())
+    params_b = list(b.unet.parameters()) + list(b.text_encoder.parameters())
+    for p, q in zip(params_a, params_b):
         assert torch.allclose(p, q, atol=1e-6)
-    ea = FT.load_ema_state(out / "checkpoint-2")
-    eb = FT.load_ema_state(resumed / "checkpoint-2")
-    assert ea["optimization_step"] == eb["optimization_step"] == 2
-    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(ea["shadow_params"], eb["shadow_params"]))
+    ea = checkpoints.read_ema(out / "checkpoint-2", params_a)
+    eb = checkpoints.read_ema(resumed / "checkpoint-2", params_b)
+    assert ea.optimization_step == eb.optimization_step == 2
+    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(ea.shadow_params, eb.shadow_params))
 
 
 def test_a_moved_fine_tune_still_finds_its_base(base_dir, data, tmp_path):
     run = tmp_path / "repo" / "diffusion"
     shutil.copytree(base_dir, run / "base")  # the tiny pipeline keeps its base inside the run folder
-    FT.finetune(C.load_components(run / "base"), data, settings(steps=1), run, base=run / "base",
+    finetune.finetune(components.load_components(run / "base"), data, settings(steps=1), run, base=run / "base",
                 progress=False)
     assert json.loads((run / "finetune.json").read_text())["base"] == "base"
     moved = tmp_path / "elsewhere"
     shutil.move(str(tmp_path / "repo"), moved)  # e.g. a copied or re-cloned repository
-    comps = FT.components_at(moved / "diffusion", "latest")
+    comps = checkpoints.components_at(moved / "diffusion", "latest")
     assert comps.info["checkpoint_step"] == 1
-    assert FT.base_of(moved / "diffusion") == str(moved / "diffusion" / "base")
+    assert checkpoints.base_of(moved / "diffusion") == str(moved / "diffusion" / "base")
 
 
 def test_checkpoint_total_limit_keeps_the_newest(base_dir, data, tmp_path):
-    FT.finetune(C.load_components(base_dir), data, settings(steps=3, checkpoints_total_limit=2),
+    finetune.finetune(components.load_components(base_dir), data, settings(steps=3, checkpoints_total_limit=2),
                 tmp_path, base=base_dir, progress=False)
-    assert [s for s, _ in FT.list_checkpoints(tmp_path)] == [2, 3]
+    assert [s for s, _ in checkpoints.list_checkpoints(tmp_path)] == [2, 3]
     with pytest.raises(FileNotFoundError, match="no checkpoint-1"):
-        FT.resolve_checkpoint(tmp_path, 1)
+        checkpoints.resolve_checkpoint(tmp_path, 1)
 
 
 def test_img2img_and_text2img_generation_is_seeded_and_written(trained, tmp_path):
     out, _ = trained
-    pipes = G.load_pipelines(out, step=2)
+    pipes = generate.load_pipelines(out, step=2)
     refs = synthetic_images(2, size=32)  # resized to the pipeline's 16 px
-    reqs = [G.Request("completely round galaxy", 11, reference=refs[0], reference_id=101, key="B"),
-            G.Request("cigar-shaped galaxy, {dust lane:1.3}", 12, key="K"),
-            G.Request("completely round galaxy", 11, reference=refs[0], reference_id=101, key="B")]
-    ims, meta = G.generate(pipes[:2], reqs, out_dir=tmp_path, steps=4, strength=0.5, batch_size=2,
+    reqs = [generate.Request("completely round galaxy", 11, reference=refs[0], reference_id=101, key="B"),
+            generate.Request("cigar-shaped galaxy, {dust lane:1.3}", 12, key="K"),
+            generate.Request("completely round galaxy", 11, reference=refs[0], reference_id=101, key="B")]
+    ims, meta = generate.generate(pipes[:2], reqs, out_dir=tmp_path, steps=4, strength=0.5, batch_size=2,
                            checkpoint_step=pipes[2], progress=False)
     assert ims.shape == (3, 16, 16, 3) and ims.dtype == np.uint8
     assert np.array_equal(ims[0], ims[2])  # same prompt, seed and reference → same image
@@ -279,62 +283,62 @@ def test_img2img_and_text2img_generation_is_seeded_and_written(trained, tmp_path
     assert set(meta.checkpoint_step) == {2}
     assert (tmp_path / "metadata.csv").exists()
     assert all((tmp_path / f).exists() for f in meta.file)
-    alone, _ = G.generate(pipes[:2], reqs[1:2], steps=4, batch_size=1, progress=False)
+    alone, _ = generate.generate(pipes[:2], reqs[1:2], steps=4, batch_size=1, progress=False)
     assert np.array_equal(alone[0], ims[1])  # an image does not depend on its batch
-    weak, _ = G.generate(pipes[:2], reqs[:1], steps=10, strength=0.1, progress=False)
-    strong, _ = G.generate(pipes[:2], reqs[:1], steps=10, strength=1.0, progress=False)
-    ref16 = C.to_model_range(refs[:1])
+    weak, _ = generate.generate(pipes[:2], reqs[:1], steps=10, strength=0.1, progress=False)
+    strong, _ = generate.generate(pipes[:2], reqs[:1], steps=10, strength=1.0, progress=False)
+    ref16 = vae.to_model_range(refs[:1])
     ref16 = ((torch.nn.functional.interpolate(ref16, size=(16, 16), mode="bilinear", antialias=True) + 1) * 127.5)
     ref16 = ref16[0].permute(1, 2, 0).numpy()
     assert np.abs(weak[0] - ref16).mean() < np.abs(strong[0] - ref16).mean()
     with pytest.raises(Exception, match="unbalanced"):
-        G.generate(pipes[:2], [G.Request("{dust lane:1.3", 1)], steps=2, progress=False)
+        generate.generate(pipes[:2], [generate.Request("{dust lane:1.3", 1)], steps=2, progress=False)
 
 
 def test_generate_for_prompt_from_a_checkpoint(trained):
     out, _ = trained
-    ims, meta = G.generate_for_prompt(out, "edge-on galaxy", 3, step="latest", seed=5, steps=2,
+    ims, meta = generate.generate_for_prompt(out, "edge-on galaxy", 3, step="latest", seed=5, steps=2,
                                       progress=False)
     assert ims.shape == (3, 16, 16, 3)
     assert list(meta.seed) == [5, 6, 7]
     with pytest.raises(ValueError, match="n must be"):
-        G.generate_for_prompt(out, "edge-on galaxy", 0)
+        generate.generate_for_prompt(out, "edge-on galaxy", 0)
 
 
 def test_paired_difference_is_zero_for_equal_and_scales_with_change():
     a = np.zeros((2, 4, 4, 3), np.uint8)
     b = a.copy()
     b[1] = 255
-    assert np.allclose(G.paired_difference(a, b), [0.0, 1.0])
+    assert np.allclose(generate.paired_difference(a, b), [0.0, 1.0])
     with pytest.raises(ValueError, match="same"):
-        G.paired_difference(a, b[:1])
+        generate.paired_difference(a, b[:1])
 
 
 def test_prompt_pairs_share_seeds_and_measure_each_change(trained):
     out, _ = trained
-    pipes = G.load_pipelines(out, step=2)
+    pipes = generate.load_pipelines(out, step=2)
     pairs = {"same": ("edge-on galaxy", "edge-on galaxy"),
              "dust lane": ("edge-on galaxy, {dust lane:1.3}", "edge-on galaxy")}
-    images, table = G.prompt_pairs(pipes[:2], pairs, n_seeds=2, steps=3, progress=False)
+    images, table = generate.prompt_pairs(pipes[:2], pairs, n_seeds=2, steps=3, progress=False)
     assert set(images) == set(pairs) and images["same"][0].shape == (2, 16, 16, 3)
     assert np.array_equal(images["same"][0], images["same"][1])  # same prompt and seed → same image
     assert np.array_equal(images["same"][0], images["dust lane"][1])  # seeds shared across pairs
     row = table.set_index("pair")
     assert row.loc["same", "ours"] == 0 and row.loc["dust lane", "n"] == 2
     assert np.isclose(row.loc["dust lane", "ours"],
-                      G.paired_difference(*images["dust lane"]).mean())
+                      generate.paired_difference(*images["dust lane"]).mean())
     with pytest.raises(ValueError, match="n_seeds"):
-        G.prompt_pairs(pipes[:2], pairs, n_seeds=0)
+        generate.prompt_pairs(pipes[:2], pairs, n_seeds=0)
 
 
 def test_vae_work_runs_on_the_asked_device_and_leaves_the_vae_where_it_was(base_dir, monkeypatch):
-    comps = C.load_components(base_dir)
-    assert C.compute_device("cpu") == torch.device("cpu")
+    comps = components.load_components(base_dir)
+    assert components.compute_device("cpu") == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert C.compute_device() == torch.device("cpu")
+    assert components.compute_device() == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert C.compute_device() == torch.device("cuda")  # the default follows CUDA (no allocation here)
-    lat = C.encode_latents(comps.vae, synthetic_images(), device="cpu")
+    assert components.compute_device() == torch.device("cuda")  # the default follows CUDA (no allocation here)
+    lat = vae.encode_latents(comps.vae, synthetic_images(), device="cpu")
     assert lat.device.type == "cpu" and lat.shape == (8, 2, 4, 8, 8)
     assert next(comps.vae.parameters()).device.type == "cpu"
     moves = []
@@ -345,30 +349,55 @@ def test_vae_work_runs_on_the_asked_device_and_leaves_the_vae_where_it_was(base_
             return self
 
     with pytest.raises(RuntimeError, match="inside"):
-        with C.on_device(Spy(2, 2), "cuda") as dev:
+        with components.on_device(Spy(2, 2), "cuda") as dev:
             assert dev == torch.device("cuda")
             raise RuntimeError("inside the block")
     assert moves == [torch.device("cuda"), torch.device("cpu")]  # moved back after an error too
 
 
 def test_encode_batches_shrink_with_image_size_and_give_the_same_latents(base_dir):
-    assert C.encode_batch_size(64) == 128 and C.encode_batch_size(424) == 11 and C.encode_batch_size(4096) == 1
-    comps = C.load_components(base_dir)
+    assert vae.encode_batch_size(64) == 128 and vae.encode_batch_size(424) == 11 and vae.encode_batch_size(4096) == 1
+    comps = components.load_components(base_dir)
     imgs = synthetic_images()
-    whole = C.encode_latents(comps.vae, imgs, batch_size=8, device="cpu")
-    pieces = C.encode_latents(comps.vae, imgs, batch_size=3, device="cpu")
+    whole = vae.encode_latents(comps.vae, imgs, batch_size=8, device="cpu")
+    pieces = vae.encode_latents(comps.vae, imgs, batch_size=3, device="cpu")
     torch.testing.assert_close(whole, pieces, rtol=1e-4, atol=1e-5)
 
 
 def test_the_pipeline_generates_at_the_fine_tune_resolution(base_dir, tmp_path):
     """A base whose UNet says another size (SD-1.5 says 64 latents = 512 px) fine-tuned at 24 px (12
     latents) must generate 24-px images, not the base's 16 px."""
-    comps = C.load_components(base_dir)
+    comps = components.load_components(base_dir)
     assert comps.unet.config.sample_size == 8
     imgs = synthetic_images(size=24)
-    data = FT.TrainingSet(C.encode_latents(comps.vae, imgs), TAGS, list(range(8)))
-    FT.finetune(comps, data, settings(steps=1), tmp_path / "run", base=base_dir, progress=False)
+    data = training_pairs.TrainingSet(vae.encode_latents(comps.vae, imgs), TAGS, list(range(8)))
+    finetune.finetune(comps, data, settings(steps=1), tmp_path / "run", base=base_dir, progress=False)
     for step in (None, 1):
-        pipes = G.load_pipelines(tmp_path / "run", step=step, device="cpu")
-        out, _ = G.generate(pipes[:2], [G.Request("dust lane", 0)], steps=2, progress=False)
+        pipes = generate.load_pipelines(tmp_path / "run", step=step, device="cpu")
+        out, _ = generate.generate(pipes[:2], [generate.Request("dust lane", 0)], steps=2, progress=False)
         assert out.shape == (1, 24, 24, 3), step
+
+
+def test_train_pipeline_reuses_a_finished_run_refuses_other_settings_and_retrains(tmp_path):
+    from raregal.core.config import SECTIONS
+
+    section = {**SECTIONS["diffusion"]["smoke"], "batch_size": 4}  # 16 px tiny pipeline, 2 steps
+    imgs, model_dir = synthetic_images(), tmp_path / "diffusion"
+    tags = [["completely_round"] if i % 2 == 0 else ["cigar_shaped", "dust_lane"] for i in range(8)]  # names
+    first = finetune.train_pipeline(model_dir, imgs, tags, list(range(8)), section, CORPUS, progress=False)
+    assert first["loaded"] is False and first["steps_run"] == 2 and len(first["vae_losses"]) == 2
+    written = (model_dir / "checkpoint-2" / "hyperparameters.json").stat().st_mtime_ns
+    again = finetune.train_pipeline(model_dir, imgs, tags, list(range(8)), section, CORPUS, progress=False)
+    assert again["loaded"] is True and again["settings"]["steps"] == 2 and "steps_run" not in again
+    assert (model_dir / "checkpoint-2" / "hyperparameters.json").stat().st_mtime_ns == written  # not retrained
+    longer = {**section, "steps": 3}
+    with pytest.raises(ValueError, match="other settings"):
+        finetune.train_pipeline(model_dir, imgs, tags, list(range(8)), longer, CORPUS, progress=False)
+    with pytest.raises(ValueError, match="other settings"):  # the seed is a setting too
+        finetune.train_pipeline(model_dir, imgs, tags, list(range(8)), section, CORPUS, seed=1, progress=False)
+    redone = finetune.train_pipeline(model_dir, imgs, tags, list(range(8)), longer, CORPUS, retrain=True,
+                                     progress=False)
+    assert redone["loaded"] is False and redone["resumed_from"] == 0 and redone["steps_run"] == 3
+    assert [s for s, _ in checkpoints.list_checkpoints(model_dir)] == [1, 2, 3]
+    assert "vae_losses" in redone  # base/ was deleted with the run and built again
+    assert checkpoints.read_record(model_dir)["settings"]["steps"] == 3

@@ -1,9 +1,9 @@
-"""Weighted-prompt parsing, token location and embedding scaling (seed 004 {phrase:weight})."""
+"""Weighted-prompt parsing, token location and embedding scaling (Ma et al. 2025 Table 1 {phrase:weight})."""
 import pytest
 import torch
 
 from raregal.core.config import torch_threads
-from raregal.paper_b.diffusion import components as C
+from raregal.paper_b.diffusion import components
 from raregal.paper_b.diffusion.prompts import (
     TABLE1,
     PromptSyntaxError,
@@ -26,7 +26,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return C.build_tokenizer(CORPUS, max_length=16)
+    return components.build_tokenizer(CORPUS, max_length=16)
 
 
 def test_parse_paper_prompt():
@@ -89,9 +89,9 @@ def test_scale_embeddings_restores_mean_and_emphasises():
 
 
 def test_weighted_embeddings_equal_plain_encoding_without_weights(tokenizer):
-    spec = C.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32), text_hidden=32,
+    spec = components.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32), text_hidden=32,
                       text_layers=1, text_heads=2, max_length=16)
-    te = C.tiny_text_encoder(spec, tokenizer).eval()
+    te = components.tiny_text_encoder(spec, tokenizer).eval()
     plain = weighted_embeddings("edge-on galaxy, dust lane", tokenizer, te)
     ids = tokenizer(["edge-on galaxy, dust lane"], padding="max_length", max_length=16,
                     return_tensors="pt").input_ids

@@ -1,10 +1,10 @@
-"""Generate galaxies from a fine-tuned pipeline: text-to-image, or from a noised reference (seed 004 §2).
+"""Generate galaxies from a fine-tuned pipeline: text-to-image, or from a noised reference image.
 
-Seed 004 samples with EulerAncestralDiscreteScheduler (β 0.00085–0.012, scaled_linear), guidance 6.5,
-40 steps, and starts from a noised reference image to tame the over-brightness of pure text-to-image
-(img2img with ``strength`` = the fraction of the schedule that is re-run). Each image has its own
-seeded generator, so an image depends on (prompt, seed, reference) only, never on the batch it ran in.
-Images go to disk as PNG with a ``metadata.csv`` row each.
+Ma et al. 2025 (§2) sample with EulerAncestralDiscreteScheduler (β 0.00085–0.012, scaled_linear),
+guidance 6.5, 40 steps, and start from a noised reference image to tame the over-brightness of pure
+text-to-image (img2img with ``strength`` = the fraction of the schedule that is re-run). Each image has
+its own seeded generator, so an image depends on (prompt, seed, reference) only, never on the batch it
+ran in. Images go to disk as PNG with a ``metadata.csv`` row each.
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import pandas as pd
 import torch
 
 from raregal.core.images import resize
-from raregal.paper_b.diffusion.components import Components, compute_device, to_model_range
-from raregal.paper_b.diffusion.finetune import components_at
+from raregal.paper_b.diffusion.checkpoints import components_at
+from raregal.paper_b.diffusion.components import Components, compute_device
 from raregal.paper_b.diffusion.prompts import parse_weighted_prompt, weighted_embeddings
+from raregal.paper_b.diffusion.vae import to_model_range
 
 GUIDANCE = 6.5
 INFERENCE_STEPS = 40
@@ -81,6 +82,15 @@ def _references(batch: Sequence[Request], size: int) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()  # (B, H, W, 3) in [0, 1]
 
 
+def _batches(requests: Sequence[Request], batch_size: int) -> list[list[int]]:
+    """Request indices in batches of ``batch_size``, img2img first; a batch never mixes img2img and
+    text-to-image requests (the two pipelines take different arguments)."""
+    order = sorted(range(len(requests)), key=lambda i: requests[i].reference is None)
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [c2 for c in chunks for c2 in ([i for i in c if requests[i].reference is not None],
+                                          [i for i in c if requests[i].reference is None]) if c2]
+
+
 @torch.no_grad()
 def generate(pipes, requests: Sequence[Request], out_dir: Path | str | None = None,
              guidance: float = GUIDANCE, steps: int = INFERENCE_STEPS, strength: float = 0.8,
@@ -101,13 +111,8 @@ def generate(pipes, requests: Sequence[Request], out_dir: Path | str | None = No
     size = txt.unet.config.sample_size * txt.vae_scale_factor
     uncond_cache = None
     images, rows = [], []
-    order = sorted(range(len(requests)), key=lambda i: requests[i].reference is None)
-    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    # batches never mix img2img and text-to-image requests
-    chunks = [c2 for c in chunks for c2 in (
-        [i for i in c if requests[i].reference is not None], [i for i in c if requests[i].reference is None]) if c2]
     by_index: dict[int, np.ndarray] = {}
-    for chunk in tqdm(chunks, desc="generate", disable=not progress):
+    for chunk in tqdm(_batches(requests, batch_size), desc="generate", disable=not progress):
         batch = [requests[i] for i in chunk]
         embeds = _embeds(txt, [r.prompt for r in batch])
         if uncond_cache is None:
@@ -169,7 +174,7 @@ def generate_for_prompt(model_dir: Path | str, prompt: str, n: int, step: int | 
 
 
 def plot_prompt_grid(fig, letters: Sequence[str], real: dict, generated: dict, titles: dict | None = None):
-    """Seed 004 Fig. 3 layout: one column per prompt letter, the real image on top (blank when none),
+    """Ma et al. 2025 Fig. 3 layout: one column per prompt letter, the real image on top (blank when none),
     the generated images below. ``real[letter]`` is (H, W, 3) or None, ``generated[letter]`` (k, H, W, 3)."""
     k = max(len(generated[x]) for x in letters)
     axes = fig.subplots(k + 1, len(letters), squeeze=False, gridspec_kw={"wspace": 0.04, "hspace": 0.04})
@@ -196,7 +201,7 @@ def plot_prompt_grid(fig, letters: Sequence[str], real: dict, generated: dict, t
 
 
 def brightness_table(sets: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Mean pixel value (0–1) of each uint8 image set. Seed 004 §2 finds text-to-image samples
+    """Mean pixel value (0–1) of each uint8 image set. Ma et al. 2025 (§2) find text-to-image samples
     systematically over-bright and starts from noised references to fix it; this measures it."""
     rows = []
     for method, ims in sets.items():

@@ -1,4 +1,5 @@
-"""Weighted prompts of seed 004: ``"sdss, {completely round:1.2} galaxy, {dust lane:1.3}"``.
+"""Weighted prompts of Ma et al. 2025 (Table 1), e.g.
+``"sdss, {completely round:1.2} galaxy, {dust lane:1.3}"``.
 
 A ``{phrase:weight}`` group multiplies the text-encoder embeddings of the phrase's tokens by ``weight``;
 afterwards the overall mean of the embeddings is restored to the unweighted one (the usual "emphasis"
@@ -144,7 +145,7 @@ def scale_embeddings(emb: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return (scaled - shift.to(emb.dtype)).to(emb.dtype)
 
 
-# Seed 004 Table 1: the prompts of Fig. 3 (letter → prompt, verbatim).
+# Ma et al. 2025 Table 1: the prompts of Fig. 3 (letter → prompt, verbatim).
 TABLE1 = pd.DataFrame([
     ("A", "cigar-shaped galaxy"),
     ("B", "completely round galaxy"),
