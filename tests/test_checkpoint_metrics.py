@@ -26,7 +26,7 @@ def tiny_finetune(tmp_path_factory):
     """A 2-step fine-tune of a tiny text-to-image pipeline (raregal.paper_b.diffusion) on 16 px blobs."""
     import torch
 
-    from raregal.paper_b.diffusion import components, finetune
+    from raregal.paper_b.diffusion import components, finetune, training_pairs, vae
 
     rng = np.random.default_rng(0)
     imgs = (rng.random((8, 16, 16, 3)) * 255).astype(np.uint8)
@@ -37,7 +37,7 @@ def tiny_finetune(tmp_path_factory):
     comps = components.build_tiny(["completely round galaxy", "edge-on galaxy", "dust lane"], spec, seed=0)
     root = tmp_path_factory.mktemp("diff")
     comps.save(root / "run" / "base")
-    data = finetune.TrainingSet(components.encode_latents(comps.vae, imgs), tags, list(range(8)))
+    data = training_pairs.TrainingSet(vae.encode_latents(comps.vae, imgs), tags, list(range(8)))
     settings = finetune.FinetuneSettings(steps=2, batch_size=4, lr_per_sample=1e-4, warmup_steps=1,
                                          checkpoint_every=1, seed=3)
     finetune.finetune(components.load_components(root / "run" / "base"), data, settings, root / "run",

@@ -48,7 +48,7 @@ def fine_tune_steps(diffusion_dir) -> list[int]:
     """Steps to score: 0 (the base model before fine-tuning, when its folder exists) and every
     ``checkpoint-{step}/`` of the fine-tune in ``diffusion_dir`` (notebook 08)."""
     from raregal.core.config import require
-    from raregal.paper_b.diffusion.finetune import base_of, list_checkpoints
+    from raregal.paper_b.diffusion.checkpoints import base_of, list_checkpoints
 
     diffusion_dir = Path(diffusion_dir)
     require(diffusion_dir / "finetune.json", made_by="08_finetune_diffusion")
@@ -69,7 +69,7 @@ def generate_for_conditions(diffusion_dir, step: int, prompts: Mapping[str, str]
     """
     from raregal.paper_b.diffusion import generate
     from raregal.paper_b.diffusion.components import load_components
-    from raregal.paper_b.diffusion.finetune import base_of
+    from raregal.paper_b.diffusion.checkpoints import base_of
 
     if n_per_prompt < 1:
         raise ValueError(f"n_per_prompt must be >= 1, got {n_per_prompt}")
@@ -114,7 +114,7 @@ def generation_inputs(diffusion_dir, step: int, settings: GenerationSettings) ->
     """Everything the images of ``step`` depend on: the settings, the base named in finetune.json, and
     the size and modification time of every file of the base folder (none for a hub id) and of
     ``checkpoint-{step}/`` (none for step 0, the base alone) — a rewritten checkpoint counts as changed."""
-    from raregal.paper_b.diffusion.finetune import base_of
+    from raregal.paper_b.diffusion.checkpoints import base_of
 
     diffusion_dir = Path(diffusion_dir)
     return {"format": CACHE_FORMAT, "step": int(step), "settings": settings.as_dict(),

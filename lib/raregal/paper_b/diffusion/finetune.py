@@ -31,7 +31,6 @@ import torch.nn.functional as F
 
 from raregal.core import training
 from raregal.paper_b.diffusion import checkpoints
-from raregal.paper_b.diffusion.checkpoints import base_of, list_checkpoints  # noqa: F401 (gen_metrics)
 from raregal.paper_b.diffusion.components import Components, load_components
 from raregal.paper_b.diffusion.training_pairs import TrainingSet, draw_batch, shuffled_caption, tag_caption
 
