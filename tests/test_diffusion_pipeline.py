@@ -401,3 +401,27 @@ def test_train_pipeline_reuses_a_finished_run_refuses_other_settings_and_retrain
     assert [s for s, _ in checkpoints.list_checkpoints(model_dir)] == [1, 2, 3]
     assert "vae_losses" in redone  # base/ was deleted with the run and built again
     assert checkpoints.read_record(model_dir)["settings"]["steps"] == 3
+
+
+def test_tokenizer_is_the_same_in_every_process():
+    """Token ids fix the text encoder's embedding rows: two fresh processes must build the same ones."""
+    import subprocess
+    import sys
+
+    code = ("import json; from raregal.paper_b.diffusion import components; "
+            f"t = components.build_tokenizer({CORPUS!r}, max_length=16); "
+            "print(json.dumps(t.get_vocab(), sort_keys=True))")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    assert runs[0] == runs[1] and len(json.loads(runs[0])) > 2 * 256
+
+
+def test_bpe_merges_take_the_most_frequent_pair_and_break_ties_by_text():
+    from collections import Counter
+
+    words = Counter({"ab": 3, "cd": 3, "abd": 1, "ee": 5})  # symbols: a b</w>; c d</w>; a b d</w>; e e</w>
+    merges = components.bpe_merges(words, n_merges=10)
+    # ("e", "e</w>") is the most frequent (5); ("a", "b</w>") and ("c", "d</w>") tie at 3: text decides
+    assert merges[:3] == [("e", "e</w>"), ("a", "b</w>"), ("c", "d</w>")]
+    assert merges[3:] == [("a", "b"), ("ab", "d</w>")]  # then abd, until every word is one symbol
+    assert components.bpe_merges(Counter({"xy": 1}), n_merges=0) == []

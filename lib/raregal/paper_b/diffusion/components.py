@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -135,32 +136,63 @@ _WORD = re.compile(r"[^\W\d_]+|\d|[^\s\w]+")
 
 def build_tokenizer(corpus: Iterable[str], max_length: int = 24, vocab_size: int = 1200):
     """A byte-level BPE ``CLIPTokenizer`` (CLIP's normaliser, pre-tokeniser and ``</w>`` suffix) trained on
-    ``corpus``. Every word of the corpus becomes one token; unseen words still tokenise (byte fallback)."""
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+    ``corpus``. Every word of the corpus becomes one token; unseen words still tokenise (byte fallback).
+
+    The merges are learnt by :func:`bpe_merges`, not by the ``tokenizers`` trainer: that one breaks
+    frequency ties in hash order, so each process got other token ids and the text encoder, the
+    loss curve and every generated image changed from run to run.
+    """
+    from tokenizers import Regex, normalizers, pre_tokenizers
     from transformers import CLIPTokenizer
 
     texts = [str(t) for t in corpus]
     if not texts:
         raise ValueError("build_tokenizer needs a non-empty corpus of prompts")
-    tok = Tokenizer(models.BPE(continuing_subword_prefix="", end_of_word_suffix="</w>"))
-    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "),
-                                           normalizers.Lowercase()])
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
+    normaliser = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "),
+                                       normalizers.Lowercase()])
+    splitter = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""),
                              behavior="removed", invert=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=1, special_tokens=[BOS, EOS],
-                                  initial_alphabet=alphabet, end_of_word_suffix="</w>",
-                                  show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer)
-    model = json.loads(tok.to_str())["model"]
-    vocab = dict(model["vocab"])
-    for ch in sorted(alphabet):  # every byte can end a word, so no word ever maps to <unk>
-        for piece in (ch, ch + "</w>"):
-            vocab.setdefault(piece, len(vocab))
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    words = Counter(w for text in texts
+                    for w, _ in splitter.pre_tokenize_str(normaliser.normalize_str(text)))
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {tok: i for i, tok in enumerate([BOS, EOS, *alphabet, *(ch + "</w>" for ch in alphabet)])}
+    merges = bpe_merges(words, vocab_size - len(vocab))
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
+
+
+def bpe_merges(words: Counter, n_merges: int) -> list[tuple[str, str]]:
+    """Byte-pair merges of ``words`` (pre-tokenised word → count; the last symbol carries ``</w>``).
+
+    The most frequent adjacent pair is merged first; ties go to the pair whose text sorts first, so
+    the same corpus always gives the same merges (and token ids). Stops after ``n_merges`` or when
+    every word is one symbol.
+    """
+    split = {w: [*w[:-1], w[-1] + "</w>"] for w in words if w}
+    merges: list[tuple[str, str]] = []
+    while len(merges) < n_merges:
+        pairs: Counter = Counter()
+        for w, symbols in split.items():
+            for pair in zip(symbols, symbols[1:]):
+                pairs[pair] += words[w]
+        if not pairs:
+            break
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        merges.append(best)
+        for w, symbols in split.items():
+            i, out = 0, []
+            while i < len(symbols):
+                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                    out.append(symbols[i] + symbols[i + 1])
+                    i += 2
+                else:
+                    out.append(symbols[i])
+                    i += 1
+            split[w] = out
+    return merges
 
 
 def corpus_words(texts: Iterable[str]) -> list[str]:
