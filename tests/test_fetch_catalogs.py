@@ -109,3 +109,22 @@ def test_gama_join_by_position_when_no_shared_cataid(tmp_path):
     df = cat.read_gama(tmp_path / "StellarMassesGKVv24.fits", tmp_path / "MagPhysv06.fits")
     np.testing.assert_allclose(df["logsfr"][:3], truth["logsfr"][:3], atol=1e-12)
     assert np.isnan(df["logsfr"][3]) and np.isnan(df["logsfr_err"][3])  # unmatched → NaN (dropped later)
+
+
+def test_fits_units_are_read_like_catalogs_write_them_or_named_when_unreadable(tmp_path):
+    from astropy.io import fits
+
+    def write(sfr_unit):
+        cols = [fits.Column("RA", "D", unit="deg", array=[1.0]), fits.Column("DEC", "D", array=[0.0]),
+                fits.Column("Z", "D", array=[0.1]),
+                fits.Column("logmstar", "D", unit="dex(solMass)", array=[10.0]),
+                fits.Column("SFR", "D", unit=sfr_unit, array=[0.5])]
+        fits.BinTableHDU.from_columns(cols).writeto(tmp_path / "t.fits", overwrite=True)
+
+    write("log(Msun/yr)")  # astropy's FITS reader knows neither dex(...) nor log(...)
+    df = cat.read_catalog(tmp_path / "t.fits")
+    assert df.logmstar[0] == 10.0 and df.logsfr[0] == 0.5  # read as dex, not as linear M☉/yr
+    write("furlongs")
+    with pytest.raises(cat.CatalogError, match=r"column 'SFR': the file gives the unit 'furlongs'"):
+        cat.read_catalog(tmp_path / "t.fits")
+    assert cat.parse_unit("[Msun]") == cat.LOG_MASS and cat.parse_unit("---") is None

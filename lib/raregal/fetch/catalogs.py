@@ -14,6 +14,7 @@ Output schema (:data:`SCHEMA`): ``id`` (int64, assigned here), ``ra``, ``dec`` [
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -35,11 +36,13 @@ LOG_SFR = u.dex(u.Msun / u.yr)
 CATALOG_FILES = {
     "gama_stellar_masses": ("StellarMassesGKVv24", "gama_stellar_masses"),
     "gama_magphys": ("MagPhysv06", "gama_magphys"),
+    "gama_positions": ("gkvScienceCatv02", "gama_positions"),  # uberID, RAcen, Deccen (no address)
     "zou22": ("zou22", "Zou22", "J_ApJS_262_15"),
     "green_peas": ("green_peas",),
     "red_spirals": ("red_spirals",),
     "gz2_physical": ("gz2_physical",),  # paper B: dr7objid, z, rmag, logmstar, logsfr, loghalomass
     "detg_kaviraj12": ("detg_kaviraj12", "kaviraj12"),  # paper B: D-ETGs (dr7objid or ra, dec)
+    "gz2_halo_masses": ("gz2_halo_masses",),  # paper B: dr7objid, loghalomass (Yang et al. 2012)
 }
 EXTENSIONS = (".fits", ".fit", ".fits.gz", ".parquet", ".csv", ".csv.gz", ".ecsv", ".vot", ".xml")
 
@@ -90,16 +93,29 @@ def read_table(path: Path | str) -> tuple[pd.DataFrame, dict[str, u.UnitBase | N
         if name.endswith(".parquet"):
             df = pd.read_parquet(path)
             return df, {c: None for c in df.columns}
-        table = Table.read(path)
+        with warnings.catch_warnings():  # units the FITS reader cannot read are read again below
+            warnings.simplefilter("ignore", u.UnitsWarning)
+            table = Table.read(path)
     except Exception as err:
         raise CatalogError(f"cannot read catalog {path}: {type(err).__name__}: {err}") from None
-    units = {c: table[c].unit for c in table.colnames}
+    units = {c: _reparse(table[c].unit) for c in table.colnames}
     names = [c for c in table.colnames if len(table[c].shape) <= 1]  # skip vector columns
     df = table[names].to_pandas()
     for c in df.columns:  # FITS strings come back as bytes
         if df[c].dtype == object and len(df) and isinstance(df[c].iloc[0], bytes):
             df[c] = df[c].str.decode("utf-8").str.strip()
     return df, units
+
+
+def _reparse(unit):
+    """A unit the file reader could not read (e.g. ``dex(solMass)`` in a FITS TUNIT), read again
+    with :func:`parse_unit`; left unrecognised (an error only if the column is used) otherwise."""
+    if not isinstance(unit, u.UnrecognizedUnit):
+        return unit
+    try:
+        return parse_unit(str(unit))
+    except ValueError:
+        return unit
 
 
 def pick_column(df: pd.DataFrame, field: str, where: str, columns: dict | None = None,
@@ -122,7 +138,11 @@ def pick_column(df: pd.DataFrame, field: str, where: str, columns: dict | None =
     return None
 
 
-def _unit(spec) -> u.UnitBase | None:
+def _unit(spec, column: str = "") -> u.UnitBase | None:
+    if isinstance(spec, u.UnrecognizedUnit):
+        raise CatalogError(f"column {column!r}: the file gives the unit {str(spec)!r}, which astropy "
+                           f"cannot read; give the unit by hand, e.g. units={{'logmstar': "
+                           f"'dex(solMass)'}}")
     if spec is None or isinstance(spec, u.UnitBase):
         return spec
     try:
@@ -132,6 +152,27 @@ def _unit(spec) -> u.UnitBase | None:
                            f"'dex(solMass/yr)', 'solMass/yr', 'dex(solMass/Gyr)'") from None
 
 
+def parse_unit(text) -> u.UnitBase | None:
+    """A unit as catalogs write it → astropy; None when there is none; ValueError when unreadable.
+
+    Tried in turn: astropy's own syntax (FITS ``TUNIT``), CDS (VizieR's ``[Msun]`` = dex(M☉)),
+    VOUnit, and ``log(X)``/``log10(X)`` read as dex(X).
+    """
+    text = str(text or "").strip()
+    if not text or text in ("---", "-"):
+        return None
+    if text.lower().startswith(("log(", "log10(")) and text.endswith(")"):
+        text = "dex(" + text[text.index("(") + 1:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", u.UnitsWarning)
+        for fmt in (None, "cds", "vounit"):
+            try:
+                return u.Unit(text, format=fmt)
+            except ValueError:
+                continue
+    raise ValueError(f"astropy cannot read the unit {text!r}")
+
+
 def resolve_unit(values, unit, target: u.FunctionUnitBase, column: str = "") -> u.UnitBase:
     """The unit of a column: the file's or the user's if given, else guessed and safe to guess.
 
@@ -139,7 +180,7 @@ def resolve_unit(values, unit, target: u.FunctionUnitBase, column: str = "") -> 
     above 50 are linear M☉; an SFR column with negative values is logarithmic, one without is
     linear M☉/yr.
     """
-    unit = _unit(unit)
+    unit = _unit(unit, column)
     if unit is not None and unit != u.dimensionless_unscaled:
         return unit
     x = np.asarray(values, dtype=float)
@@ -172,7 +213,7 @@ def log_error(values, unit, centre_log: np.ndarray, centre_unit: u.UnitBase,
               column: str = "") -> np.ndarray:
     """A 1σ error in dex: kept if logarithmic (like its centre unless told), else σ/(x ln 10)."""
     x = np.asarray(values, dtype=float)
-    unit = _unit(unit)
+    unit = _unit(unit, column)
     if unit is None or unit == u.dimensionless_unscaled:
         unit = centre_unit
     if isinstance(unit, u.FunctionUnitBase) or column.lower().startswith(("log", "dellog", "e_log")):
@@ -253,15 +294,45 @@ def crossmatch(a: pd.DataFrame, b: pd.DataFrame, radius_arcsec: float = 1.0) -> 
     return idx, sep.arcsec <= radius_arcsec
 
 
+class GamaIncomplete(CatalogError):
+    """GAMA files that cannot give paper A positions or SFRs on their own (DR4 StellarMassesGKV has
+    no RA/Dec): the run goes on without GAMA if another normal-galaxy catalog is there."""
+
+
+def _gkv_with_positions(path, positions) -> tuple[pd.DataFrame, dict]:
+    """StellarMassesGKV, with RA/Dec from the user's positions file (joined on uberID or CATAID)
+    when it has none."""
+    df, units = read_table(path)
+    if pick_column(df, "ra", str(path), required=False) is not None:
+        return df, units
+    if positions is None:
+        raise GamaIncomplete(f"{path}: no RA/Dec columns (GAMA DR4 StellarMassesGKV has none); put "
+                             f"the GAMA positions (gkvScienceCatv02: uberID, RAcen, Deccen; address "
+                             f"not known) at {Path(path).parent / 'gkvScienceCatv02.fits'}")
+    pos, pos_units = read_table(positions)
+    key = next((k for k in ("uberID", "CATAID") if k in df.columns and k in pos.columns), None)
+    if key is None:
+        raise CatalogError(f"cannot join {path} and {positions}: no shared uberID or CATAID column")
+    extra = [c for c in pos.columns if c not in df.columns or c == key]
+    return df.merge(pos[extra].drop_duplicates(key), on=key, how="left"), {**pos_units, **units}
+
+
 def read_gama(stellar_masses: Path | str | None = None, magphys: Path | str | None = None,
-              columns: dict | None = None, units: dict | None = None) -> pd.DataFrame:
-    """GAMA DR4: StellarMassesGKV (positions, z, logmstar, dellogmstar) and/or MagPhys (z, M* and
-    SFR_0_1Gyr percentiles). With both, positions/masses come from GKV and SFR from MagPhys, joined
-    on CATAID when both have it, else on position (1″)."""
+              columns: dict | None = None, units: dict | None = None,
+              positions: Path | str | None = None) -> pd.DataFrame:
+    """GAMA DR4: StellarMassesGKV (z, logmstar, dellogmstar; positions from ``positions`` when it
+    has none) and/or MagPhys (z, M* and SFR_0_1Gyr percentiles). With both, positions/masses come
+    from GKV and SFR from MagPhys, joined on CATAID when both have it, else on position (1″)."""
     if stellar_masses is None and magphys is None:
         raise CatalogError("GAMA needs StellarMassesGKVv24 and/or MagPhysv06")
+    if stellar_masses is not None:
+        sm_df, sm_units = _gkv_with_positions(stellar_masses, positions)
     if magphys is None:
-        return read_catalog(stellar_masses, catalog="gama", columns=columns, units=units,
+        if (pick_column(sm_df, "logsfr", "", columns, required=False) is None
+                and _percentile_columns(sm_df, ("SFR_0_1Gyr", "sfr")) is None):
+            raise GamaIncomplete(f"{stellar_masses}: no SFR column; put GAMA MagPhysv06.fits (CATAID, "
+                                 f"SFR_0_1Gyr_percentile16/50/84) beside it")
+        return _standardise(sm_df, sm_units, str(stellar_masses), "normal", "gama", columns, units,
                             required=("ra", "dec", "z", "logmstar", "logsfr"))
     mp_df, mp_units = read_table(magphys)
     mp = _standardise(mp_df, mp_units, str(magphys), "normal", "gama", columns, units,
@@ -271,7 +342,6 @@ def read_gama(stellar_masses: Path | str | None = None, magphys: Path | str | No
             raise CatalogError(f"{magphys}: no RA/Dec columns; also provide StellarMassesGKVv24 "
                                f"(it has positions) so the two can be joined on CATAID")
         return mp
-    sm_df, sm_units = read_table(stellar_masses)
     sm = _standardise(sm_df, sm_units, str(stellar_masses), "normal", "gama", columns, units,
                       required=("ra", "dec", "z", "logmstar"))
     key = next((k for k in ("CATAID", "cataid") if k in sm_df.columns and k in mp_df.columns), None)
@@ -304,15 +374,20 @@ def load_survey_a_catalog(catalog_dir: Path | str, z_max: float = Z_MAX,
     """
     catalog_dir = Path(catalog_dir)
     found = {k: find_catalog_file(catalog_dir, k) for k in CATALOG_FILES}
-    normal = []
+    normal, skipped = [], []
     if found["gama_stellar_masses"] or found["gama_magphys"]:
-        normal.append(read_gama(found["gama_stellar_masses"], found["gama_magphys"]))
+        try:
+            normal.append(read_gama(found["gama_stellar_masses"], found["gama_magphys"],
+                                    positions=found["gama_positions"]))
+        except GamaIncomplete as err:  # e.g. the downloaded GKV masses without the user's positions
+            skipped.append(f"GAMA not used: {err}")
     if found["zou22"]:
         normal.append(read_catalog(found["zou22"], catalog="zou22"))
     missing = []
     if not normal:
         missing.append(f"a normal-galaxy catalog ({expected_names('gama_magphys')}, "
-                       f"{expected_names('gama_stellar_masses')} or {expected_names('zou22')})")
+                       f"{expected_names('gama_stellar_masses')} or {expected_names('zou22')})"
+                       + "".join(f" ({s})" for s in skipped))
     for kind in ("green_peas", "red_spirals"):
         if not found[kind]:
             missing.append(expected_names(kind))
@@ -348,10 +423,12 @@ def load_survey_a_catalog(catalog_dir: Path | str, z_max: float = Z_MAX,
     out.insert(0, "id", np.arange(len(out), dtype=np.int64))
     out = out[[*SCHEMA, "catalog", "catalog_id"]]
     out.attrs["drops"] = drops
+    out.attrs["skipped"] = skipped
     if verbose:
         counts = out["class"].value_counts().to_dict()
         dropped = ", ".join(f"{k}: {v}" for k, v in drops.items() if v) or "none"
-        print(f"survey_a catalogs from {catalog_dir}: {counts}; dropped {dropped}")
+        print(f"survey_a catalogs from {catalog_dir}: {counts}; dropped {dropped}"
+              + "".join(f"; {s}" for s in skipped))
     return out
 
 
