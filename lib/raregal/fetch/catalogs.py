@@ -4,9 +4,9 @@ Why: the paper combines GAMA DR4 (z, M*, SFR with errors), Zou et al. 2022 (CIGA
 deep fields), 13 KISS Green Peas and 294 Masters et al. 2010 Red Spirals. None of these has a stable
 machine-readable address with known column names, so they are files the user puts in
 ``data/raw/catalogs/`` (names in :data:`CATALOG_FILES`); each reader finds its columns by a list of
-known spellings (or ``columns={...}``), converts units with astropy (linear M☉ → log; log SFR per Gyr,
-as the authors' code used (GAMA value + 9), → log SFR per yr, the contract here) and says exactly
-which column or file is missing.
+known spellings (or ``columns={...}``), converts units with astropy (:mod:`raregal.fetch.catalog_units`:
+linear M☉ → log; log SFR per Gyr, as the authors' code used (GAMA value + 9), → log SFR per yr, the
+contract here) and says exactly which column or file is missing.
 
 Output schema (:data:`SCHEMA`): ``id`` (int64, assigned here), ``ra``, ``dec`` [deg], ``z``,
 ``z_err``, ``logmstar``, ``logmstar_err`` [log10 M☉], ``logsfr``, ``logsfr_err`` [log10 M☉/yr],
@@ -24,13 +24,22 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
+from raregal.fetch.catalog_units import (
+    LOG_MASS,
+    LOG_SFR,
+    CatalogError,
+    as_unit,
+    log_error,
+    reread_unit,
+    resolve_unit,
+    to_log10,
+)
+
 SCHEMA = ("id", "ra", "dec", "z", "z_err", "logmstar", "logmstar_err", "logsfr", "logsfr_err",
           "class")
 CLASSES = ("normal", "green_pea", "red_spiral")
 Z_MAX = 1.0  # the paper's z < 1 spectroscopic sample
 SPECZ_ERR = 0.0  # z_err when a catalog gives none: spectroscopic errors (~1e-4) are negligible here
-LOG_MASS = u.dex(u.Msun)
-LOG_SFR = u.dex(u.Msun / u.yr)
 
 # File names looked for in data/raw/catalogs/ (first match wins; any of the extensions).
 CATALOG_FILES = {
@@ -60,10 +69,6 @@ ALIASES = {
     "logsfr": ("logsfr", "logSFR", "SFR", "sfr", "bayes.sfh.sfr"),
     "logsfr_err": ("logsfr_err", "e_logSFR", "sfr_err", "e_SFR", "bayes.sfh.sfr_err"),
 }
-
-
-class CatalogError(ValueError):
-    """A user catalog is missing, unreadable, or lacks a column the schema needs."""
 
 
 def find_catalog_file(catalog_dir: Path | str, kind: str) -> Path | None:
@@ -98,24 +103,13 @@ def read_table(path: Path | str) -> tuple[pd.DataFrame, dict[str, u.UnitBase | N
             table = Table.read(path)
     except Exception as err:
         raise CatalogError(f"cannot read catalog {path}: {type(err).__name__}: {err}") from None
-    units = {c: _reparse(table[c].unit) for c in table.colnames}
+    units = {c: reread_unit(table[c].unit) for c in table.colnames}
     names = [c for c in table.colnames if len(table[c].shape) <= 1]  # skip vector columns
     df = table[names].to_pandas()
     for c in df.columns:  # FITS strings come back as bytes
         if df[c].dtype == object and len(df) and isinstance(df[c].iloc[0], bytes):
             df[c] = df[c].str.decode("utf-8").str.strip()
     return df, units
-
-
-def _reparse(unit):
-    """A unit the file reader could not read (e.g. ``dex(solMass)`` in a FITS TUNIT), read again
-    with :func:`parse_unit`; left unrecognised (an error only if the column is used) otherwise."""
-    if not isinstance(unit, u.UnrecognizedUnit):
-        return unit
-    try:
-        return parse_unit(str(unit))
-    except ValueError:
-        return unit
 
 
 def pick_column(df: pd.DataFrame, field: str, where: str, columns: dict | None = None,
@@ -138,91 +132,6 @@ def pick_column(df: pd.DataFrame, field: str, where: str, columns: dict | None =
     return None
 
 
-def _unit(spec, column: str = "") -> u.UnitBase | None:
-    if isinstance(spec, u.UnrecognizedUnit):
-        raise CatalogError(f"column {column!r}: the file gives the unit {str(spec)!r}, which astropy "
-                           f"cannot read; give the unit by hand, e.g. units={{'logmstar': "
-                           f"'dex(solMass)'}}")
-    if spec is None or isinstance(spec, u.UnitBase):
-        return spec
-    try:
-        return u.Unit(spec)
-    except ValueError:
-        raise CatalogError(f"unknown unit {spec!r}; use e.g. 'dex(solMass)', 'solMass', "
-                           f"'dex(solMass/yr)', 'solMass/yr', 'dex(solMass/Gyr)'") from None
-
-
-def parse_unit(text) -> u.UnitBase | None:
-    """A unit as catalogs write it → astropy; None when there is none; ValueError when unreadable.
-
-    Tried in turn: astropy's own syntax (FITS ``TUNIT``), CDS (VizieR's ``[Msun]`` = dex(M☉)),
-    VOUnit, and ``log(X)``/``log10(X)`` read as dex(X).
-    """
-    text = str(text or "").strip()
-    if not text or text in ("---", "-"):
-        return None
-    if text.lower().startswith(("log(", "log10(")) and text.endswith(")"):
-        text = "dex(" + text[text.index("(") + 1:]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", u.UnitsWarning)
-        for fmt in (None, "cds", "vounit"):
-            try:
-                return u.Unit(text, format=fmt)
-            except ValueError:
-                continue
-    raise ValueError(f"astropy cannot read the unit {text!r}")
-
-
-def resolve_unit(values, unit, target: u.FunctionUnitBase, column: str = "") -> u.UnitBase:
-    """The unit of a column: the file's or the user's if given, else guessed and safe to guess.
-
-    Without a unit, a name starting with ``log`` means log10 of the target's physical unit; masses
-    above 50 are linear M☉; an SFR column with negative values is logarithmic, one without is
-    linear M☉/yr.
-    """
-    unit = _unit(unit, column)
-    if unit is not None and unit != u.dimensionless_unscaled:
-        return unit
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if column.lower().startswith(("log", "dellog", "e_log")) or not len(x):
-        return target
-    if target.physical_unit == u.Msun:
-        return target if np.median(np.abs(x)) < 50 else target.physical_unit
-    return target if (x < 0).any() else target.physical_unit
-
-
-def to_log10(values, unit, target: u.FunctionUnitBase, column: str = "") -> np.ndarray:
-    """Values in ``unit`` (linear like M☉, M☉/Gyr, or logarithmic like dex(M☉/Gyr)) → ``target``.
-
-    E.g. log SFR per Gyr (the authors' GAMA labels) → per yr subtracts 9, done by astropy.
-    """
-    x = np.asarray(values, dtype=float)
-    unit = resolve_unit(x, unit, target, column)
-    try:
-        if isinstance(unit, u.FunctionUnitBase):
-            return (x * unit).to(target).value
-        lin = (x * unit).to(target.physical_unit).value
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(lin > 0, np.log10(np.where(lin > 0, lin, 1.0)), np.nan)
-    except u.UnitConversionError:
-        raise CatalogError(f"column {column!r}: unit {unit} cannot be converted to {target}") from None
-
-
-def log_error(values, unit, centre_log: np.ndarray, centre_unit: u.UnitBase,
-              column: str = "") -> np.ndarray:
-    """A 1σ error in dex: kept if logarithmic (like its centre unless told), else σ/(x ln 10)."""
-    x = np.asarray(values, dtype=float)
-    unit = _unit(unit, column)
-    if unit is None or unit == u.dimensionless_unscaled:
-        unit = centre_unit
-    if isinstance(unit, u.FunctionUnitBase) or column.lower().startswith(("log", "dellog", "e_log")):
-        return x
-    lin_err = (x * unit).to(centre_unit.physical_unit if isinstance(centre_unit, u.FunctionUnitBase)
-                            else centre_unit).value
-    return lin_err / (10 ** centre_log * np.log(10))
-
-
 def _percentile_columns(df, stem_aliases) -> tuple[str, str, str] | None:
     """(p16, p50, p84) columns like ``mass_stellar_percentile16/50/84`` (GAMA MagPhys)."""
     lower = {c.lower(): c for c in df.columns}
@@ -236,7 +145,7 @@ def _percentile_columns(df, stem_aliases) -> tuple[str, str, str] | None:
 def _standardise(df: pd.DataFrame, units: dict, where: str, cls: str, catalog: str,
                  columns: dict | None, units_override: dict | None, required: tuple[str, ...]):
     """Map one catalog onto SCHEMA (minus id/class) with unit conversion; optional fields → NaN."""
-    override = {k: _unit(v) for k, v in (units_override or {}).items()}
+    override = {k: as_unit(v) for k, v in (units_override or {}).items()}
 
     def unit_of(field: str, col: str, fallback=None):  # the user's unit, else the file's
         for unit in (override.get(field), override.get(col), units.get(col)):
@@ -430,8 +339,3 @@ def load_survey_a_catalog(catalog_dir: Path | str, z_max: float = Z_MAX,
         print(f"survey_a catalogs from {catalog_dir}: {counts}; dropped {dropped}"
               + "".join(f"; {s}" for s in skipped))
     return out
-
-
-def log_sfr_per_gyr(logsfr_per_yr) -> np.ndarray:
-    """log10 SFR in M☉/Gyr (the authors' label convention: GAMA's log SFR + 9) from M☉/yr."""
-    return (np.asarray(logsfr_per_yr, dtype=float) * LOG_SFR).to(u.dex(u.Msun / u.Gyr)).value

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from raregal.fetch.catalogs import ALIASES, CatalogError, parse_unit
+from raregal.fetch.catalog_units import CatalogError, parse_unit
+from raregal.fetch.catalogs import ALIASES
 
 GAMA_URL = "https://www.gama-survey.org/dr4/data/cat/StellarMasses/v24/StellarMassesGKVv24.fits"
 GAMA_FILE = "StellarMassesGKVv24.fits"

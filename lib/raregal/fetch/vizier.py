@@ -19,7 +19,8 @@ import astropy.units as u
 import pandas as pd
 from astropy.table import Table, vstack
 
-from raregal.fetch.catalogs import ALIASES, CatalogError, parse_unit
+from raregal.fetch.catalog_units import CatalogError, parse_unit
+from raregal.fetch.catalogs import ALIASES
 from raregal.fetch.http import FetchError, RetryPolicy
 
 TAP_URL = "https://tapvizier.cds.unistra.fr/TAPVizieR/tap"
