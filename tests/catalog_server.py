@@ -12,6 +12,7 @@ some clients.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import re
@@ -218,9 +219,9 @@ def serve_all(server: CatalogServer, gswlc: bytes | None = None) -> None:
     server.files[GSWLC_PATH] = gswlc if gswlc is not None else gswlc_gz(gswlc_rows())
 
 
-@pytest.fixture
-def catalog_server():
-    server = CatalogServer()
+@contextlib.contextmanager
+def running(server: ThreadingHTTPServer):
+    """Serve ``server`` on a background thread for the ``with`` block (any loopback test server)."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
@@ -229,3 +230,9 @@ def catalog_server():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def catalog_server():
+    with running(CatalogServer()) as server:
+        yield server

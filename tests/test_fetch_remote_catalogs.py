@@ -292,22 +292,15 @@ def test_prepare_gz2_joins_gswlc_values_when_pointed_at_a_catalog_mirror(catalog
 
     monkeypatch.setenv("RAREGAL_ROOT", str(tmp_path))
     cfg = config.setup("smoke", "real", 0).with_overrides(survey_b={"n_galaxies": 2})
-    gz2_server = FixtureServer()
-    import threading
-
-    threading.Thread(target=gz2_server.serve_forever, daemon=True).start()
-    try:
+    rows = gswlc_rows()
+    h = hart16_frame()
+    rows[:3, 5], rows[:3, 6] = h.ra[:3], h.dec[:3]  # GSWLC galaxies at GZ2 galaxies 0-2
+    serve_all(catalog_server, gswlc_gz(rows))
+    with loopback.running(FixtureServer()) as gz2_server:
         serve_gz2(gz2_server)
-        rows = gswlc_rows()
-        h = hart16_frame()
-        rows[:3, 5], rows[:3, 6] = h.ra[:3], h.dec[:3]  # GSWLC galaxies at GZ2 galaxies 0-2
-        serve_all(catalog_server, gswlc_gz(rows))
         res = gz2.prepare_gz2(cfg, hart16_url=gz2_server.url + "/gz2_hart16.csv.gz",
                               zenodo_url=gz2_server.url + "/zenodo", policy=FAST, progress=False,
                               catalog_urls=remote_catalogs.addresses(catalog_server.url))
-    finally:
-        gz2_server.shutdown()
-        gz2_server.server_close()
     table = pd.read_csv(cfg.data_dir("interim", "gz2") / "gz2_hart16.csv.gz")
     at = [IDS.index(i) for i in table["dr7objid"]]
     assert len(at) > 0 and max(at) < 3 and f"{len(at)} of {len(at)} galaxies matched" in res["physical"]
@@ -323,17 +316,10 @@ def test_prepare_survey_a_uses_the_zou22_download(catalog_server, real_cfg):
 
     serve_all(catalog_server)
     anomaly_files(real_cfg.paths.raw / "catalogs")
-    cutouts = FixtureServer()
-    import threading
-
-    threading.Thread(target=cutouts.serve_forever, daemon=True).start()
-    try:
+    with loopback.running(FixtureServer()) as cutouts:
         res = legacy_survey.prepare_survey_a(
             real_cfg, cutouts.url + "/viewer", spec=legacy_survey.CutoutSpec(size=8), policy=FAST,
             workers=1, progress=False, catalog_urls=remote_catalogs.addresses(catalog_server.url))
-    finally:
-        cutouts.shutdown()
-        cutouts.server_close()
     kept = pd.read_parquet(res["out_dir"] / "catalog.parquet")
     normal = kept[kept["class"] == "normal"]
     assert len(normal) > 0 and set(normal["catalog"]) == {"zou22"}

@@ -272,17 +272,9 @@ def read_gama(stellar_masses: Path | str | None = None, magphys: Path | str | No
     return sm
 
 
-def load_survey_a_catalog(catalog_dir: Path | str, z_max: float = Z_MAX,
-                          match_radius_arcsec: float = 1.0, verbose: bool = True) -> pd.DataFrame:
-    """All paper-A catalogs found in ``catalog_dir`` → one table in :data:`SCHEMA`.
-
-    Needs at least one normal-galaxy catalog (GAMA and/or Zou22) and both anomaly lists. Rows
-    outside 0 < z < ``z_max`` or without a finite z, M*, SFR (normal galaxies) are dropped and
-    counted in ``.attrs["drops"]``; a normal galaxy within ``match_radius_arcsec`` of a Green Pea
-    or Red Spiral is dropped so it is not counted twice.
-    """
-    catalog_dir = Path(catalog_dir)
-    found = {k: find_catalog_file(catalog_dir, k) for k in CATALOG_FILES}
+def _normal_catalogs(catalog_dir: Path, found: dict) -> tuple[list[pd.DataFrame], list[str]]:
+    """GAMA and/or Zou22 in the schema, and why GAMA was set aside (no positions or SFRs, e.g. the
+    downloaded GKV masses alone); CatalogError naming every missing file, anomaly lists included."""
     normal, skipped = [], []
     if found["gama_stellar_masses"] or found["gama_magphys"]:
         try:
@@ -306,6 +298,21 @@ def load_survey_a_catalog(catalog_dir: Path | str, z_max: float = Z_MAX,
             f"Schema: columns ra, dec [deg], z, logmstar, logmstar_err [log10 Msun], logsfr, "
             f"logsfr_err [log10 Msun/yr] (other spellings and units are recognised, see README "
             f"'Real data'); anomaly lists need only ra, dec (z, logmstar, logsfr if known).")
+    return normal, skipped
+
+
+def load_survey_a_catalog(catalog_dir: Path | str, z_max: float = Z_MAX,
+                          match_radius_arcsec: float = 1.0, verbose: bool = True) -> pd.DataFrame:
+    """All paper-A catalogs found in ``catalog_dir`` → one table in :data:`SCHEMA`.
+
+    Needs at least one normal-galaxy catalog (GAMA and/or Zou22) and both anomaly lists. Rows
+    outside 0 < z < ``z_max`` or without a finite z, M*, SFR (normal galaxies) are dropped and
+    counted in ``.attrs["drops"]``; a normal galaxy within ``match_radius_arcsec`` of a Green Pea
+    or Red Spiral is dropped so it is not counted twice.
+    """
+    catalog_dir = Path(catalog_dir)
+    found = {k: find_catalog_file(catalog_dir, k) for k in CATALOG_FILES}
+    normal, skipped = _normal_catalogs(catalog_dir, found)
     anomalies = [read_catalog(found["green_peas"], "green_pea", "green_peas", required=("ra", "dec")),
                  read_catalog(found["red_spirals"], "red_spiral", "red_spirals",
                               required=("ra", "dec"))]

@@ -5,8 +5,9 @@ Why: the label code (``raregal.paper_b.labels``) and image reader expect one fol
 (csv.gz, S3), a 3.4 GB zip of JPEGs named by ``asset_id`` and a mapping file (Zenodo 3565489), or the
 Kaggle "Galaxy Zoo challenge" files for people who have those. :func:`prepare_gz2` turns either into
 the contract layout, takes the profile's number of galaxies (seeded), validates every JPEG and lists
-each galaxy it could not use with a reason (``fetch_drops.csv``). Physical columns and the Kaviraj
-et al. 2012 D-ETG list are user-supplied tables (``data/raw/catalogs/``).
+each galaxy it could not use with a reason (``fetch_drops.csv``). Physical columns come from GSWLC-2
+(:mod:`raregal.fetch.gswlc`, downloaded) or a user table; the Kaviraj et al. 2012 D-ETG list and halo
+masses are user-supplied (``data/raw/catalogs/``).
 """
 from __future__ import annotations
 
