@@ -300,7 +300,7 @@ def test_prepare_gz2_joins_gswlc_values_when_pointed_at_a_catalog_mirror(catalog
         serve_gz2(gz2_server)
         res = gz2.prepare_gz2(cfg, hart16_url=gz2_server.url + "/gz2_hart16.csv.gz",
                               zenodo_url=gz2_server.url + "/zenodo", policy=FAST, progress=False,
-                              catalog_urls=remote_catalogs.addresses(catalog_server.url))
+                              catalog_urls=catalog_server.url)  # a mirror's base URL
     table = pd.read_csv(cfg.data_dir("interim", "gz2") / "gz2_hart16.csv.gz")
     at = [IDS.index(i) for i in table["dr7objid"]]
     assert len(at) > 0 and max(at) < 3 and f"{len(at)} of {len(at)} galaxies matched" in res["physical"]

@@ -9,7 +9,7 @@ from raregal.fetch.http import FetchError, RetryPolicy
 
 EPILOG = """examples:
   python -m raregal.fetch catalogs                        # GAMA, Zou et al. 2022, GSWLC-2 → data/raw/catalogs
-  python -m raregal.fetch catalogs --only gswlc --base-url http://mirror.example   # same paths, other host
+  python -m raregal.fetch catalogs --only gswlc --base-url http://mirror.example  # other host
   python -m raregal.fetch survey-a --profile default      # paper A: catalogs in data/raw/catalogs + cutouts
   python -m raregal.fetch gz2 --profile default           # paper B: Hart16 catalog + Zenodo images
   python -m raregal.fetch cutouts targets.csv             # any table with id, ra, dec
@@ -52,9 +52,7 @@ def _add_catalog_urls(p: argparse.ArgumentParser) -> None:
 
 
 def _catalog_options(args) -> dict:
-    from raregal.fetch.remote_catalogs import addresses
-
-    return {"catalog_urls": addresses(args.catalog_base_url) if args.catalog_base_url else None,
+    return {"catalog_urls": args.catalog_base_url,
             "download_catalogs": False if args.no_catalog_download else None}
 
 

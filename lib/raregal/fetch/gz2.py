@@ -269,7 +269,7 @@ def draw_sample(cat: pd.DataFrame, known: pd.Series, n: int, seed: int) -> pd.Da
 
 def prepare_gz2(cfg: "RunConfig", hart16_url: str = HART16_URL, zenodo_url: str = ZENODO_GZ2_URL,
                 policy: RetryPolicy = RetryPolicy(), progress: bool = True,
-                catalog_urls: dict[str, str] | None = None,
+                catalog_urls: dict[str, str] | str | None = None,
                 download_catalogs: bool | None = None) -> dict:
     """Real paper-B data in the mock's layout: ``images/<dr7objid>.jpg``, ``gz2_hart16.csv.gz``
     and ``detg_known.csv`` (dr7objid, ra, dec, z of known D-ETGs in the sample).
@@ -277,7 +277,8 @@ def prepare_gz2(cfg: "RunConfig", hart16_url: str = HART16_URL, zenodo_url: str 
     Takes ``survey_b.n_galaxies`` galaxies (:func:`draw_sample`; the user's D-ETG list is
     ``data/raw/catalogs/detg_kaviraj12.*``). Joins the user's physical columns
     (``data/raw/catalogs/gz2_physical.*``), made from GSWLC-2 when there is none (downloaded first:
-    :func:`raregal.fetch.remote_catalogs.fetch_for_run` says when; ``catalog_urls`` for a mirror).
+    :func:`raregal.fetch.remote_catalogs.fetch_for_run` says when; ``catalog_urls``: a mirror's base
+    URL or one address per catalog).
     Galaxies whose image is missing or corrupt are dropped and listed in ``fetch_drops.csv``.
     """
     raw, user = cfg.paths.raw / "gz2", cfg.paths.raw / "catalogs"

@@ -201,12 +201,13 @@ def select_targets(catalog: pd.DataFrame, counts: dict[str, int], seed: int) -> 
 def prepare_survey_a(cfg: "RunConfig", base_url: str = LEGACY_SURVEY_URL,
                      catalog_dir: Path | str | None = None, spec: CutoutSpec = CutoutSpec(),
                      policy: RetryPolicy = RetryPolicy(), workers: int = 4,
-                     progress: bool = True, catalog_urls: dict[str, str] | None = None,
+                     progress: bool = True, catalog_urls: dict[str, str] | str | None = None,
                      download_catalogs: bool | None = None) -> dict:
     """Real paper-A data in the mock's layout: ``cutouts.h5`` + ``catalog.parquet`` (+ failures).
 
     First downloads the catalogs that have an address (GAMA, Zou et al. 2022; see
-    :func:`raregal.fetch.remote_catalogs.fetch_for_run` for when, ``catalog_urls`` for a mirror).
+    :func:`raregal.fetch.remote_catalogs.fetch_for_run` for when; ``catalog_urls``: a mirror's base
+    URL or one address per catalog).
     Reads the catalogs in ``data/raw/catalogs/`` (see :mod:`raregal.fetch.catalogs`), takes the
     profile's number of galaxies per class (``survey_a.n_normal`` …, seeded), fetches their cutouts
     into ``data/raw/legacy_survey/`` and keeps only galaxies whose cutout arrived; the others are

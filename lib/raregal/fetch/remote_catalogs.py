@@ -199,10 +199,9 @@ def write_physical(catalog_dir: Path, gz2_catalog: pd.DataFrame) -> str:
     """
     mine = catalog_dir / PHYSICAL_FILE
     present = find_catalog_file(catalog_dir, "gz2_physical")
-    if present is not None and present != mine:
+    ours = present == mine and mine.with_name(mine.name + ".sha256").exists()
+    if present is not None and not ours:
         return f"present ({present.name}, user file; GSWLC not joined)"
-    if present == mine and verify_cached(mine) == "present":
-        return f"present ({mine.name}, user file; GSWLC not joined)"
     source = catalog_dir / gswlc.GSWLC_FILE
     if not source.exists():
         return f"not made: {source.name} is not there"
@@ -269,7 +268,7 @@ def user_supplied_status(catalog_dir: Path | str) -> dict[str, str]:
 
 
 def fetch_for_run(cfg: "RunConfig", only: Iterable[str], public_service: bool,
-                  urls: dict[str, str] | None = None, download: bool | None = None,
+                  urls: dict[str, str] | str | None = None, download: bool | None = None,
                   policy: RetryPolicy = RetryPolicy(), catalog_dir: Path | str | None = None,
                   gz2_catalog: pd.DataFrame | None = None) -> dict[str, str] | None:
     """What ``prepare_survey_a`` / ``prepare_gz2`` do before they look for catalog files.
@@ -277,8 +276,11 @@ def fetch_for_run(cfg: "RunConfig", only: Iterable[str], public_service: bool,
     Downloads ``only`` (skipping those present) when ``download`` is True, or, when it is None, if
     the run uses the public data service (``public_service``) or ``urls`` were given: a run pointed
     at a mirror or a test server does not reach out to the public catalog services on its own.
-    Failures are printed, not raised: the run goes on with the catalogs it has. None when skipped.
+    ``urls`` is a dict (key → address) or one base URL (a mirror: :func:`addresses`). Failures are
+    printed, not raised: the run goes on with the catalogs it has. None when skipped.
     """
+    if isinstance(urls, str):
+        urls = addresses(urls)
     if download is None:
         download = public_service or urls is not None
     if not download:
