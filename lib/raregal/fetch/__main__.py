@@ -8,7 +8,7 @@ from pathlib import Path
 from raregal.fetch.http import FetchError, RetryPolicy
 
 EPILOG = """examples:
-  python -m raregal.fetch catalogs                        # GAMA, Zou et al. 2022, GSWLC-2 → data/raw/catalogs
+  python -m raregal.fetch catalogs                        # GAMA, Zou22, GSWLC-2 → data/raw/catalogs
   python -m raregal.fetch catalogs --only gswlc --base-url http://mirror.example  # other host
   python -m raregal.fetch survey-a --profile default      # paper A: catalogs in data/raw/catalogs + cutouts
   python -m raregal.fetch gz2 --profile default           # paper B: Hart16 catalog + Zenodo images
