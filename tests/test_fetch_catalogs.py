@@ -7,6 +7,7 @@ import pytest
 from astropy.table import Table
 from fixtures_server import anomaly_files, gama_files
 
+from raregal.fetch import catalog_units
 from raregal.fetch import catalogs as cat
 
 
@@ -37,7 +38,7 @@ def test_sfr_per_gyr_and_per_yr_units_via_astropy(tmp_path):
     df = cat.read_catalog(tmp_path / "a.csv", units={"logsfr": "dex(solMass/Gyr)"})
     np.testing.assert_allclose(df["logsfr"], [0.5, 1.0])  # the authors' +9 undone
     np.testing.assert_allclose(df["logsfr_err"], [0.2, 0.3])  # dex errors are unit-free
-    np.testing.assert_allclose(cat.log_sfr_per_gyr(df["logsfr"]), [9.5, 10.0])
+    np.testing.assert_allclose(catalog_units.log_sfr_per_gyr(df["logsfr"]), [9.5, 10.0])
     # CIGALE style: linear M☉ and M☉/yr with linear 1σ errors
     pd.DataFrame({"RA": [1.0], "DEC": [0.0], "zspec": [0.5], "bayes.stellar.m_star": [1e10],
                   "bayes.stellar.m_star_err": [1e9], "bayes.sfh.sfr": [10.0],
@@ -109,3 +110,43 @@ def test_gama_join_by_position_when_no_shared_cataid(tmp_path):
     df = cat.read_gama(tmp_path / "StellarMassesGKVv24.fits", tmp_path / "MagPhysv06.fits")
     np.testing.assert_allclose(df["logsfr"][:3], truth["logsfr"][:3], atol=1e-12)
     assert np.isnan(df["logsfr"][3]) and np.isnan(df["logsfr_err"][3])  # unmatched → NaN (dropped later)
+
+
+def test_fits_units_are_read_like_catalogs_write_them_or_named_when_unreadable(tmp_path):
+    from astropy.io import fits
+
+    def write(sfr_unit):
+        cols = [fits.Column("RA", "D", unit="deg", array=[1.0]), fits.Column("DEC", "D", array=[0.0]),
+                fits.Column("Z", "D", array=[0.1]),
+                fits.Column("logmstar", "D", unit="dex(solMass)", array=[10.0]),
+                fits.Column("SFR", "D", unit=sfr_unit, array=[0.5])]
+        fits.BinTableHDU.from_columns(cols).writeto(tmp_path / "t.fits", overwrite=True)
+
+    write("log(Msun/yr)")  # astropy's FITS reader knows neither dex(...) nor log(...)
+    df = cat.read_catalog(tmp_path / "t.fits")
+    assert df.logmstar[0] == 10.0 and df.logsfr[0] == 0.5  # read as dex, not as linear M☉/yr
+    write("furlongs")
+    with pytest.raises(cat.CatalogError, match=r"column 'SFR': the file gives the unit 'furlongs'"):
+        cat.read_catalog(tmp_path / "t.fits")
+    assert catalog_units.parse_unit("[Msun]") == catalog_units.LOG_MASS
+    assert catalog_units.parse_unit("---") is None
+
+
+def test_gkv_masses_without_positions_take_them_from_the_positions_file(tmp_path):
+    truth = gama_files(tmp_path, n=4)
+    sm = Table.read(tmp_path / "StellarMassesGKVv24.fits")
+    pos = sm["uberID", "CATAID", "RAcen", "Deccen"][::-1]  # another order: joined on uberID
+    pos.remove_row(0)  # the last galaxy has no position
+    pos.write(tmp_path / "gkvScienceCatv02.fits")
+    sm.remove_columns(["RAcen", "Deccen", "CATAID"])  # as DR4 StellarMassesGKV: no RA/Dec
+    sm.write(tmp_path / "StellarMassesGKVv24.fits", overwrite=True)
+    with pytest.raises(cat.GamaIncomplete, match="no RA/Dec columns.*gkvScienceCatv02.fits"):
+        cat.read_gama(tmp_path / "StellarMassesGKVv24.fits", tmp_path / "MagPhysv06.fits")
+    df = cat.read_gama(tmp_path / "StellarMassesGKVv24.fits", tmp_path / "MagPhysv06.fits",
+                       positions=tmp_path / "gkvScienceCatv02.fits")
+    np.testing.assert_allclose(df["ra"][:3], truth["ra"][:3])
+    np.testing.assert_allclose(df["logsfr"][:3], truth["logsfr"][:3], atol=1e-12)  # CATAID via positions
+    assert np.isnan(df["ra"][3])  # no position: dropped and counted by load_survey_a_catalog
+    with pytest.raises(cat.GamaIncomplete, match="no SFR column; put GAMA MagPhysv06.fits"):
+        cat.read_gama(tmp_path / "StellarMassesGKVv24.fits", None,
+                      positions=tmp_path / "gkvScienceCatv02.fits")

@@ -8,6 +8,8 @@ from pathlib import Path
 from raregal.fetch.http import FetchError, RetryPolicy
 
 EPILOG = """examples:
+  python -m raregal.fetch catalogs                        # GAMA, Zou22, GSWLC-2 → data/raw/catalogs
+  python -m raregal.fetch catalogs --only gswlc --base-url http://mirror.example  # other host
   python -m raregal.fetch survey-a --profile default      # paper A: catalogs in data/raw/catalogs + cutouts
   python -m raregal.fetch gz2 --profile default           # paper B: Hart16 catalog + Zenodo images
   python -m raregal.fetch cutouts targets.csv             # any table with id, ra, dec
@@ -42,19 +44,46 @@ def _add_cutout(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=4, help="concurrent requests")
 
 
+def _add_catalog_urls(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog-base-url", default=None,
+                   help="host (mirror) for the catalog downloads; the public addresses' paths are kept")
+    p.add_argument("--no-catalog-download", action="store_true",
+                   help="use only the catalog files already in data/raw/catalogs")
+
+
+def _catalog_options(args) -> dict:
+    return {"catalog_urls": args.catalog_base_url,
+            "download_catalogs": False if args.no_catalog_download else None}
+
+
+def _add_catalogs(sub) -> None:
+    from raregal.fetch.remote_catalogs import REMOTE
+
+    p = sub.add_parser("catalogs", help="catalogs with an address (GAMA DR4, Zou et al. 2022, GSWLC-2) "
+                                        "→ data/raw/catalogs; lists the ones you must provide")
+    p.add_argument("--only", default=",".join(REMOTE), help="comma-separated subset of %(default)s")
+    p.add_argument("--base-url", default=None,
+                   help="host (mirror, test server) replacing scheme and host of every address")
+    for key, what in REMOTE.items():
+        p.add_argument(f"--{key}-url", default=None, help=f"{what.title} (default {what.url})")
+    p.add_argument("--z-max", type=float, default=1.0, help="Zou et al. 2022 rows with 0 < z < this")
+    _add_http(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m raregal.fetch", description=__doc__,
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("survey-a", help="paper A: user catalogs + Legacy Surveys cutouts → data/interim")
-    _add_run(p), _add_cutout(p), _add_http(p)
+    _add_catalogs(sub)
+    p = sub.add_parser("survey-a", help="paper A: catalogs + Legacy Surveys cutouts → data/interim")
+    _add_run(p), _add_cutout(p), _add_http(p), _add_catalog_urls(p)
     p = sub.add_parser("gz2", help="paper B: Hart16 catalog + GZ2 images → data/interim")
     from raregal.fetch.gz2 import HART16_URL, ZENODO_GZ2_URL
 
     p.add_argument("--hart16-url", default=HART16_URL, help="the gz2_hart16.csv.gz address")
     p.add_argument("--zenodo-url", default=ZENODO_GZ2_URL,
                    help="folder holding images_gz2.zip and gz2_filename_mapping.csv")
-    _add_run(p), _add_http(p)
+    _add_run(p), _add_http(p), _add_catalog_urls(p)
     p = sub.add_parser("cutouts", help="cutouts for a table (csv/parquet with id, ra, dec)")
     p.add_argument("table", type=Path)
     p.add_argument("--cache", type=Path, default=None, help="cache folder (default data/raw/legacy_survey)")
@@ -106,16 +135,35 @@ def run(args: argparse.Namespace) -> int:
         if args.failures is not None:
             report.failures.to_csv(args.failures, index=False)
         return 0 if report.failures.empty else 1
+    if args.command == "catalogs":
+        return run_catalogs(args, config.Paths(config.repo_root()).raw)
     cfg = config.setup(args.profile, "real", args.seed)
     if args.command == "survey-a":
         from raregal.fetch.legacy_survey import CutoutSpec, prepare_survey_a
 
         prepare_survey_a(cfg, args.base_url, spec=CutoutSpec(layer=args.layer, size=args.size),
-                         policy=_policy(args), workers=args.workers, progress=not args.quiet)
+                         policy=_policy(args), workers=args.workers, progress=not args.quiet,
+                         **_catalog_options(args))
     else:
         from raregal.fetch.gz2 import prepare_gz2
 
-        prepare_gz2(cfg, args.hart16_url, args.zenodo_url, _policy(args), not args.quiet)
+        prepare_gz2(cfg, args.hart16_url, args.zenodo_url, _policy(args), not args.quiet,
+                    **_catalog_options(args))
+    return 0
+
+
+def run_catalogs(args: argparse.Namespace, raw: Path) -> int:
+    """The ``catalogs`` command: download, make gz2_physical if the GZ2 catalog is there, list the rest."""
+    from raregal.fetch import gz2, remote_catalogs
+
+    urls = remote_catalogs.addresses(args.base_url, **{k: getattr(args, f"{k}_url")
+                                                        for k in remote_catalogs.REMOTE})
+    hart16 = raw / "gz2" / gz2.HART16_CSV
+    remote_catalogs.fetch_catalogs(raw / "catalogs", [k for k in args.only.split(",") if k], urls,
+                                   _policy(args), gz2.read_hart16(hart16) if hart16.exists() else None,
+                                   z_max=args.z_max)
+    for key, what in remote_catalogs.user_supplied_status(raw / "catalogs").items():
+        print(f"user-supplied {key}: {what}")
     return 0
 
 

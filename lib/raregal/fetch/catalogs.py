@@ -4,9 +4,9 @@ Why: the paper combines GAMA DR4 (z, M*, SFR with errors), Zou et al. 2022 (CIGA
 deep fields), 13 KISS Green Peas and 294 Masters et al. 2010 Red Spirals. None of these has a stable
 machine-readable address with known column names, so they are files the user puts in
 ``data/raw/catalogs/`` (names in :data:`CATALOG_FILES`); each reader finds its columns by a list of
-known spellings (or ``columns={...}``), converts units with astropy (linear M☉ → log; log SFR per Gyr,
-as the authors' code used (GAMA value + 9), → log SFR per yr, the contract here) and says exactly
-which column or file is missing.
+known spellings (or ``columns={...}``), converts units with astropy (:mod:`raregal.fetch.catalog_units`:
+linear M☉ → log; log SFR per Gyr, as the authors' code used (GAMA value + 9), → log SFR per yr, the
+contract here) and says exactly which column or file is missing.
 
 Output schema (:data:`SCHEMA`): ``id`` (int64, assigned here), ``ra``, ``dec`` [deg], ``z``,
 ``z_err``, ``logmstar``, ``logmstar_err`` [log10 M☉], ``logsfr``, ``logsfr_err`` [log10 M☉/yr],
@@ -14,6 +14,7 @@ Output schema (:data:`SCHEMA`): ``id`` (int64, assigned here), ``ra``, ``dec`` [
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -23,23 +24,34 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
+from raregal.fetch.catalog_units import (
+    LOG_MASS,
+    LOG_SFR,
+    CatalogError,
+    as_unit,
+    log_error,
+    reread_unit,
+    resolve_unit,
+    to_log10,
+)
+
 SCHEMA = ("id", "ra", "dec", "z", "z_err", "logmstar", "logmstar_err", "logsfr", "logsfr_err",
           "class")
 CLASSES = ("normal", "green_pea", "red_spiral")
 Z_MAX = 1.0  # the paper's z < 1 spectroscopic sample
 SPECZ_ERR = 0.0  # z_err when a catalog gives none: spectroscopic errors (~1e-4) are negligible here
-LOG_MASS = u.dex(u.Msun)
-LOG_SFR = u.dex(u.Msun / u.yr)
 
 # File names looked for in data/raw/catalogs/ (first match wins; any of the extensions).
 CATALOG_FILES = {
     "gama_stellar_masses": ("StellarMassesGKVv24", "gama_stellar_masses"),
     "gama_magphys": ("MagPhysv06", "gama_magphys"),
+    "gama_positions": ("gkvScienceCatv02", "gama_positions"),  # uberID, RAcen, Deccen (no address)
     "zou22": ("zou22", "Zou22", "J_ApJS_262_15"),
     "green_peas": ("green_peas",),
     "red_spirals": ("red_spirals",),
     "gz2_physical": ("gz2_physical",),  # paper B: dr7objid, z, rmag, logmstar, logsfr, loghalomass
     "detg_kaviraj12": ("detg_kaviraj12", "kaviraj12"),  # paper B: D-ETGs (dr7objid or ra, dec)
+    "gz2_halo_masses": ("gz2_halo_masses",),  # paper B: dr7objid, loghalomass (Yang et al. 2012)
 }
 EXTENSIONS = (".fits", ".fit", ".fits.gz", ".parquet", ".csv", ".csv.gz", ".ecsv", ".vot", ".xml")
 
@@ -57,10 +69,6 @@ ALIASES = {
     "logsfr": ("logsfr", "logSFR", "SFR", "sfr", "bayes.sfh.sfr"),
     "logsfr_err": ("logsfr_err", "e_logSFR", "sfr_err", "e_SFR", "bayes.sfh.sfr_err"),
 }
-
-
-class CatalogError(ValueError):
-    """A user catalog is missing, unreadable, or lacks a column the schema needs."""
 
 
 def find_catalog_file(catalog_dir: Path | str, kind: str) -> Path | None:
@@ -90,10 +98,12 @@ def read_table(path: Path | str) -> tuple[pd.DataFrame, dict[str, u.UnitBase | N
         if name.endswith(".parquet"):
             df = pd.read_parquet(path)
             return df, {c: None for c in df.columns}
-        table = Table.read(path)
+        with warnings.catch_warnings():  # units the FITS reader cannot read are read again below
+            warnings.simplefilter("ignore", u.UnitsWarning)
+            table = Table.read(path)
     except Exception as err:
         raise CatalogError(f"cannot read catalog {path}: {type(err).__name__}: {err}") from None
-    units = {c: table[c].unit for c in table.colnames}
+    units = {c: reread_unit(table[c].unit) for c in table.colnames}
     names = [c for c in table.colnames if len(table[c].shape) <= 1]  # skip vector columns
     df = table[names].to_pandas()
     for c in df.columns:  # FITS strings come back as bytes
@@ -122,66 +132,6 @@ def pick_column(df: pd.DataFrame, field: str, where: str, columns: dict | None =
     return None
 
 
-def _unit(spec) -> u.UnitBase | None:
-    if spec is None or isinstance(spec, u.UnitBase):
-        return spec
-    try:
-        return u.Unit(spec)
-    except ValueError:
-        raise CatalogError(f"unknown unit {spec!r}; use e.g. 'dex(solMass)', 'solMass', "
-                           f"'dex(solMass/yr)', 'solMass/yr', 'dex(solMass/Gyr)'") from None
-
-
-def resolve_unit(values, unit, target: u.FunctionUnitBase, column: str = "") -> u.UnitBase:
-    """The unit of a column: the file's or the user's if given, else guessed and safe to guess.
-
-    Without a unit, a name starting with ``log`` means log10 of the target's physical unit; masses
-    above 50 are linear M☉; an SFR column with negative values is logarithmic, one without is
-    linear M☉/yr.
-    """
-    unit = _unit(unit)
-    if unit is not None and unit != u.dimensionless_unscaled:
-        return unit
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if column.lower().startswith(("log", "dellog", "e_log")) or not len(x):
-        return target
-    if target.physical_unit == u.Msun:
-        return target if np.median(np.abs(x)) < 50 else target.physical_unit
-    return target if (x < 0).any() else target.physical_unit
-
-
-def to_log10(values, unit, target: u.FunctionUnitBase, column: str = "") -> np.ndarray:
-    """Values in ``unit`` (linear like M☉, M☉/Gyr, or logarithmic like dex(M☉/Gyr)) → ``target``.
-
-    E.g. log SFR per Gyr (the authors' GAMA labels) → per yr subtracts 9, done by astropy.
-    """
-    x = np.asarray(values, dtype=float)
-    unit = resolve_unit(x, unit, target, column)
-    try:
-        if isinstance(unit, u.FunctionUnitBase):
-            return (x * unit).to(target).value
-        lin = (x * unit).to(target.physical_unit).value
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(lin > 0, np.log10(np.where(lin > 0, lin, 1.0)), np.nan)
-    except u.UnitConversionError:
-        raise CatalogError(f"column {column!r}: unit {unit} cannot be converted to {target}") from None
-
-
-def log_error(values, unit, centre_log: np.ndarray, centre_unit: u.UnitBase,
-              column: str = "") -> np.ndarray:
-    """A 1σ error in dex: kept if logarithmic (like its centre unless told), else σ/(x ln 10)."""
-    x = np.asarray(values, dtype=float)
-    unit = _unit(unit)
-    if unit is None or unit == u.dimensionless_unscaled:
-        unit = centre_unit
-    if isinstance(unit, u.FunctionUnitBase) or column.lower().startswith(("log", "dellog", "e_log")):
-        return x
-    lin_err = (x * unit).to(centre_unit.physical_unit if isinstance(centre_unit, u.FunctionUnitBase)
-                            else centre_unit).value
-    return lin_err / (10 ** centre_log * np.log(10))
-
-
 def _percentile_columns(df, stem_aliases) -> tuple[str, str, str] | None:
     """(p16, p50, p84) columns like ``mass_stellar_percentile16/50/84`` (GAMA MagPhys)."""
     lower = {c.lower(): c for c in df.columns}
@@ -195,7 +145,7 @@ def _percentile_columns(df, stem_aliases) -> tuple[str, str, str] | None:
 def _standardise(df: pd.DataFrame, units: dict, where: str, cls: str, catalog: str,
                  columns: dict | None, units_override: dict | None, required: tuple[str, ...]):
     """Map one catalog onto SCHEMA (minus id/class) with unit conversion; optional fields → NaN."""
-    override = {k: _unit(v) for k, v in (units_override or {}).items()}
+    override = {k: as_unit(v) for k, v in (units_override or {}).items()}
 
     def unit_of(field: str, col: str, fallback=None):  # the user's unit, else the file's
         for unit in (override.get(field), override.get(col), units.get(col)):
@@ -253,15 +203,45 @@ def crossmatch(a: pd.DataFrame, b: pd.DataFrame, radius_arcsec: float = 1.0) -> 
     return idx, sep.arcsec <= radius_arcsec
 
 
+class GamaIncomplete(CatalogError):
+    """GAMA files that cannot give paper A positions or SFRs on their own (DR4 StellarMassesGKV has
+    no RA/Dec): the run goes on without GAMA if another normal-galaxy catalog is there."""
+
+
+def _gkv_with_positions(path, positions) -> tuple[pd.DataFrame, dict]:
+    """StellarMassesGKV, with RA/Dec from the user's positions file (joined on uberID or CATAID)
+    when it has none."""
+    df, units = read_table(path)
+    if pick_column(df, "ra", str(path), required=False) is not None:
+        return df, units
+    if positions is None:
+        raise GamaIncomplete(f"{path}: no RA/Dec columns (GAMA DR4 StellarMassesGKV has none); put "
+                             f"the GAMA positions (gkvScienceCatv02: uberID, RAcen, Deccen; address "
+                             f"not known) at {Path(path).parent / 'gkvScienceCatv02.fits'}")
+    pos, pos_units = read_table(positions)
+    key = next((k for k in ("uberID", "CATAID") if k in df.columns and k in pos.columns), None)
+    if key is None:
+        raise CatalogError(f"cannot join {path} and {positions}: no shared uberID or CATAID column")
+    extra = [c for c in pos.columns if c not in df.columns or c == key]
+    return df.merge(pos[extra].drop_duplicates(key), on=key, how="left"), {**pos_units, **units}
+
+
 def read_gama(stellar_masses: Path | str | None = None, magphys: Path | str | None = None,
-              columns: dict | None = None, units: dict | None = None) -> pd.DataFrame:
-    """GAMA DR4: StellarMassesGKV (positions, z, logmstar, dellogmstar) and/or MagPhys (z, M* and
-    SFR_0_1Gyr percentiles). With both, positions/masses come from GKV and SFR from MagPhys, joined
-    on CATAID when both have it, else on position (1″)."""
+              columns: dict | None = None, units: dict | None = None,
+              positions: Path | str | None = None) -> pd.DataFrame:
+    """GAMA DR4: StellarMassesGKV (z, logmstar, dellogmstar; positions from ``positions`` when it
+    has none) and/or MagPhys (z, M* and SFR_0_1Gyr percentiles). With both, positions/masses come
+    from GKV and SFR from MagPhys, joined on CATAID when both have it, else on position (1″)."""
     if stellar_masses is None and magphys is None:
         raise CatalogError("GAMA needs StellarMassesGKVv24 and/or MagPhysv06")
+    if stellar_masses is not None:
+        sm_df, sm_units = _gkv_with_positions(stellar_masses, positions)
     if magphys is None:
-        return read_catalog(stellar_masses, catalog="gama", columns=columns, units=units,
+        if (pick_column(sm_df, "logsfr", "", columns, required=False) is None
+                and _percentile_columns(sm_df, ("SFR_0_1Gyr", "sfr")) is None):
+            raise GamaIncomplete(f"{stellar_masses}: no SFR column; put GAMA MagPhysv06.fits (CATAID, "
+                                 f"SFR_0_1Gyr_percentile16/50/84) beside it")
+        return _standardise(sm_df, sm_units, str(stellar_masses), "normal", "gama", columns, units,
                             required=("ra", "dec", "z", "logmstar", "logsfr"))
     mp_df, mp_units = read_table(magphys)
     mp = _standardise(mp_df, mp_units, str(magphys), "normal", "gama", columns, units,
@@ -271,7 +251,6 @@ def read_gama(stellar_masses: Path | str | None = None, magphys: Path | str | No
             raise CatalogError(f"{magphys}: no RA/Dec columns; also provide StellarMassesGKVv24 "
                                f"(it has positions) so the two can be joined on CATAID")
         return mp
-    sm_df, sm_units = read_table(stellar_masses)
     sm = _standardise(sm_df, sm_units, str(stellar_masses), "normal", "gama", columns, units,
                       required=("ra", "dec", "z", "logmstar"))
     key = next((k for k in ("CATAID", "cataid") if k in sm_df.columns and k in mp_df.columns), None)
@@ -293,6 +272,35 @@ def read_gama(stellar_masses: Path | str | None = None, magphys: Path | str | No
     return sm
 
 
+def _normal_catalogs(catalog_dir: Path, found: dict) -> tuple[list[pd.DataFrame], list[str]]:
+    """GAMA and/or Zou22 in the schema, and why GAMA was set aside (no positions or SFRs, e.g. the
+    downloaded GKV masses alone); CatalogError naming every missing file, anomaly lists included."""
+    normal, skipped = [], []
+    if found["gama_stellar_masses"] or found["gama_magphys"]:
+        try:
+            normal.append(read_gama(found["gama_stellar_masses"], found["gama_magphys"],
+                                    positions=found["gama_positions"]))
+        except GamaIncomplete as err:  # e.g. the downloaded GKV masses without the user's positions
+            skipped.append(f"GAMA not used: {err}")
+    if found["zou22"]:
+        normal.append(read_catalog(found["zou22"], catalog="zou22"))
+    missing = []
+    if not normal:
+        missing.append(f"a normal-galaxy catalog ({expected_names('gama_magphys')}, "
+                       f"{expected_names('gama_stellar_masses')} or {expected_names('zou22')})"
+                       + "".join(f" ({s})" for s in skipped))
+    for kind in ("green_peas", "red_spirals"):
+        if not found[kind]:
+            missing.append(expected_names(kind))
+    if missing:
+        raise CatalogError(
+            f"real paper-A data needs user catalogs in {catalog_dir}; missing: {'; '.join(missing)}. "
+            f"Schema: columns ra, dec [deg], z, logmstar, logmstar_err [log10 Msun], logsfr, "
+            f"logsfr_err [log10 Msun/yr] (other spellings and units are recognised, see README "
+            f"'Real data'); anomaly lists need only ra, dec (z, logmstar, logsfr if known).")
+    return normal, skipped
+
+
 def load_survey_a_catalog(catalog_dir: Path | str, z_max: float = Z_MAX,
                           match_radius_arcsec: float = 1.0, verbose: bool = True) -> pd.DataFrame:
     """All paper-A catalogs found in ``catalog_dir`` → one table in :data:`SCHEMA`.
@@ -304,24 +312,7 @@ def load_survey_a_catalog(catalog_dir: Path | str, z_max: float = Z_MAX,
     """
     catalog_dir = Path(catalog_dir)
     found = {k: find_catalog_file(catalog_dir, k) for k in CATALOG_FILES}
-    normal = []
-    if found["gama_stellar_masses"] or found["gama_magphys"]:
-        normal.append(read_gama(found["gama_stellar_masses"], found["gama_magphys"]))
-    if found["zou22"]:
-        normal.append(read_catalog(found["zou22"], catalog="zou22"))
-    missing = []
-    if not normal:
-        missing.append(f"a normal-galaxy catalog ({expected_names('gama_magphys')}, "
-                       f"{expected_names('gama_stellar_masses')} or {expected_names('zou22')})")
-    for kind in ("green_peas", "red_spirals"):
-        if not found[kind]:
-            missing.append(expected_names(kind))
-    if missing:
-        raise CatalogError(
-            f"real paper-A data needs user catalogs in {catalog_dir}; missing: {'; '.join(missing)}. "
-            f"Schema: columns ra, dec [deg], z, logmstar, logmstar_err [log10 Msun], logsfr, "
-            f"logsfr_err [log10 Msun/yr] (other spellings and units are recognised, see README "
-            f"'Real data'); anomaly lists need only ra, dec (z, logmstar, logsfr if known).")
+    normal, skipped = _normal_catalogs(catalog_dir, found)
     anomalies = [read_catalog(found["green_peas"], "green_pea", "green_peas", required=("ra", "dec")),
                  read_catalog(found["red_spirals"], "red_spiral", "red_spirals",
                               required=("ra", "dec"))]
@@ -348,13 +339,10 @@ def load_survey_a_catalog(catalog_dir: Path | str, z_max: float = Z_MAX,
     out.insert(0, "id", np.arange(len(out), dtype=np.int64))
     out = out[[*SCHEMA, "catalog", "catalog_id"]]
     out.attrs["drops"] = drops
+    out.attrs["skipped"] = skipped
     if verbose:
         counts = out["class"].value_counts().to_dict()
         dropped = ", ".join(f"{k}: {v}" for k, v in drops.items() if v) or "none"
-        print(f"survey_a catalogs from {catalog_dir}: {counts}; dropped {dropped}")
+        print(f"survey_a catalogs from {catalog_dir}: {counts}; dropped {dropped}"
+              + "".join(f"; {s}" for s in skipped))
     return out
-
-
-def log_sfr_per_gyr(logsfr_per_yr) -> np.ndarray:
-    """log10 SFR in M☉/Gyr (the authors' label convention: GAMA's log SFR + 9) from M☉/yr."""
-    return (np.asarray(logsfr_per_yr, dtype=float) * LOG_SFR).to(u.dex(u.Msun / u.Gyr)).value

@@ -5,8 +5,9 @@ Why: the label code (``raregal.paper_b.labels``) and image reader expect one fol
 (csv.gz, S3), a 3.4 GB zip of JPEGs named by ``asset_id`` and a mapping file (Zenodo 3565489), or the
 Kaggle "Galaxy Zoo challenge" files for people who have those. :func:`prepare_gz2` turns either into
 the contract layout, takes the profile's number of galaxies (seeded), validates every JPEG and lists
-each galaxy it could not use with a reason (``fetch_drops.csv``). Physical columns and the Kaviraj
-et al. 2012 D-ETG list are user-supplied tables (``data/raw/catalogs/``).
+each galaxy it could not use with a reason (``fetch_drops.csv``). Physical columns come from GSWLC-2
+(:mod:`raregal.fetch.gswlc`, downloaded) or a user table; the Kaviraj et al. 2012 D-ETG list and halo
+masses are user-supplied (``data/raw/catalogs/``).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from raregal.core.outputs import atomic_path
+from raregal.fetch import remote_catalogs
 from raregal.fetch.catalogs import CatalogError, crossmatch, find_catalog_file, read_table
 from raregal.fetch.http import RetryPolicy, check_reachable, download_file, make_session
 
@@ -266,20 +268,28 @@ def draw_sample(cat: pd.DataFrame, known: pd.Series, n: int, seed: int) -> pd.Da
 
 
 def prepare_gz2(cfg: "RunConfig", hart16_url: str = HART16_URL, zenodo_url: str = ZENODO_GZ2_URL,
-                policy: RetryPolicy = RetryPolicy(), progress: bool = True) -> dict:
+                policy: RetryPolicy = RetryPolicy(), progress: bool = True,
+                catalog_urls: dict[str, str] | str | None = None,
+                download_catalogs: bool | None = None) -> dict:
     """Real paper-B data in the mock's layout: ``images/<dr7objid>.jpg``, ``gz2_hart16.csv.gz``
     and ``detg_known.csv`` (dr7objid, ra, dec, z of known D-ETGs in the sample).
 
     Takes ``survey_b.n_galaxies`` galaxies (:func:`draw_sample`; the user's D-ETG list is
     ``data/raw/catalogs/detg_kaviraj12.*``). Joins the user's physical columns
-    (``data/raw/catalogs/gz2_physical.*``). Galaxies whose image is missing or corrupt are dropped
-    and listed in ``fetch_drops.csv``.
+    (``data/raw/catalogs/gz2_physical.*``), made from GSWLC-2 when there is none (downloaded first:
+    :func:`raregal.fetch.remote_catalogs.fetch_for_run` says when; ``catalog_urls``: a mirror's base
+    URL or one address per catalog).
+    Galaxies whose image is missing or corrupt are dropped and listed in ``fetch_drops.csv``.
     """
     raw, user = cfg.paths.raw / "gz2", cfg.paths.raw / "catalogs"
     raw.mkdir(parents=True, exist_ok=True)
     detg_path = find_catalog_file(user, "detg_kaviraj12")
     cat, source, form = gather_inputs(raw, hart16_url, zenodo_url, policy)
     try:
+        # GSWLC-2 → gz2_physical (z, log M*, log SFR by position), unless the user gave one
+        remote_catalogs.fetch_for_run(cfg, remote_catalogs.SURVEY_B, hart16_url == HART16_URL,
+                                      catalog_urls, download_catalogs, policy, catalog_dir=user,
+                                      gz2_catalog=cat)
         known_list = read_detg_catalog(detg_path) if detg_path is not None else None
         known = (match_known(known_list, cat) if known_list is not None
                  else pd.Series([], dtype="int64"))

@@ -201,17 +201,24 @@ def select_targets(catalog: pd.DataFrame, counts: dict[str, int], seed: int) -> 
 def prepare_survey_a(cfg: "RunConfig", base_url: str = LEGACY_SURVEY_URL,
                      catalog_dir: Path | str | None = None, spec: CutoutSpec = CutoutSpec(),
                      policy: RetryPolicy = RetryPolicy(), workers: int = 4,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, catalog_urls: dict[str, str] | str | None = None,
+                     download_catalogs: bool | None = None) -> dict:
     """Real paper-A data in the mock's layout: ``cutouts.h5`` + ``catalog.parquet`` (+ failures).
 
-    Reads the user catalogs in ``data/raw/catalogs/`` (see :mod:`raregal.fetch.catalogs`), takes the
+    First downloads the catalogs that have an address (GAMA, Zou et al. 2022; see
+    :func:`raregal.fetch.remote_catalogs.fetch_for_run` for when; ``catalog_urls``: a mirror's base
+    URL or one address per catalog).
+    Reads the catalogs in ``data/raw/catalogs/`` (see :mod:`raregal.fetch.catalogs`), takes the
     profile's number of galaxies per class (``survey_a.n_normal`` …, seeded), fetches their cutouts
     into ``data/raw/legacy_survey/`` and keeps only galaxies whose cutout arrived; the others are
     listed with their reason in ``fetch_failures.csv`` beside the outputs.
     """
-    from raregal.fetch import catalogs
+    from raregal.fetch import catalogs, remote_catalogs
 
-    catalog = catalogs.load_survey_a_catalog(catalog_dir or cfg.paths.raw / "catalogs")
+    catalog_dir = catalog_dir or cfg.paths.raw / "catalogs"
+    remote_catalogs.fetch_for_run(cfg, remote_catalogs.SURVEY_A, base_url == LEGACY_SURVEY_URL,
+                                  catalog_urls, download_catalogs, policy, catalog_dir=catalog_dir)
+    catalog = catalogs.load_survey_a_catalog(catalog_dir)
     counts = {"normal": cfg.survey_a.n_normal, "green_pea": cfg.survey_a.n_green_pea,
               "red_spiral": cfg.survey_a.n_red_spiral}
     targets = select_targets(catalog, counts, cfg.seed)
