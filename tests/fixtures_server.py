@@ -11,6 +11,7 @@ PYTEST_DONT_REWRITE: it holds no assertions, and those imports run before pytest
 """
 from __future__ import annotations
 
+import gzip
 import io
 import threading
 import time
@@ -155,6 +156,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(SLOW_SECONDS)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
+        if fault == "gzip":  # a server that compresses on the wire (the client must undo it)
+            body = gzip.compress(body)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         try:

@@ -40,7 +40,7 @@ def test_cutouts_command_fetches_and_writes_failures(fixture_server, tmp_path, c
 
 def test_errors_are_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RAREGAL_ROOT", str(tmp_path))
-    assert main(["survey-a", "--profile", "smoke"]) == 2
+    assert main(["survey-a", "--profile", "smoke", "--no-catalog-download"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("raregal.fetch: error: real paper-A data needs user catalogs")
     assert "Traceback" not in err

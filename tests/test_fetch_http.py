@@ -143,3 +143,10 @@ def test_download_file_streams_atomically_and_records_its_checksum(fixture_serve
     assert dest.read_bytes() == BODY
     assert (tmp_path / "f.bin.sha256").read_text().split()[0] == http.sha256_of(dest)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin", "f.bin.sha256"]
+
+
+def test_a_body_compressed_on_the_wire_is_decoded_not_called_truncated(fixture_server, tmp_path):
+    """Content-Length counts compressed bytes; the file must hold what the server compressed."""
+    url = serve(fixture_server, ["gzip"] * 6)  # every try compressed: no plain retry can hide it
+    dest = http.download_file(url, tmp_path / "f.bin", make_session(1), FAST)
+    assert dest.read_bytes() == BODY

@@ -225,8 +225,13 @@ def _fetch_error(err: requests.exceptions.RequestException, url: str, policy: Re
 
 
 def _read_body(resp: requests.Response, stream_to: Path | None, tries: int) -> bytes | None:
-    """The body (or None when streamed to ``stream_to``); a short body raises a retryable FetchError."""
-    expected = resp.headers.get("Content-Length")
+    """The body (or None when streamed to ``stream_to``); a short body raises a retryable FetchError.
+
+    Content-Length counts the bytes on the wire; a body the server compressed (Content-Encoding) is
+    decoded here, so its length is not compared (a cut-off compressed stream fails to decode instead).
+    """
+    encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+    expected = None if encoded else resp.headers.get("Content-Length")
     n = 0
     chunks = []
     with open(stream_to, "wb") if stream_to is not None else contextlib.nullcontext() as sink:
