@@ -16,6 +16,7 @@ from typing import Any
 
 from raregal.core import plotting, settings
 from raregal.core.settings import ConfigError
+from raregal.core.training import seed_everything
 
 PROFILES = ("smoke", "default", "paper")
 SOURCES = ("mock", "real")
@@ -290,18 +291,6 @@ def validate(profile: str, source: str, seed: Any) -> int:
     if seed_int >= 2**32:
         raise ConfigError(f"seed must be < 2**32 (numpy's limit), got {seed_int}")
     return seed_int
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy's global generator and torch (CPU and accelerators) with ``seed``.
-
-    accelerate's ``set_seed`` (the diffusers training scripts' call) seeds exactly these with the
-    same value; ``PYTHONHASHSEED`` is set too, for subprocesses.
-    """
-    from accelerate.utils import set_seed
-
-    set_seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ def seed_everything(seed: int) -> None:
     from accelerate.utils import set_seed
 
     set_seed(int(seed), device_specific=False)
+    os.environ["PYTHONHASHSEED"] = str(int(seed))  # for subprocesses (notebook kernels, workers)
 
 
 def warmup_cosine_schedule(optimizer, warmup_steps: int, total_steps: int, num_processes: int = 1):
