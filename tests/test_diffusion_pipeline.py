@@ -425,3 +425,15 @@ def test_bpe_merges_take_the_most_frequent_pair_and_break_ties_by_text():
     assert merges[:3] == [("e", "e</w>"), ("a", "b</w>"), ("c", "d</w>")]
     assert merges[3:] == [("a", "b"), ("ab", "d</w>")]  # then abd, until every word is one symbol
     assert components.bpe_merges(Counter({"xy": 1}), n_merges=0) == []
+
+
+def test_a_checkpoint_loads_in_a_process_that_never_trained(trained):
+    """Notebooks 10–12 read checkpoints without an Accelerator (accelerate's state is not set up)."""
+    from accelerate.state import AcceleratorState
+
+    out, _ = trained
+    AcceleratorState._reset_state(reset_partial_state=True)
+    latest = checkpoints.components_at(out, step="latest")  # EMA weights of the last checkpoint
+    final = checkpoints.components_at(out)  # pipeline/: the EMA weights exported at the end
+    for a, b in zip(latest.unet.state_dict().values(), final.unet.state_dict().values()):
+        assert torch.equal(a, b)

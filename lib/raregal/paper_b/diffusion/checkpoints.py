@@ -133,9 +133,15 @@ def new_ema(parameters, decay: float):
 
 def read_ema(folder: Path | str, parameters):
     """The ``EMAModel`` saved in checkpoint ``folder`` for ``parameters`` (the trained models' parameters,
-    UNet first, in the order the fine-tune tracked them)."""
+    UNet first, in the order the fine-tune tracked them).
+
+    Readers (notebooks 10–12) run without an ``Accelerator``; accelerate's loader logs through its
+    state, so the process-wide ``PartialState`` is made first (a no-op when training made it).
+    """
+    from accelerate import PartialState
     from accelerate.checkpointing import load_custom_state
 
+    PartialState()
     parameters = list(parameters)
     ema = new_ema(parameters, decay=0.0)
     load_custom_state(ema, str(folder), EMA_INDEX)
