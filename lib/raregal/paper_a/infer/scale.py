@@ -173,7 +173,7 @@ def measure(bundle_folder: Path | str, base_cutouts: Path | str, workdir: Path |
            "paper_cpu_hours_2e10": PAPER_SURVEY_CPU_HOURS,
            "peak_rss_mb_per_worker": round(max(r["peak_rss_mb"] for r in runs.values()), 0),
            "ms_per_galaxy_steps": {k: round(v, 4) for k, v in per_step.items()},
-           "load_average": list(np.round(_load_average(), 2))}
+           "load_average": [round(float(v), 2) for v in _load_average()]}
     if len(runs) > 1:
         res["speedup_2_workers"] = round(runs[max(workers)]["galaxies_per_s"] / e2e, 2)
     return res
