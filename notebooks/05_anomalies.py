@@ -24,6 +24,9 @@
 #   class, for the physics and vanilla CVAEs, the paper's values beside.
 # - `A-fig2` (figure; paper A Fig. 2): top, projections of the vanilla latents; bottom, physics latents
 #   log M*–log SFR, log SFR–latent 5, log M*–latent 5 with 2-D linear-SVM decision regions (after SMOTE).
+# - the survey model bundle (`cvae/bundle/`, read by `python -m raregal.infer` and notebook 06): the physics
+#   CVAE, 02's eq. 1 constants, 04's calibration and intervals, and the SVM of this notebook fitted once on
+#   the whole sample with Platt probabilities (so the survey catalog gives P(Green Pea), P(Red Spiral)).
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
@@ -37,6 +40,7 @@ import pandas as pd
 
 from raregal.core import config, outputs
 from raregal.paper_a import anomalies, figures, latents, preprocess
+from raregal.paper_a.infer import from_run
 
 cfg = config.setup(profile, source, seed,
                    overrides={"anomalies": {"n_trials": n_trials}} if n_trials is not None else None)
@@ -81,3 +85,11 @@ outputs.save_figure(fig, "A-fig2", cfg, caption=(
     f"Latent projections of the validation galaxies, Green Peas and Red Spirals ({source} survey). Top: vanilla "
     "CVAE latents (no physics term). Bottom: physics-informed CVAE latents log M*-log SFR, log SFR-latent 5 and "
     "log M*-latent 5 with the decision regions of a 2-D linear SVM trained after SMOTE."))
+
+# %% [markdown]
+# ## The survey model bundle: this SVM on the physics latents of the whole sample, with 04's calibration
+
+# %%
+svm = from_run.fit_svm(sample[latents.latent_columns("physics")].to_numpy(), labels, seed=seed)
+bundle_dir = from_run.save_run_bundle(cfg, svm)
+print(f"model bundle for python -m raregal.infer: {bundle_dir}")

@@ -69,7 +69,7 @@ def client():
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
     c = Client(cluster)
     yield c
-    engine._close(c)
+    engine.close_client(c)
 
 
 def test_catalog_equals_in_process_encode_and_bundle_loads_once_per_worker(survey, bundle_dir, client, tmp_path):
@@ -102,6 +102,28 @@ def test_catalog_equals_in_process_encode_and_bundle_loads_once_per_worker(surve
     proba = cat[[f"p_{c}" for c in bundle.svm.classes_]].to_numpy()
     np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
     assert (cat["recon_error"] > 0).all()
+
+
+def test_a_second_run_on_the_same_cluster_does_not_reload_the_bundle(survey, bundle_dir, client, tmp_path):
+    engine.run_inference(survey["h5"], bundle_dir, tmp_path / "a", client=client, shard_size=SHARD, progress=False)
+    loads = engine.LOADS["count"]
+    summary = engine.run_inference(survey["h5"], bundle_dir, tmp_path / "b", client=client, shard_size=SHARD,
+                                   progress=False)
+    assert summary.written == 3 and engine.LOADS["count"] == loads
+
+
+def test_virtual_survey_shards_cycle_the_base_cutouts_with_new_ids(survey, tmp_path):
+    from raregal.paper_a.infer.scale import virtual_survey
+
+    n_base = len(survey["ids"])
+    assert virtual_survey(survey["h5"], tmp_path, 2 * n_base + 5, shard_size=n_base) == 3
+    shards, _ = discover(tmp_path, n_base)
+    with h5py.File(tmp_path / "shard-00001.h5", "r") as h5:
+        np.testing.assert_array_equal(h5["images"][:], survey["images"])
+        np.testing.assert_array_equal(h5["id"][:], np.arange(n_base, 2 * n_base))
+    with h5py.File(tmp_path / "shard-00002.h5", "r") as h5:
+        np.testing.assert_array_equal(h5["images"][:], survey["images"][:5])
+    assert sum(s.n_expected for s in shards) == 2 * n_base + 5
 
 
 def test_rerun_writes_only_missing_or_damaged_shards(survey, bundle_dir, client, tmp_path):

@@ -43,6 +43,12 @@ def test_eq1_normalisation_and_resize():
     assert out[1].max() == 0 and out.dtype == np.float32
     with pytest.raises(ValueError, match="positive"):
         preprocess.normalise(x, [1.0, 0.0, 1.0])
+    raw = np.random.default_rng(1).lognormal(0, 2, (4, 3, 16, 16)).astype(np.float32)
+    kept = raw.copy()
+    m = np.array([0.7, 1.3, 2.9], np.float32)
+    in_place = preprocess.normalise(raw, m, beta=10)  # float32 is worked in place in its output array
+    np.testing.assert_array_equal(raw, kept)  # ... never in the input
+    assert np.array_equal(in_place, np.tanh(np.arcsinh(np.float32(10) * raw / m[None, :, None, None])))
     img = np.full((2, 3, 128, 128), 0.25, np.float32)
     small = resize(img, 69)
     assert small.shape == (2, 3, 69, 69)
@@ -60,6 +66,10 @@ def test_cutout_problems_names_each_bad_input():
     batch[3, 2] = 0
     batch[4, 1, 10:13, 10:13] = 100.0  # saturated plateau
     assert list(preprocess.cutout_problems(batch)) == ["", "non_finite", "all_zero", "missing_band", "saturated"]
+    batch[1, 0, 3, 3] = -np.inf  # a non-finite pixel counts as 0 for the other checks, so it never hides them
+    batch[1, 1] = 0
+    assert preprocess.cutout_problems(batch)[1] == "non_finite"
+    assert list(preprocess.cutout_problems(batch[[0, 2, 3, 4]])) == ["", "all_zero", "missing_band", "saturated"]
     with pytest.raises(preprocess.PreprocessError, match="shape"):
         preprocess.cutout_problems(batch[:, :2])
     drops = preprocess.DropLog()

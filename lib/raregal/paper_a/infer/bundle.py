@@ -44,8 +44,8 @@ FILES = {
     "bundle.json": "the bundle manifest (written last: without it the bundle is unfinished)",
 }
 PREPROCESS_KEYS = ("bands", "band_max_mean", "beta", "raw_size", "size", "orientation_method")
-MAKE_HINT = ("make one with raregal.paper_a.infer.from_run.bundle_from_run(cfg) after notebooks 02-05, "
-             "or save_bundle(...)")
+MAKE_HINT = ("notebook 05_anomalies writes one (data/models/<source>-<profile>/cvae/bundle); or make one with "
+             "raregal.paper_a.infer.from_run.bundle_from_run(cfg) after notebooks 02-03, or save_bundle(...)")
 
 
 class BundleError(ValueError):

@@ -44,9 +44,14 @@ worker per core). To use a cluster, start a Dask scheduler there and pass --sche
 Workers must see INPUT, --model and --out at the same paths (a shared file system) and have this
 package installed. Memory per worker is bounded by --block cutouts (~50 MB per 256).
 
-The model bundle (--model) is made from a finished run by
-raregal.paper_a.infer.from_run.bundle_from_run(cfg) after notebooks 02-05, or
-raregal.paper_a.infer.bundle.save_bundle.
+The model bundle (--model): notebook 05 writes it to data/models/<source>-<profile>/cvae/bundle (with
+04's calibration and intervals and 05's SVM); raregal.paper_a.infer.from_run.bundle_from_run(cfg) refits
+all its parts from a run of notebooks 02-03; raregal.paper_a.infer.bundle.save_bundle takes your own.
+
+SPEED: the decoder pass for recon_error costs more than the encoder (≈1.6x per galaxy on one CPU
+thread); for survey throughput pass --no-reconstruction. The drop checks + orientation dominate the rest.
+Example on the mock survey of a finished default run:
+  python -m raregal.infer data/interim/mock-default/survey_a/cutouts.h5 --model data/models/mock-default/cvae/bundle --out catalog_mock/ --no-reconstruction
 """
 
 
@@ -63,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"cutouts per shard = per task (default {DEFAULT_SHARD_SIZE})")
     p.add_argument("--block", type=int, default=BLOCK, help=f"cutouts in memory at once per task (default {BLOCK})")
     p.add_argument("--no-reconstruction", action="store_true",
-                   help="skip the decoder pass (recon_error becomes NaN; faster)")
+                   help="skip the decoder pass (recon_error becomes NaN): the decoder costs more than the encoder")
     p.add_argument("--cache", default=None, help="FITS cache folder for a table INPUT (default OUT/cutouts)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p

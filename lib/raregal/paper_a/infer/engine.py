@@ -71,6 +71,18 @@ def worker_bundle(folder: str):
     return load_bundle(folder)
 
 
+def workers_have_bundle(client, folder: str, fingerprint: str) -> bool:
+    """True when every worker already holds this bundle (a second run on the same cluster then skips
+    reloading it; a worker that joins later gets it from the plugin registered on the scheduler)."""
+    def check(dask_worker):
+        plugin = dask_worker.plugins.get(PLUGIN_NAME)
+        bundle = getattr(plugin, "bundle", None)
+        return bundle is not None and plugin.folder == folder and bundle.fingerprint == fingerprint
+
+    answers = client.run(check)
+    return bool(answers) and all(answers.values())
+
+
 def process_shard(shard, bundle_folder: str, out: str, block: int = BLOCK, reconstruction: bool = True) -> dict:
     """The task: read → screen → eq. 1 → resize → encode → calibrate → SVM → write, for one shard.
 
@@ -121,7 +133,7 @@ def make_client(scheduler: str | None = None, workers: int | None = None, thread
     return Client(cluster)
 
 
-def _close(client) -> None:
+def close_client(client) -> None:
     """Close a client and the LocalCluster it made; the scheduler's log of its cancelled progress
     stream at shutdown is noise, so it is silenced while closing."""
     import logging
@@ -206,7 +218,7 @@ def run_inference(source, bundle_folder, out, *, client=None, scheduler: str | N
     if own_client:
         client = make_client(scheduler, workers, threads, processes)
     try:
-        if todo:
+        if todo and not workers_have_bundle(client, str(bundle_folder), bundle.fingerprint):
             client.register_plugin(BundleLoader(str(bundle_folder), torch_threads=1 if processes else None))
         if progress:
             link = client.dashboard_link if _has_bokeh() or not own_client else None
@@ -217,7 +229,7 @@ def run_inference(source, bundle_folder, out, *, client=None, scheduler: str | N
         n_threads = sum(w.get("nthreads", 0) for w in client.scheduler_info().get("workers", {}).values())
     finally:
         if own_client:
-            _close(client)
+            close_client(client)
     failed = [r["shard"] for r in results if r.get("status") == "failed"]
     extra = list(listing_drops) + list(extra_drops) + [Drop(r["shard"], None, "task_failed", r["error"])
                                                        for r in results if r.get("status") == "failed"]

@@ -1,9 +1,11 @@
-"""A model bundle from a finished run of notebooks 02-03 (and the sample notebook 05 uses).
+"""A model bundle from a run of the notebooks: 04 fits the calibration and intervals, 05 the SVM.
 
-Why here and not in the notebooks yet: the calibration, interval calibration and SVM are fitted
-from saved artifacts only (processed images + catalog + ``norm.json`` of 02, the physics
-``best.pt`` of 03), so any finished run can be bundled, and notebooks 04/05 can call the same
-functions when they save their parts.
+Why the notebooks fit the parts: the bundle a survey run uses must hold the very objects the run
+reports on — 04_latent_properties fits the latent → value calibration and the 68 %/95 % intervals
+and reports their coverage (``A-table-intervals``), 05_anomalies fits the survey SVM on its
+sample and writes the bundle (:func:`calibrate_run`, :func:`save_run_bundle`). Everything is fitted
+from saved artifacts (processed images + catalog + ``norm.json`` of 02, the physics ``best.pt`` of
+03), so :func:`bundle_from_run` can also refit all parts of any finished run in one call.
 
 Splits (02_preprocess's fixed-seed split): the latent → value calibration is fitted on ``train``;
 the intervals on one seeded half of ``val`` and their coverage measured on the other half (so the
@@ -12,6 +14,7 @@ coverage stored with the bundle is that of the intervals it ships); the SVM on `
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +22,11 @@ import pandas as pd
 
 from raregal.paper_a.infer import steps
 from raregal.paper_a.infer.bundle import save_bundle
-from raregal.paper_a.infer.calibration import QUANTITIES, fit_calibration
+from raregal.paper_a.infer.calibration import QUANTITIES, PropertyCalibration, fit_calibration
 from raregal.paper_a.infer.intervals import (
     LEVELS,
     METHODS,
+    IntervalCalibration,
     compare_methods,
     coverage_rows,
     fit_intervals,
@@ -61,9 +65,14 @@ def encode_processed(model, images, chunk: int = steps.ENCODE_CHUNK):
     return mu, sigma
 
 
-def fit_parts(mu: np.ndarray, sigma: np.ndarray, catalog: pd.DataFrame, interval_method: str,
-              features: str = DEFAULT_FEATURES, seed: int = 0):
-    """(calibration, intervals, svm, comparison table) from latents aligned with the processed catalog."""
+def fit_calibration_parts(mu: np.ndarray, sigma: np.ndarray, catalog: pd.DataFrame, interval_method: str,
+                          features: str = DEFAULT_FEATURES, seed: int = 0):
+    """(calibration, intervals, comparison table) from latents aligned with the processed catalog.
+
+    The comparison table has every interval method's coverage and mean width on the held-out half
+    of ``val`` (long format: method, quantity, level, coverage, mean_width, n)."""
+    if interval_method not in METHODS:
+        raise ValueError(f"interval_method must be one of {METHODS}, got {interval_method!r}")
     split = catalog["split"].to_numpy()
     train, val = split == "train", split == "val"
     values = {q: catalog[q].to_numpy(np.float64) for q in QUANTITIES}
@@ -78,33 +87,105 @@ def fit_parts(mu: np.ndarray, sigma: np.ndarray, catalog: pd.DataFrame, interval
 
     intervals = fit_intervals(interval_method, pick(truth, cal_idx), pick(est, cal_idx), pick(sig, cal_idx), LEVELS)
     intervals.measured = coverage_rows(intervals, pick(truth, test_idx), pick(est, test_idx), pick(sig, test_idx))
-    sample = np.isin(split, ["val", "anomaly"])
+    return calibration, intervals, comparison
+
+
+def fit_parts(mu: np.ndarray, sigma: np.ndarray, catalog: pd.DataFrame, interval_method: str,
+              features: str = DEFAULT_FEATURES, seed: int = 0):
+    """(calibration, intervals, svm, comparison table): :func:`fit_calibration_parts` and the SVM."""
+    calibration, intervals, comparison = fit_calibration_parts(mu, sigma, catalog, interval_method, features, seed)
+    sample = np.isin(catalog["split"].to_numpy(), ["val", "anomaly"])
     svm = fit_svm(mu[sample], catalog["class"].to_numpy()[sample], seed)
     return calibration, intervals, svm, comparison
 
 
-def bundle_from_run(cfg, folder: Path | str | None = None, interval_method: str = DEFAULT_INTERVAL_METHOD,
-                    features: str = DEFAULT_FEATURES) -> tuple[Path, pd.DataFrame]:
-    """Bundle the physics CVAE of this run; returns (folder, interval comparison table).
+# --------------------------------------------------------------------------------------------
+# The run's files: 04 writes the calibration parts, 05 the bundle
+# --------------------------------------------------------------------------------------------
+def bundle_dir(cfg) -> Path:
+    """``data/models/<source>-<profile>/cvae/bundle``: the run's model bundle (written by 05)."""
+    return cfg.data_dir("models", "cvae", "bundle")
 
-    ``folder`` defaults to ``data/models/<source>-<profile>/cvae/bundle``. The comparison table has
-    every interval method's coverage and mean width on the held-out half of ``val``.
-    """
+
+def calibration_dir(cfg) -> Path:
+    """``data/models/<source>-<profile>/cvae/calibration``: 04's calibration and intervals."""
+    return cfg.data_dir("models", "cvae", "calibration")
+
+
+def _physics_checkpoint(cfg) -> Path:
     from raregal.core.config import require
 
-    if interval_method not in METHODS:
-        raise ValueError(f"interval_method must be one of {METHODS}, got {interval_method!r}")
-    checkpoint = require(steps.models_dir(cfg, "physics") / "best.pt", made_by="03_train_cvae")
-    norm = steps.load_norm(cfg)
-    images, catalog = steps.load_processed(cfg)
-    model, payload = steps.load_model(checkpoint)
+    return require(steps.models_dir(cfg, "physics") / "best.pt", made_by="03_train_cvae")
+
+
+def calibrate_run(cfg, images, catalog: pd.DataFrame, interval_method: str = DEFAULT_INTERVAL_METHOD,
+                  features: str = DEFAULT_FEATURES):
+    """Notebook 04: encode the processed galaxies with the physics CVAE, fit the calibration and the
+    intervals (:func:`fit_calibration_parts`), save both in :func:`calibration_dir`; returns
+    (calibration, intervals, comparison table)."""
+    from raregal.core.outputs import atomic_path
+
+    model, _ = steps.load_model(_physics_checkpoint(cfg))
     mu, sigma = encode_processed(model, images)
-    calibration, intervals, svm, comparison = fit_parts(mu, sigma, catalog, interval_method, features, cfg.seed)
+    calibration, intervals, comparison = fit_calibration_parts(mu, sigma, catalog, interval_method, features,
+                                                               cfg.seed)
+    folder = calibration_dir(cfg)
+    for name, part in (("calibration.json", calibration), ("intervals.json", intervals)):
+        with atomic_path(folder / name) as tmp:
+            tmp.write_text(json.dumps(part.to_dict(), indent=1))
+    return calibration, intervals, comparison
+
+
+def load_run_calibration(cfg) -> tuple[PropertyCalibration, IntervalCalibration]:
+    """The calibration and intervals 04_latent_properties saved."""
+    from raregal.core.config import require
+
+    folder = calibration_dir(cfg)
+    cal = json.loads(require(folder / "calibration.json", made_by="04_latent_properties").read_text())
+    intervals = json.loads(require(folder / "intervals.json", made_by="04_latent_properties").read_text())
+    return PropertyCalibration.from_dict(cal), IntervalCalibration.from_dict(intervals)
+
+
+def _preprocess_and_source(cfg, payload: dict) -> tuple[dict, dict]:
+    """preprocess.json of the bundle (from 02's norm.json) and its provenance record."""
+    norm = steps.load_norm(cfg)
     preprocess = {"bands": list(norm["bands"]), "band_max_mean": [norm["band_max_mean"][b] for b in norm["bands"]],
                   "beta": float(norm["beta"]), "raw_size": steps.RAW_SIZE, "size": int(norm["size"]),
                   "orientation_method": str(cfg.preprocess.orientation_method)}
     source = {"profile": cfg.profile, "source": cfg.source, "seed": cfg.seed, "epoch": payload.get("epoch"),
-              "n_train": int((catalog["split"] == "train").sum()), "n_val": int((catalog["split"] == "val").sum())}
-    folder = Path(folder) if folder is not None else cfg.data_dir("models", "cvae", "bundle")
+              "n_train": int(norm["n_train"])}
+    return preprocess, source
+
+
+def save_run_bundle(cfg, svm, folder: Path | str | None = None) -> Path:
+    """Notebook 05: the bundle of this run — 03's physics CVAE, 02's preprocessing constants, 04's
+    calibration and intervals, and ``svm`` (05's fit) — in ``folder`` (default :func:`bundle_dir`)."""
+    checkpoint = _physics_checkpoint(cfg)
+    calibration, intervals = load_run_calibration(cfg)
+    _, payload = steps.load_model(checkpoint)
+    preprocess, source = _preprocess_and_source(cfg, payload)
+    source["made_by"] = "04_latent_properties (calibration, intervals), 05_anomalies (SVM)"
+    folder = Path(folder) if folder is not None else bundle_dir(cfg)
+    return save_bundle(folder, checkpoint, preprocess, calibration, intervals, svm, source)
+
+
+def bundle_from_run(cfg, folder: Path | str | None = None, interval_method: str = DEFAULT_INTERVAL_METHOD,
+                    features: str = DEFAULT_FEATURES) -> tuple[Path, pd.DataFrame]:
+    """Refit every part from a finished run of 02-03 and bundle the physics CVAE; returns (folder,
+    interval comparison table). The notebooks' own bundle is :func:`save_run_bundle` (05).
+
+    ``folder`` defaults to :func:`bundle_dir`. The comparison table has every interval method's
+    coverage and mean width on the held-out half of ``val``.
+    """
+    if interval_method not in METHODS:
+        raise ValueError(f"interval_method must be one of {METHODS}, got {interval_method!r}")
+    checkpoint = _physics_checkpoint(cfg)
+    images, catalog = steps.load_processed(cfg)
+    model, payload = steps.load_model(checkpoint)
+    mu, sigma = encode_processed(model, images)
+    calibration, intervals, svm, comparison = fit_parts(mu, sigma, catalog, interval_method, features, cfg.seed)
+    preprocess, source = _preprocess_and_source(cfg, payload)
+    source["n_val"] = int((catalog["split"] == "val").sum())
+    folder = Path(folder) if folder is not None else bundle_dir(cfg)
     save_bundle(folder, checkpoint, preprocess, calibration, intervals, svm, source)
     return folder, comparison

@@ -45,7 +45,7 @@ def screen(batch: np.ndarray, orientation_method: str = "fast") -> tuple[np.ndar
     if orientation_method not in ORIENTATION_METHODS:
         raise ValueError(f"orientation method must be one of {ORIENTATION_METHODS}, got {orientation_method!r}")
     reasons = cutout_problems(batch)
-    fast = orientation_fast(np.where(np.isfinite(batch), batch, 0))
+    fast = orientation_fast(batch if not (reasons == "non_finite").any() else np.where(np.isfinite(batch), batch, 0))
     reasons[(reasons == "") & ~(fast["centre_dist"].to_numpy() <= MAX_CENTRE_DIST)] = "no_central_source"
     orientation = fast["orientation"].to_numpy(np.float64)
     if orientation_method == "photutils":
