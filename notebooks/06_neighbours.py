@@ -35,8 +35,8 @@ seed = 0  # global seed for numpy, torch and random
 minkowski_p = 2  # order of the Minkowski metric (2: Euclidean, scikit-learn's default)
 drop_orientation = True  # match on latents 2-5 only: orientation is a viewing angle, not a property
 n_show = 10  # galaxies shown per anomaly class
-scale_galaxies = None  # galaxies per survey-scale run; None: 256 (smoke), 2048 (default), 8192 (paper)
-scale_shard_size = 128  # galaxies per shard (one Dask task) in the survey-scale runs
+scale_galaxies = None  # galaxies of the survey-scale run (None: the profile's anomalies.scale_galaxies)
+scale_shard_size = None  # galaxies per shard, one Dask task (None: the profile's anomalies.scale_shard_size)
 
 # %%
 import tempfile
@@ -47,7 +47,9 @@ from raregal.paper_a.cvae import load_model
 from raregal.paper_a.cvae.train import models_dir
 from raregal.paper_a.infer import from_run, scale
 
-cfg = config.setup(profile, source, seed)
+overrides = {k: v for k, v in {"scale_galaxies": scale_galaxies, "scale_shard_size": scale_shard_size}.items()
+             if v is not None}
+cfg = config.setup(profile, source, seed, overrides={"anomalies": overrides})
 print(cfg.describe("anomalies"))
 
 # %% [markdown]
@@ -98,15 +100,15 @@ table
 
 # %%
 bundle_dir = config.require(from_run.bundle_dir(cfg) / "bundle.json", made_by="05_anomalies").parent
-n_scale = scale_galaxies or scale.SCALE_GALAXIES[profile]
+n_scale, shard_size = cfg.anomalies.scale_galaxies, cfg.anomalies.scale_shard_size
 with tempfile.TemporaryDirectory() as work:
     measured = scale.measure(bundle_dir, cfg.data_dir("interim", "survey_a") / "cutouts.h5", work, n_scale,
-                             shard_size=scale_shard_size)
+                             shard_size=shard_size)
 scale_json = scale.save(measured, bundle_dir.parent / "scale.json")
 scale_table = scale.scale_rows(scale.load(scale_json))
 outputs.save_table(scale_table, "A-table-scale", cfg, caption=(
     f"Survey-scale inference (python -m raregal.infer, Dask LocalCluster of single-threaded workers) on "
-    f"{n_scale} {source}-survey cutouts in shards of {scale_shard_size}: galaxies/s end to end and encode only, "
+    f"{n_scale} {source}-survey cutouts in shards of {shard_size}: galaxies/s end to end and encode only, "
     "CPU-hours for 2e10 galaxies (paper: ~1500, encoder only), peak memory per worker, and ms/galaxy of each step "
     "in one process. Goals: end to end >= 60 % of encode only; 2 workers >= 1.7x one. Timings on a machine "
     "shared with other jobs (load average in the notes) are lower limits of the rates."))

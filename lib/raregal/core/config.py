@@ -125,11 +125,12 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # Paper A anomaly recovery and encoding speed (Gagliano & Villar 2023 §3: five SVM trials; Fig. 3)
     "anomalies": {
-        "smoke": {"n_trials": 2, "n_neighbours": 10, "timing_batches": (1, 64), "timing_galaxies": 128},
+        "smoke": {"n_trials": 2, "n_neighbours": 10, "timing_batches": (1, 64), "timing_galaxies": 128,
+                  "scale_galaxies": 256, "scale_shard_size": 128},
         "default": {"n_trials": 5, "n_neighbours": 10, "timing_batches": (1, 128, 4096),
-                    "timing_galaxies": 4096},
+                    "timing_galaxies": 4096, "scale_galaxies": 2048, "scale_shard_size": 128},
         "paper": {"n_trials": 5, "n_neighbours": 10, "timing_batches": (1, 128, 4096),
-                  "timing_galaxies": 4096},
+                  "timing_galaxies": 4096, "scale_galaxies": 8192, "scale_shard_size": 256},
     },
     # Paper B mock GZ2 survey (Willett et al. 2013 images: 424 px spanning 8.48 R90; Ma et al. 2025 §3.1)
     "survey_b": {

@@ -41,11 +41,13 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("03", "train_cvae", "Paper A: train the physics-informed and vanilla CVAEs", (
         _fig("A-loss-curves", "paper A §3 training"),)),
     Notebook("04", "latent_properties", "Paper A: latents vs physical properties", (
-        _fig("A-fig1", "paper A Fig. 1"), _tab("A-table1", "paper A Table 1"))),
+        _fig("A-fig1", "paper A Fig. 1"), _tab("A-table1", "paper A Table 1"),
+        _tab("A-table-intervals", "survey catalog 68/95 % intervals: coverage and width"))),
     Notebook("05", "anomalies", "Paper A: recovering Green Peas and Red Spirals", (
         _fig("A-fig2", "paper A Fig. 2"), _tab("A-table-svm", "paper A §4 SVM recovery"))),
     Notebook("06", "neighbours", "Paper A: look-alike candidates and encoding speed", (
-        _fig("A-fig3", "paper A Fig. 3"), _tab("A-table-timing", "paper A §5 timing"))),
+        _fig("A-fig3", "paper A Fig. 3"), _tab("A-table-timing", "paper A §5 timing"),
+        _tab("A-table-scale", "paper A §5 survey cost: galaxies/s end to end, CPU-hours for 2e10"))),
     Notebook("07", "gz2_labels", "Paper B: vote fractions → well-sampled tags → prompts", (
         _fig("B-fig2", "paper B Fig. 2"), _fig("B-mock-gallery"), _tab("B-table-tags"))),
     Notebook("08", "finetune_diffusion", "Paper B: fine-tune the text-to-image diffusion model", (

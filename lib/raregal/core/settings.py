@@ -90,6 +90,8 @@ class AnomaliesSettings(Section):
     n_neighbours: int  # look-alikes per anomaly (Fig. 3)
     timing_batches: tuple[int, ...]  # batch sizes of notebook 06's encoding benchmark
     timing_galaxies: int  # galaxies encoded per batch size
+    scale_galaxies: int  # galaxies of notebook 06's survey-scale run (python -m raregal.infer, 1 and 2 workers)
+    scale_shard_size: int  # galaxies per shard (one Dask task) in that run
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from raregal.paper_a.values import PAPER_SURVEY_CPU_HOURS, RUBIN_GALAXIES
 
 #: galaxies per measurement (until config.SECTIONS has an ``infer`` section): smoke keeps 06 to
 #: seconds, default to ≤ 60 s on a 2-core machine
-SCALE_GALAXIES = {"smoke": 256, "default": 2048, "paper": 8192}
 GOAL_E2E_OVER_ENCODE, GOAL_SPEEDUP_2 = 0.6, 1.7
 
 
