@@ -80,6 +80,7 @@ def test_catalog_equals_in_process_encode_and_bundle_loads_once_per_worker(surve
     assert engine.LOADS["count"] - loads == 2  # two workers, three tasks
     cat = pd.read_parquet(tmp_path / "catalog").sort_values("id").reset_index(drop=True)
     drops = pd.read_parquet(tmp_path / "drops.parquet")
+    assert drops["id"].notna().all(), f"a shard-level drop:\n{drops.to_string()}"
     assert sorted([*cat["id"], *drops["id"]]) == sorted(survey["ids"])  # nothing lost silently
     assert summary.n_galaxies == len(cat) and summary.n_dropped == len(drops)
 
