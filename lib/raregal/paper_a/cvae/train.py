@@ -15,8 +15,8 @@ Several processes (``accelerate launch``): ``batch_size`` is the global batch. E
 same permutation (seeded by seed and epoch), the same dihedral view and the same reparameterisation
 noise for each global batch and trains on its share (:func:`raregal.core.training.share_of_global_batch`);
 BatchNorm statistics are those of the global batch (:func:`raregal.core.training.sync_batchnorm`); the
-schedule is stepped by hand once per optimizer step on every rank; the validation loss is summed over
-the ranks' shares of the validation set. So N processes follow the run of one process with the same
+schedule is stepped by hand once per optimizer step on every rank; the validation loss is the mean
+over the ranks' shares of the validation set, weighted by their sizes. So N processes follow the run of one process with the same
 global batch (``tests/test_cvae_multiprocess.py``). Only the main process writes files.
 """
 from __future__ import annotations
@@ -40,7 +40,8 @@ from raregal.paper_a.cvae.loss import LOSSES
 from raregal.paper_a.cvae.model import Arch, ConvVAE
 
 __all__ = ["HISTORY_COLUMNS", "SCHEDULES", "TrainConfig", "TrainResult", "TrainingDiverged", "evaluate",
-           "init_property_bias", "make_scheduler", "models_dir", "read_history", "train", "train_config"]
+           "init_property_bias", "make_scheduler", "models_dir", "read_history", "steps_per_epoch", "train",
+           "train_config"]
 SCHEDULES = ("constant", "onecycle", "cosine")
 
 
