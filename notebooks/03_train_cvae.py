@@ -19,7 +19,8 @@
 # Makes:
 # - `A-loss-curves` (figure; paper A §2–3 training)
 # - checkpoints `data/models/<source>-<profile>/cvae/{physics,vanilla}/best.pt` (best validation loss,
-#   with architecture and hyper-parameters), `last.pt` (resume) and `history.csv`.
+#   with architecture and hyper-parameters), `last_state/` (accelerate state with its hyper-parameters,
+#   for resume) and `history.csv`.
 #
 # Both networks have the topology of the authors' code (two stride-2 convolutions + dense head;
 # dense + two transposed convolutions; 69×69×3 in, d = 5). The physics CVAE minimises eq. 2
@@ -42,7 +43,7 @@ seed = 0  # global seed for numpy, torch and random
 epochs = None  # None: the profile's cvae.epochs
 lr = None  # None: the profile's cvae.lr (paper: 5e-6)
 periodic_variant = None  # also train a physics CVAE with the periodic-safe orientation loss; None: profile value
-resume = True  # continue from last.pt when it exists (hyper-parameters must match)
+resume = True  # continue from last_state/ when it exists (hyper-parameters must match)
 
 # %%
 import raregal.paper_a.cvae.data as cvae_data

@@ -1,4 +1,5 @@
 """CVAE model, eq. 2 / vanilla losses, property targets and the training loop (tiny, CPU, seeded)."""
+import json
 import math
 
 import numpy as np
@@ -6,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from raregal.core import training
 from raregal.paper_a.cvae import (
     Arch,
     CatalogError,
@@ -127,8 +129,12 @@ def test_train_two_epochs_files_and_resume(tmp_path):
     cfg = TrainConfig(kind="physics", epochs=2, batch_size=32, lr=1e-3, arch=TINY)
     res = train(data, tmp_path, cfg, log=lambda s: None)
     assert res.epochs_run == 2 and len(res.history) == 2
-    for f in ("best.pt", "last.pt", "history.csv"):
+    for f in ("best.pt", "history.csv"):
         assert (tmp_path / f).exists()
+    assert training.is_complete_state(tmp_path / "last_state")  # accelerate state + hyperparameters.json
+    record = json.loads((tmp_path / "last_state" / training.HYPERPARAMETERS_FILE).read_text())
+    assert record["hparams"] == cfg.hparams() and record["num_processes"] == 1
+    assert record["fingerprint"] == data.fingerprint()
     hist = read_history(tmp_path)
     assert list(hist.epoch) == [0, 1] and np.isfinite(hist.val_loss).all()
     assert res.best_val_loss == pytest.approx(hist.val_loss.min())
@@ -139,7 +145,7 @@ def test_train_two_epochs_files_and_resume(tmp_path):
     from raregal.paper_a.cvae.loss import LOSSES
     val = evaluate(model, data.x_val, data.p_val, data.s_val, LOSSES["physics"], cfg)
     assert val["loss"] == pytest.approx(res.best_val_loss, rel=1e-4)
-    # resume: a finished run returns at once; more epochs continue from last.pt
+    # resume: a finished run returns at once; more epochs continue from last_state/
     again = train(data, tmp_path, cfg, log=lambda s: None)
     assert again.epochs_run == 0 and len(again.history) == 2
     more = train(data, tmp_path, TrainConfig(kind="physics", epochs=3, batch_size=32, lr=1e-3, arch=TINY),
@@ -183,6 +189,9 @@ def test_onecycle_schedule_resumes_exactly_and_is_tied_to_epochs(tmp_path):
     assert resumed.epochs_run == 1
     np.testing.assert_allclose(resumed.history.val_loss, whole.history.val_loss, rtol=1e-4)
     np.testing.assert_allclose(resumed.history.lr, lrs, rtol=1e-6)
+    from safetensors.torch import load_file  # the weights after the last epoch: bit for bit the same
+    final = [load_file(tmp_path / run / "last_state" / "model.safetensors") for run in ("whole", "split")]
+    assert final[0].keys() == final[1].keys() and all(torch.equal(final[0][k], final[1][k]) for k in final[0])
     # a schedule spans exactly `epochs`: asking for more is another run, not a continuation
     said = []
     longer = train(data, tmp_path / "whole", TrainConfig(kind="physics", epochs=4, batch_size=32, lr=2e-3,
@@ -190,6 +199,13 @@ def test_onecycle_schedule_resumes_exactly_and_is_tied_to_epochs(tmp_path):
     assert longer.epochs_run == 4 and "'epochs': '3 -> 4'" in said[0]
     with pytest.raises(ValueError, match="schedule must be one of"):
         TrainConfig(schedule="step")
+
+
+def test_state_of_the_older_format_is_removed_and_training_starts_over(tmp_path):
+    (tmp_path / "last.pt").write_bytes(b"optimizer and RNG pickled by the loop before accelerate states")
+    said = []
+    res = train(_data(), tmp_path, TrainConfig(kind="vanilla", epochs=1, batch_size=64, arch=TINY), log=said.append)
+    assert res.epochs_run == 1 and "older format" in said[0] and not (tmp_path / "last.pt").exists()
 
 
 def test_checkpoint_from_other_architecture_is_refused(tmp_path):
@@ -203,6 +219,9 @@ def test_checkpoint_from_other_architecture_is_refused(tmp_path):
     torch.save(ConvVAE(TINY).state_dict(), tmp_path / "bare.pt")
     with pytest.raises(CheckpointMismatchError, match="not a raregal CVAE checkpoint"):
         load_model(tmp_path / "bare.pt")
+    (tmp_path / "last_state" / training.HYPERPARAMETERS_FILE).write_text('{"settings": {"steps": 4}}')
+    with pytest.raises(CheckpointMismatchError, match="not a raregal CVAE training state"):  # e.g. a fine-tune's
+        train(_data(), tmp_path, TrainConfig(kind="vanilla", epochs=1, batch_size=64, arch=TINY), log=lambda s: None)
 
 
 def test_nan_loss_stops_naming_epoch_and_checkpoint(tmp_path, monkeypatch):
@@ -217,7 +236,7 @@ def test_nan_loss_stops_naming_epoch_and_checkpoint(tmp_path, monkeypatch):
         return out
 
     monkeypatch.setitem(loss_mod.LOSSES, "physics", flaky)
-    with pytest.raises(TrainingDiverged, match=r"epoch 1, batch 0.*last\.pt \(end of epoch 0\)"):
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, batch 0.*last_state \(end of epoch 0\)"):
         train(_data(), tmp_path, TrainConfig(epochs=3, batch_size=32, arch=TINY), log=lambda s: None)
     assert (tmp_path / "best.pt").exists()
 

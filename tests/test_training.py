@@ -1,5 +1,7 @@
-"""core.training: the process-scaled schedule, batch shards, seeding and state saved with its
-hyper-parameters (single process here; tests/test_diffusion_multiprocess.py runs two)."""
+"""core.training: the process-scaled schedule, batch shares, seeding, BatchNorm over the global batch and
+state saved with its hyper-parameters (single process here; tests/test_diffusion_multiprocess.py and
+tests/test_cvae_multiprocess.py run two)."""
+import copy
 import json
 import random
 from types import SimpleNamespace
@@ -89,3 +91,67 @@ def test_state_is_saved_with_its_hyperparameters_and_restored(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a complete training state"):
         training.load_state(acc, tmp_path / "missing")
     assert training.mean_over_processes(acc, torch.tensor(1.25)) == 1.25  # one process: the value itself
+
+
+def test_share_of_an_uneven_global_batch_weights_the_loss_to_the_global_mean():
+    batch = torch.arange(5)
+    shares = [training.share_of_global_batch(batch, SimpleNamespace(num_processes=2, process_index=r))
+              for r in range(2)]
+    assert [s.tolist() for s, _ in shares] == [[0, 1, 2], [3, 4]]
+    assert [w for _, w in shares] == [pytest.approx(1.2), pytest.approx(0.8)]
+    losses = torch.tensor([3.0, 1.0, 2.0, 7.0, 5.0])  # DDP averages the ranks' weighted share means
+    ddp_mean = np.mean([w * float(losses[s].mean()) for s, w in shares])
+    assert ddp_mean == pytest.approx(float(losses.mean()))
+    whole, weight = training.share_of_global_batch(batch, SimpleNamespace(num_processes=1, process_index=0))
+    assert torch.equal(whole, batch) and weight == 1.0
+    with pytest.raises(ValueError, match="leaves a process without data"):
+        training.share_of_global_batch(batch[:2], SimpleNamespace(num_processes=3, process_index=0))
+
+
+@pytest.fixture
+def world_of_one():
+    """A real gloo process group of one rank (its all-reduce is the identity), torn down afterwards."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    yield dist
+    dist.destroy_process_group()
+
+
+def test_cross_process_batchnorm_is_batchnorm_of_the_global_batch(world_of_one, monkeypatch):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4, momentum=0.3),
+                              torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(100, 1))
+    reference = copy.deepcopy(net)
+    params = list(net.parameters())
+    assert training.sync_batchnorm(net) is net and isinstance(net[1], training.CrossProcessBatchNorm)
+    assert all(a is b for a, b in zip(net.parameters(), params))  # an optimizer built before still works
+    assert list(net.state_dict()) == list(reference.state_dict())  # checkpoints load into either
+    x = torch.randn(6, 3, 7, 7).contiguous(memory_format=torch.channels_last)
+    monkeypatch.setattr(world_of_one, "get_world_size", lambda *a: 2)  # take the all-reduce branch
+    out, expected = net(x), reference(x)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    out.pow(2).sum().backward()
+    expected.pow(2).sum().backward()
+    for (name, p), q in zip(net.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, msg=name)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(net[1], name), getattr(reference[1], name), msg=name)
+    net.eval()
+    reference.eval()
+    torch.testing.assert_close(net(x), reference(x))  # eval: the running statistics, as BatchNorm2d
+
+
+def test_a_rank_without_saved_rng_state_gets_the_main_process_state(tmp_path):
+    from accelerate import Accelerator
+
+    acc = Accelerator(cpu=True)
+    training.seed_everything(11)
+    folder = training.save_state(acc, tmp_path / "state", {"note": "rng"})
+    after_save = (random.random(), np.random.rand(), torch.rand(3))
+    training._restore_rng_of_main_process(folder, process_index=1)  # rank 1: no random_states_1.pkl
+    again = (random.random(), np.random.rand(), torch.rand(3))
+    assert again[:2] == after_save[:2] and torch.equal(again[2], after_save[2])
+    torch.rand(1)
+    training._restore_rng_of_main_process(folder, process_index=0)  # its own file: accelerate's business
+    assert not torch.equal(torch.rand(3), after_save[2])

@@ -1,4 +1,5 @@
-"""Paper A's convolutional VAE: model (topology of the authors' code), eq. 2 / vanilla losses, training data, training."""
+"""Paper A's convolutional VAE: model (topology of the authors' code), eq. 2 / vanilla losses, training data,
+training loop and its checkpoints."""
 from raregal.paper_a.cvae.data import TrainData
 from raregal.paper_a.cvae.loss import (
            PROPERTIES,

@@ -98,16 +98,22 @@ class ConvVAE(nn.Module):
         h = functional.interpolate(h, size=(self.arch.image_size, self.arch.image_size), mode="bilinear")
         return self.dec3(h)
 
-    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """A draw from N(μ, σ²) in training; μ itself in eval mode."""
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor,
+                       noise: torch.Tensor | None = None) -> torch.Tensor:
+        """A draw μ + ε·σ from N(μ, σ²) in training (ε: ``noise``, else drawn here); μ itself in eval mode.
+
+        ``noise`` lets a multi-process loop draw ε for the global batch on every rank and pass each
+        rank its share, so a galaxy gets the same ε whatever the number of processes."""
         if self.training:
-            return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            eps = torch.randn_like(mu) if noise is None else noise.to(mu)
+            return mu + eps * torch.exp(0.5 * logvar)
         return mu
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(reconstruction, μ, log σ²) of images (N, bands, size, size)."""
+    def forward(self, x: torch.Tensor,
+                noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reconstruction, μ, log σ²) of images (N, bands, size, size); ``noise``: :meth:`reparameterize`."""
         mu, logvar = self.encode(x)
-        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+        return self.decode(self.reparameterize(mu, logvar, noise)), mu, logvar
 
 
 def check_arch(saved: dict, expected: Arch, where: str = "checkpoint") -> Arch:
