@@ -28,7 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from raregal.core import gz2_schema
-from raregal.core.images import EXTENSIONS, ImageBatch, read_images
+from raregal.core.images import EXTENSIONS, ImageBatch, find_missing, read_images
 from raregal.core.outputs import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -207,6 +207,15 @@ class ImageStore:
         """Every catalog id the store at ``size`` could not read: ``id``, ``reason``."""
         _, _, reasons, _ = self._open(size or self.image_size)
         return pd.DataFrame({"id": reasons.index.to_numpy(np.int64), "reason": reasons.to_numpy()})
+
+    def unusable(self, ids: Sequence[int]) -> pd.DataFrame:
+        """Drop table (id, reason) of ``ids`` with no usable image: no ``<id>.jpg`` (reason as
+        :func:`raregal.core.images.find_missing` gives it), or a file the store could not read at
+        the profile's size (corrupt, not a JPEG) — what the label step leaves out and lists."""
+        missing = find_missing(self.image_dir, ids)
+        bad = self.drops()
+        bad = bad[np.isin(bad["id"], np.asarray(list(ids), np.int64)) & ~bad["id"].isin(missing["id"])]
+        return pd.concat([missing, bad], ignore_index=True)
 
     def read(self, ids: Sequence[int], size: int | None = None) -> ImageBatch:
         """uint8 (N, size, size, 3) images of ``ids`` in their order (default size: ``image_size``),
