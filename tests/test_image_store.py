@@ -83,6 +83,7 @@ def test_store_gives_the_folder_readers_pixels_order_and_drops(tmp_path, folder)
     assert [b.ids.tolist() for b in batches] == [[13, 10], [12], []]
     np.testing.assert_array_equal(np.concatenate([b.images for b in batches]), got.images)
     unusable = store.unusable([10, 15, 16, 17])  # what the label step leaves out and lists
+    assert unusable["id"].dtype == np.int64  # dr7objids (~5.9e17) do not survive a float column
     assert dict(zip(unusable.id, unusable.reason)) == {17: "no image file (.jpg)", 16: "not a JPEG (PNG)",
                                                       15: "unreadable: UnidentifiedImageError"}
     dup = store.read([12, 12], size=12)

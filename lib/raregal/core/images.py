@@ -11,6 +11,9 @@ is reported (``drops``: id, reason) and never silently skipped.
 - :func:`to_tensor` — uint8 (N, H, W, 3) → float32 torch tensor (N, 3, H, W) in [0, 1].
 - :func:`resize` — the one array resize (channels-first, bilinear with antialiasing) every stage uses.
 - :func:`write_images` — uint8 arrays → ``<folder>/<id>.<ext>`` (atomic per file).
+
+Paper-B notebooks read the survey through :mod:`raregal.core.image_store`, which decodes each image
+once per size with :func:`read_images` at the profile's field of view and keeps the arrays in HDF5.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The plots of notebook 12 (Ma et al. 2025 Figs 6–9, D4), made from the saved catalog and tables."""
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,8 +25,8 @@ def say_what_is_missing(ax, samples: dict[str, Any], column: str) -> bool:
     gaps = [f"{name}: {df.attrs['missing']}" for name, df in samples.items() if df.attrs.get("missing")]
     if not any(_has_values(df, column) for df in samples.values()):
         ax.set_axis_off()
-        ax.text(0.5, 0.5, "\n".join([NO_PHYSICAL.format(column=column), *gaps]), ha="center", va="center",
-                fontsize=8, wrap=True, transform=ax.transAxes)
+        lines = [textwrap.fill(t, 60) for t in (NO_PHYSICAL.format(column=column), *gaps)]
+        ax.text(0.5, 0.5, "\n\n".join(lines), ha="center", va="center", fontsize=8, transform=ax.transAxes)
         return True
     if gaps:
         ax.text(0.98, 0.02, "\n".join(gaps), ha="right", va="bottom", fontsize=7, color="0.3",
