@@ -41,7 +41,7 @@ gallery_per_tag = None  # images per tag in the gallery (None: profile value)
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from raregal.core import config, gz2_schema, images, outputs
+from raregal.core import config, gz2_schema, image_store, outputs
 from raregal.paper_b import labels
 
 overrides = {k: v for k, v in {"tag_cap": tag_cap, "gallery_per_tag": gallery_per_tag}.items()
@@ -55,12 +55,15 @@ label = "mock" if source == "mock" else "real"
 # %% [markdown]
 # ## Read and check the vote catalog
 # Rows with missing columns stop the run with their names; rows with NaN or negative counts, bad
-# fractions or duplicate ids, and rows whose image file is missing, are dropped and listed in
-# `label_drops.csv` beside `tags.parquet`.
+# fractions or duplicate ids, and rows whose image file is missing, unreadable or not a JPEG, are
+# dropped and listed in `label_drops.csv` beside `tags.parquet`. The images are decoded here once, at
+# the profile's size and field of view (`survey_b.fov_r90`: real GZ2 images span 8.48 R90 and are
+# cropped to it), into the store every later notebook reads (`raregal.core.image_store`).
 
 # %%
 catalog, drops = gz2_schema.validate_catalog(gz2_schema.read_catalog(gz2_dir))
-no_image = images.find_missing(gz2_dir / gz2_schema.IMAGES_DIR, catalog.dr7objid)
+store = image_store.open_store(cfg)
+no_image = store.unusable(catalog.dr7objid)  # no file, a corrupt file, or not a JPEG
 catalog = catalog[~catalog.dr7objid.isin(no_image.id)].reset_index(drop=True)
 drops = pd.concat([drops, no_image.rename(columns={"id": "dr7objid"})], ignore_index=True)
 out_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +119,7 @@ ncol = cfg.labels.gallery_per_tag
 fig_w, fig_h = 0.9 * ncol + 2.6, 0.9 * len(chosen) + 0.8  # square panels, room for the phrases
 fig, axes = plt.subplots(len(chosen), ncol, figsize=(fig_w, fig_h), squeeze=False)
 for row, (tag, ids) in enumerate(chosen.items()):
-    batch = images.read_images(gz2_dir / gz2_schema.IMAGES_DIR, ids)
+    batch = store.read(ids)
     for col in range(ncol):
         ax = axes[row, col]
         ax.set_xticks([])

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raregal.core import config, gz2_schema, images, outputs
+from raregal.core import config, gz2_schema, image_store, images, outputs
 from raregal.paper_b import simclr
 
 if torch_threads:
@@ -57,23 +57,26 @@ overrides = {k: v for k, v in {"epochs": epochs, "n_train": n_train, "width": wi
 cfg = config.setup(profile, source, seed, overrides={"simclr": overrides})
 print(cfg.describe("simclr"))
 sc = cfg.simclr
-image_dir = cfg.data_dir("interim", "gz2") / gz2_schema.IMAGES_DIR
+store = image_store.open_store(cfg)  # images at the profile's field of view, decoded once per size
 model_dir = cfg.data_dir("models", "simclr")
 label = "mock" if source == "mock" else "real"
 t_start = time.perf_counter()
 
 # %% [markdown]
 # ## Training images
-# SimCLR needs no labels: a random sample of all catalogued galaxies (well-sampled or not). Files that
-# cannot be read are counted and listed, never skipped silently.
+# SimCLR needs no labels: a random sample of all catalogued galaxies (well-sampled or not), leaving
+# enough well-sampled galaxies unseen for the probe and Fig. A2 (a sample not much larger than
+# `simclr.n_train` keeps some out first, and says so). Files that cannot be read are counted and
+# listed, never skipped silently.
 
 # %%
 tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_schema.TAGS_FILE,
                                       made_by="07_gz2_labels"))
 rng = np.random.default_rng(cfg.seed)
-n_use = len(tags) if sc.n_train is None else min(sc.n_train, len(tags))
-train_ids = np.sort(rng.choice(tags.dr7objid.to_numpy(), n_use, replace=False))
-batch = images.read_images(image_dir, train_ids, size=sc.image_size)
+train_ids, scaled = simclr.training_sample(tags.dr7objid.to_numpy(), tags.well_sampled.to_numpy(), sc.n_train,
+                                           rng)
+print(scaled or f"SimCLR sample: {len(train_ids):,} of {len(tags):,} galaxies")
+batch = store.read(train_ids, size=sc.image_size)
 print(f"{len(batch.ids):,} training images at {sc.image_size} px; {len(batch.drops)} unreadable",
       batch.drops.reason.value_counts().to_dict() if len(batch.drops) else "")
 
@@ -119,7 +122,7 @@ plt.show()
 
 # %%
 labelled = tags[tags.well_sampled].reset_index(drop=True)
-ids, feats, drops = simclr.embed_folder(model, image_dir, labelled.dr7objid.to_numpy())
+ids, feats, drops = simclr.embed_stored(model, store, labelled.dr7objid.to_numpy())
 simclr.save_embeddings(model_dir / simclr.EMBEDDINGS, ids, feats)
 print(f"embedded {len(ids):,} well-sampled galaxies; {len(drops)} unreadable")
 labelled = labelled.set_index("dr7objid").loc[ids].reset_index()
@@ -138,7 +141,7 @@ print(f"{held_out.sum():,} of them were not in the SimCLR training sample")
 random_encoder = simclr.untrained_encoder(simclr.SimCLRSettings(
     image_size=sc.image_size, width=sc.width, seed=cfg.seed))
 probe_ids = ids[held_out]
-_, random_feats, _ = simclr.embed_folder(random_encoder, image_dir, probe_ids)
+_, random_feats, _ = simclr.embed_stored(random_encoder, store, probe_ids)
 probe = simclr.probe_table({"SimCLR": feats[held_out], "random init": random_feats},
                            simclr.probe_labels(labelled[held_out]), seed=cfg.seed)
 outputs.save_table(probe, "B-table-simclr", cfg,

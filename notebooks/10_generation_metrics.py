@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raregal.core import config, gz2_schema, images, outputs
+from raregal.core import config, gz2_schema, image_store, outputs
 from raregal.paper_b import checkpoint_metrics, gen_metrics, simclr
 from raregal.paper_b.diffusion import prompts as diffusion_prompts
 
@@ -62,7 +62,7 @@ overrides = {k: v for k, v in {"n_per_prompt": n_per_prompt, "inference_steps": 
 cfg = config.setup(profile, source, seed, overrides={"metrics": overrides})
 print(cfg.describe("metrics", "simclr", "diffusion"))
 mc = cfg.metrics
-image_dir = cfg.data_dir("interim", "gz2") / gz2_schema.IMAGES_DIR
+store = image_store.open_store(cfg)  # images at the profile's field of view, decoded once per size
 simclr_dir = cfg.data_dir("models", "simclr")
 diffusion_dir = cfg.data_dir("models", "diffusion")
 label = "mock" if source == "mock" else "real"
@@ -80,8 +80,8 @@ tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / gz2_sch
                                       made_by="07_gz2_labels"))
 model = simclr.load_simclr(simclr_dir)
 gen_size = cfg.diffusion.resolution  # real galaxies are seen at the generator's resolution too
-ids, feats, drops = simclr.embed_folder(model, image_dir, tags.dr7objid[tags.well_sampled].to_numpy(),
-                                        size=gen_size)
+ids, feats, drops = simclr.embed_stored(model, store, tags.dr7objid[tags.well_sampled].to_numpy(),
+                                       size=gen_size)
 print(f"{len(ids):,} well-sampled galaxies embedded at {gen_size} px (→ {model.settings.image_size} px "
       f"encoder); {len(drops)} unreadable")
 labelled = tags.set_index("dr7objid").loc[ids].reset_index()
@@ -121,7 +121,7 @@ print(qc.report.round(3).to_string(index=False))
 rows, held_cond = gen_metrics.as_generated(member[held], mc.max_real_per_condition, seed=cfg.seed)
 held_feats = feats[held][rows]
 held_answers = qc.predict(held_feats)
-batch = images.read_images(image_dir, ids[held][rows], size=gen_size)
+batch = store.read(ids[held][rows], size=gen_size)
 noise_feats, noise_answers = scorer.embed(gen_metrics.pixel_shuffle(batch.images.transpose(0, 3, 1, 2),
                                                                     seed=cfg.seed))
 noise_cond = held_cond[np.isin(ids[held][rows], batch.ids)]

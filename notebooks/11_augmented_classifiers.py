@@ -40,7 +40,7 @@ n_seeds = None  # repeats with different splits (None: the profile's value)
 # %%
 import pandas as pd
 
-from raregal.core import config, gz2_schema, outputs
+from raregal.core import config, gz2_schema, image_store, outputs
 from raregal.paper_b import classifiers
 
 overrides = {k: v for k, v in {"n_negatives": n_negatives, "n_seeds": n_seeds}.items() if v is not None}
@@ -49,17 +49,20 @@ print(cfg.describe("classifiers"))
 c = cfg.classifiers
 task_list = [t.strip() for t in tasks.split(",") if t.strip()]
 seeds = list(range(cfg.seed, cfg.seed + c.n_seeds))
+store = image_store.open_store(cfg)  # images at the profile's field of view, decoded once per size
 
 # %% [markdown]
 # ## Labels and the galaxies' inputs
-# Every catalog galaxy is turned into the arms' inputs once (kept for notebook 12). Unreadable images
-# are counted, not skipped silently.
+# Every catalog galaxy is turned into the arms' inputs once (kept for notebook 12), from the image store
+# (`raregal.core.image_store`: the profile's field of view, decoded once per size). Unreadable images
+# are counted, not skipped silently. A task whose split cannot be drawn from this sample is reported as
+# not run, its note naming `classifiers.n_negatives` and the sizes needed and found.
 
 # %%
 tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / "tags.parquet",
                                       made_by="07_gz2_labels"))
 feat = classifiers.featurizer_from_config(cfg)
-views, ids_read, drops = feat.catalog(cfg.data_dir("interim", "gz2") / "images", tags["dr7objid"],
+views, ids_read, drops = feat.catalog(store, tags["dr7objid"],
                                       cache=cfg.data_dir("processed", "classifiers", "catalog_views.npz"))
 labels = classifiers.task_labels(tags.set_index("dr7objid").loc[ids_read].reset_index(), task_list)
 print(f"{feat.mode} inputs {views.shape}; {len(drops)} image(s) dropped (unreadable or missing)")
@@ -77,8 +80,7 @@ outputs.record("B-table2-image-drops", len(drops), cfg)
 # %%
 catalog = gz2_schema.read_catalog(cfg.data_dir("interim", "gz2"))
 prompts = {t: classifiers.task_prompt(t) for t in task_list}
-image_dir = cfg.data_dir("interim", "gz2") / "images"
-refs = {t: classifiers.reference_images(tags, catalog, image_dir, t, seed=cfg.seed) for t in task_list}
+refs = {t: classifiers.reference_images(tags, catalog, store, t, seed=cfg.seed) for t in task_list}
 syn_views, syn_images, syn_notes = classifiers.task_synthetic(cfg, feat, prompts, c.n_synthetic, refs)
 for t, note in syn_notes.items():
     print(f"{t:7s} {note}")
@@ -90,7 +92,7 @@ for t, note in syn_notes.items():
 settings = classifiers.TrainSettings(lr=c.lr, epochs=c.epochs, batch_size=c.batch_size, seed=cfg.seed)
 per_seed = classifiers.run_table2(views, labels, settings, feat.make_model, c.n_negatives, seeds,
                                   synthetic=syn_views, augment=feat.augment, tasks=task_list,
-                                  synthetic_notes=syn_notes)
+                                  synthetic_notes=syn_notes, setting="classifiers.n_negatives")
 table = classifiers.table2_summary(per_seed)
 outputs.save_table(table, "B-table2", cfg,
                    caption=(f"Paper B Table 2 on the {cfg.source} survey: purity / completeness / F1 of "

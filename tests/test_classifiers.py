@@ -77,8 +77,8 @@ def test_split_task_refuses_what_cannot_be_drawn():
     _, y = blobs(300, frac=0.05)
     with pytest.raises(ValueError, match="not enough galaxies"):
         classifiers.split_task(y, n_negatives=200, n_positives=100, seed=0)
-    with pytest.raises(ValueError, match="at least one"):
-        classifiers.split_task(y, n_negatives=200, n_positives=3, seed=0)
+    with pytest.raises(ValueError, match="at least one each — raise classifiers.n_negatives"):
+        classifiers.split_task(y, n_negatives=200, n_positives=3, seed=0, setting="classifiers.n_negatives")
     eligible = np.zeros(len(y), bool)
     with pytest.raises(ValueError, match="have 0 and 0"):
         classifiers.split_task(y, 10, 2, seed=0, eligible=eligible)
@@ -260,6 +260,12 @@ def test_run_table2_all_tasks_and_unrunnable_task_reported():
                                   lambda: classifiers.head_classifier(6), n_negatives=10**5, seeds=[0],
                                   tasks=["bar"])
     assert len(per2) == 9 and per2.ours.isna().all() and per2.note.str.contains("not enough").all()
+    per3 = classifiers.run_table2(x[None], lab, classifiers.TrainSettings(epochs=1),
+                                  lambda: classifiers.head_classifier(6), n_negatives=10**5, seeds=[0],
+                                  tasks=["bar"], setting="classifiers.n_negatives")
+    n_pos = classifiers.n_positives_for(10**5, classifiers.TABLE2_FRACTIONS["bar"])
+    assert per3.note.str.contains(f"need {n_pos} positives and 100000 negatives, have .* — lower "
+                                  f"classifiers.n_negatives in the profile").all()  # names what to change
 
 
 def test_table2_summary_carries_the_published_value_of_each_row():
@@ -283,21 +289,33 @@ def test_table2_summary_carries_the_published_value_of_each_row():
 
 
 def test_featurizer_frozen_catalog_cache_and_drops(tmp_path):
+    import os
+
+    from raregal.core.image_store import ImageStore
     from raregal.core.images import write_images
 
     rng = np.random.default_rng(0)
     ids = np.arange(12, dtype=np.int64) + 500
     write_images(tmp_path / "img", ids[:10], rng.integers(0, 255, (10, 20, 20, 3), dtype=np.uint8))
+
+    def store():
+        return ImageStore(tmp_path / "img", ids, tmp_path / "store", image_size=20, progress=False)
+
     enc = TinyNet().eval()
     f = classifiers.Featurizer("frozen", 16, n_views=2, encoder=enc)
-    views, kept, drops = f.catalog(tmp_path / "img", ids, cache=tmp_path / "v.npz")
+    views, kept, drops = f.catalog(store(), ids, cache=tmp_path / "v.npz")
     assert views.shape == (2, 10, 4) and list(kept) == list(ids[:10])
     assert sorted(drops["id"].astype(int)) == [510, 511] and (drops.reason == "missing file").all()
-    again = f.catalog(tmp_path / "img", ids, cache=tmp_path / "v.npz")
+    again = f.catalog(store(), ids, cache=tmp_path / "v.npz")
     np.testing.assert_array_equal(again[0], views)
+    write_images(tmp_path / "img", ids[:1], np.full((1, 20, 20, 3), 255, np.uint8))  # an image changes:
+    t = (tmp_path / "v.npz").stat().st_mtime_ns + 10**9
+    os.utime(tmp_path / "img" / f"{ids[0]}.jpg", ns=(t, t))
+    changed = f.catalog(store(), ids, cache=tmp_path / "v.npz")[0]  # the cached views are not reused
+    assert not np.allclose(changed[0, 0], views[0, 0]) and np.allclose(changed[0, 1:], views[0, 1:], atol=1e-5)
     assert f.make_model().head.in_features == 4 and f.augment is None
     ft = classifiers.Featurizer("finetune", 16, width=1.0)
-    v2, _, _ = ft.catalog(tmp_path / "img", ids[:3])
+    v2, _, _ = ft.catalog(store(), ids[:3])
     assert v2.shape == (1, 3, 3, 16, 16) and 0 <= v2.min() and v2.max() <= 1 and ft.augment is not None
     with pytest.raises(ValueError, match="encoder"):
         classifiers.Featurizer("frozen", 16)
@@ -313,16 +331,18 @@ def test_synthetic_images_without_pipeline_is_not_run(tmp_path):
 
 def test_reference_images_come_from_outside_the_splits(tmp_path):
     from raregal.core.gz2_schema import column, stem_of
+    from raregal.core.image_store import ImageStore
     from raregal.core.images import write_images
 
     ids = np.arange(6, dtype=np.int64) + 100
     tags = pd.DataFrame({"dr7objid": ids, "well_sampled": [True, True, False, False, False, False]})
     frac = column(stem_of("t03", "a06"), "fraction")
     cat = pd.DataFrame({"dr7objid": ids, frac: [0.9, 0.9, 0.9, 0.2, 0.75, 0.8]})
-    write_images(tmp_path, ids, np.zeros((6, 8, 8, 3), np.uint8))
-    imgs, got = classifiers.reference_images(tags, cat, tmp_path, "bar", n=10)
+    write_images(tmp_path / "img", ids, np.zeros((6, 8, 8, 3), np.uint8))
+    store = ImageStore(tmp_path / "img", ids, tmp_path / "store", image_size=8, progress=False)
+    imgs, got = classifiers.reference_images(tags, cat, store, "bar", n=10)
     assert sorted(got) == [102, 104, 105] and imgs.shape == (3, 8, 8, 3)
-    assert classifiers.reference_images(tags, cat, tmp_path, "bar", min_fraction=0.95) == (None, [])
+    assert classifiers.reference_images(tags, cat, store, "bar", min_fraction=0.95) == (None, [])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -139,9 +139,20 @@ def test_search_refuses_bad_input():
         detg.run_search(detg.Survey(x[None], np.zeros(500, int)), syn[None], [], ten, head8)
     with pytest.raises(ValueError, match="synthetic"):
         detg.run_search(detg.Survey(x[None], ids), syn[None, :0], [], ten, head8)
-    with pytest.raises(ValueError, match="n_negatives"):
+    with pytest.raises(ValueError, match=r"1\.\.500 \(the galaxies searched\), got 1000000: lower "
+                                         r"detg.search_negatives"):
         detg.run_search(detg.Survey(x[None], ids), syn[None], [], detg.SearchSettings(n_negatives=10**6),
                         head8)
+
+
+def test_search_negatives_scale_to_a_small_sample_and_say_so():
+    assert detg.scaled_search_negatives(3000, 20000) == (3000, "")  # the profile's value fits: kept
+    n, note = detg.scaled_search_negatives(3000, 999)
+    assert n == 499 and note == ("detg.search_negatives = 3000 is more than 50% of the 999 galaxies "
+                                 "searched: 499 random negatives drawn")
+    with pytest.raises(ValueError, match=r"search_negatives = 10, but the catalog has 1 galaxies; .*"
+                                         r"survey_b.n_galaxies"):
+        detg.scaled_search_negatives(10, 1)
 
 
 def test_score_against_truth_counts():
@@ -258,6 +269,49 @@ def test_make_reviewers_mock_and_real(tmp_path):
     assert not p.exists() and all(r.review([1])[0] for r in revs)
     with pytest.raises(ValueError, match="truth"):
         detg.make_reviewers("mock", p)
+
+
+def test_table3_and_new_vs_known_say_they_need_the_known_list():
+    x, ids, truth, syn = survey(n=500)
+    per = detg.run_table3(x[None], None, TRAIN, head8, n_negatives=100, seeds=[0, 1], synthetic_views=syn[None])
+    table = detg.table3_summary(per)
+    assert len(table) == 9 and table.ours.isna().all() and table.paper.notna().all()
+    assert (table.note == f"not run: {detg.NO_KNOWN_LIST}").all()
+    # too few known D-ETGs for a split: the note names the profile value and the sizes
+    per = detg.run_table3(x[None], np.arange(500) < 3, TRAIN, head8, n_negatives=1000, seeds=[0])
+    assert per.note.str.contains("need 10 positives and 1000 negatives, have 3 and 497 — lower "
+                                 "detg.n_negatives").all()
+    rounds = pd.DataFrame({"round": [1], "n_candidates": [10], "n_flagged": [12], "n_accepted": [4]})
+    cat = pd.DataFrame({"id": range(4), "in_known_catalog": False})
+    fin = detg.search_table(rounds, cat, 1000, known_list=False).set_index("quantity")
+    assert fin.loc["accepted", "ours"] == 4  # the search itself ran
+    for q in ("accepted, not in known catalog", "new / catalog"):
+        assert np.isnan(fin.loc[q, "ours"]) and "needs the known D-ETG list" in fin.loc[q, "note"]
+
+
+def test_figures_without_the_list_or_physical_columns_say_what_is_missing():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(0)
+    n = 400
+    phys = pd.DataFrame({"dr7objid": np.arange(n), "z": rng.uniform(0.01, 0.2, n),
+                         "logmstar": rng.uniform(9, 12, n), "logsfr": np.nan})
+    s, note = detg.comparison_samples(phys, found_ids=range(0, 20), known_ids=None, etg=np.ones(n, bool),
+                                      n_control=50)
+    assert len(s["new"]) == 20 and s["known"].empty and len(s["control"]) == 50
+    assert "needs the known D-ETG list" in s["known"].attrs["missing"]
+    fig = detg.plot_cdf_panels(s, [("z", "z"), ("logsfr", "SFR")], n_boot=10)
+    z_ax, sfr_ax = fig.axes
+    assert [line.get_label() for line in z_ax.lines] == ["new (n=20)", "control (n=50)"]
+    assert any("known: needs the known D-ETG list" in t.get_text() for t in z_ax.texts)
+    assert not sfr_ax.lines and not sfr_ax.axison  # no SFR at all: no empty panel, but why
+    assert "the catalog has no logsfr values" in sfr_ax.texts[0].get_text()
+    nan_phys = phys.assign(z=np.nan, logmstar=np.nan)  # real data without physical columns
+    s, note = detg.comparison_samples(nan_phys, range(0, 20), None, np.ones(n, bool), 50)
+    assert s["control"].empty and note.startswith("no control sample (cannot match 50 rows")
+    fig = detg.plot_kdes(s, "z", np.linspace(0, 0.2, 20), "redshift")
+    assert not fig.axes[0].lines and "the catalog has no z values" in fig.axes[0].texts[0].get_text()
 
 
 def test_comparison_samples_matches_new_or_falls_back_to_known():

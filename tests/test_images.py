@@ -40,8 +40,11 @@ def test_missing_and_unreadable_files_are_counted_not_skipped(tmp_path, arrays):
     assert batch.ids.tolist() == [1, 2] and batch.images.shape == (2, 8, 8, 3)
     reasons = dict(zip(batch.drops.id, batch.drops.reason))
     assert reasons[4] == "missing file" and reasons[3].startswith("unreadable")
+    im.write_images(tmp_path / "png", [5], arrays[:1], ext=".png")
+    (tmp_path / "png" / "5.png").rename(tmp_path / "5.jpg")  # a PNG under a JPEG name
+    assert im.read_images(tmp_path, [5]).drops.reason.tolist() == ["not a JPEG (PNG)"]
     missing = im.find_missing(tmp_path, [1, 2, 3, 4, 5])
-    assert missing.id.tolist() == [4, 5] and missing.reason[0].startswith("no image file")
+    assert missing.id.tolist() == [4] and missing.reason[0].startswith("no image file")
 
 
 def test_mixed_sizes_need_a_size(tmp_path, arrays):

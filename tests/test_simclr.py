@@ -203,23 +203,44 @@ def test_probe_table_long_format_and_separation():
                                                               "n"] == 24  # '' rows left out: 80 * 0.3
 
 
-def test_embed_folder_counts_drops_and_embeddings_round_trip(tmp_path):
+def test_embed_stored_counts_drops_and_embeddings_round_trip(tmp_path):
+    from raregal.core.image_store import ImageStore
     from raregal.core.images import write_images
 
     rng = np.random.default_rng(0)
     write_images(tmp_path / "img", [1, 2, 3], rng.integers(0, 255, (3, 20, 20, 3), dtype=np.uint8))
+    store = ImageStore(tmp_path / "img", [1, 2, 3, 99], tmp_path / "store", image_size=20, progress=False)
     simclr.train_simclr(_images(12), tmp_path / "m", SimCLRSettings(epochs=0, **TINY), log=lambda m: None)
     model = simclr.load_simclr(tmp_path / "m")
-    ids, feats, drops = simclr.embed_folder(model, tmp_path / "img", [1, 2, 99, 3], batch_size=2)
+    ids, feats, drops = simclr.embed_stored(model, store, [1, 2, 99, 3], batch_size=2)
     assert list(ids) == [1, 2, 3] and feats.shape == (3, model.feature_dim)
     assert drops.to_dict("records") == [{"id": 99, "reason": "missing file"}]
-    _, small, _ = simclr.embed_folder(model, tmp_path / "img", [1, 2, 3], size=8)  # seen at 8 px
+    _, small, _ = simclr.embed_stored(model, store, [1, 2, 3], size=8)  # seen at 8 px
     assert small.shape == feats.shape and not np.allclose(small, feats)
     simclr.save_embeddings(tmp_path / "e.npz", ids, feats)
     ids2, feats2 = simclr.load_embeddings(tmp_path / "e.npz")
-    np.testing.assert_array_equal(ids2, ids) and np.testing.assert_allclose(feats2, feats)
+    np.testing.assert_array_equal(ids2, ids)
+    np.testing.assert_allclose(feats2, feats)
     with pytest.raises(FileNotFoundError, match="09_simclr"):
         simclr.load_embeddings(tmp_path / "none.npz")
+
+
+def test_training_sample_leaves_galaxies_for_the_probe_or_names_the_sample_size():
+    ids = np.arange(1000, 1200)
+    well = np.arange(200) % 2 == 0  # 100 well-sampled
+    rng = np.random.default_rng(0)
+    train, note = simclr.training_sample(ids, well, 50, rng)
+    again = np.sort(np.random.default_rng(0).choice(ids, 50, replace=False))
+    np.testing.assert_array_equal(train, again)  # enough left out: the plain draw, nothing scaled
+    assert note == ""
+    for n_train in (200, 500, None):  # the whole sample asked for: galaxies are kept out first
+        train, note = simclr.training_sample(ids, well, n_train, np.random.default_rng(1))
+        held = np.setdiff1d(ids[well], train)
+        assert len(held) >= simclr.MIN_HELD_OUT and len(train) == 200 - len(held)
+        assert f"simclr.n_train = {n_train}" in note and f"SimCLR trains on {len(train)}" in note
+    with pytest.raises(ValueError, match=r"need 20 well-sampled .* has 19 well-sampled of 200: .*"
+                                         r"survey_b.n_galaxies"):
+        simclr.training_sample(ids, np.arange(200) < 19, 10, rng)
 
 
 def test_probe_table_names_rare_classes_and_skips_degenerate_tasks():

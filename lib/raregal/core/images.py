@@ -11,6 +11,9 @@ is reported (``drops``: id, reason) and never silently skipped.
 - :func:`to_tensor` — uint8 (N, H, W, 3) → float32 torch tensor (N, 3, H, W) in [0, 1].
 - :func:`resize` — the one array resize (channels-first, bilinear with antialiasing) every stage uses.
 - :func:`write_images` — uint8 arrays → ``<folder>/<id>.<ext>`` (atomic per file).
+
+Paper-B notebooks read the survey through :mod:`raregal.core.image_store`, which decodes each image
+once per size with :func:`read_images` at the profile's field of view and keeps the arrays in HDF5.
 """
 from __future__ import annotations
 
@@ -23,6 +26,11 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
+_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}  # what a file's extension promises
+
+
+class WrongFormat(ValueError):
+    """A file whose content is not the format its extension names (e.g. a PNG saved as .jpg)."""
 
 
 class ImageBatch(NamedTuple):
@@ -33,6 +41,9 @@ class ImageBatch(NamedTuple):
 
 def _load(path: Path, size: int | None, crop: float) -> np.ndarray:
     with Image.open(path) as im:
+        expected = _FORMATS.get(path.suffix.lower())
+        if expected and im.format != expected:
+            raise WrongFormat(f"not a {expected} ({im.format})")
         im = im.convert("RGB")
         if crop < 1.0:
             w, h = im.size
@@ -67,8 +78,10 @@ def read_images(folder: Path | str, ids: Sequence, size: int | None = None, crop
     """Read ``<folder>/<id><ext>`` for each id as uint8 RGB, resized to ``size`` × ``size``.
 
     ``crop`` < 1 keeps the central fraction of each side first (e.g. 0.5 turns a 424 px GZ2 image
-    into its central 212 px). ``size=None`` keeps the file's size (all must then agree). Missing and
-    unreadable files are listed in ``drops``; the order of ``ids`` is kept for the others.
+    into its central 212 px; :func:`raregal.core.image_store.field_crop` gives the profile's value).
+    ``size=None`` keeps the file's size (all must then agree). Missing and unreadable files, and files
+    whose content is not what their extension says ("not a JPEG (PNG)"), are listed in ``drops``;
+    the order of ``ids`` is kept for the others.
     """
     if not 0.0 < crop <= 1.0:
         raise ValueError(f"crop must be in (0, 1], got {crop}")
@@ -85,6 +98,9 @@ def read_images(folder: Path | str, ids: Sequence, size: int | None = None, crop
             continue
         try:
             arr = _load(path, size, crop)
+        except WrongFormat as err:
+            drops.append((image_id, str(err)))
+            continue
         except (UnidentifiedImageError, OSError, ValueError) as err:
             drops.append((image_id, f"unreadable: {type(err).__name__}"))
             continue

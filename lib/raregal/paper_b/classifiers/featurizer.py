@@ -47,18 +47,18 @@ def embed_views(images: Any, encode: Callable[[torch.Tensor], Any], n_views: int
     return np.stack(views)
 
 
-def encoder_views(encoder: nn.Module, image_dir: Any, ids: Sequence[int], image_size: int,
+def encoder_views(encoder: nn.Module, store: Any, ids: Sequence[int], image_size: int,
                   n_views: int, seed: int = 0, batch_size: int = 512
                   ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Frozen-encoder features of the catalog images, ``(n_views, N_read, D)``, view 0 plain and the
+    """Frozen-encoder features of the catalog images of ``store``
+    (:class:`raregal.core.image_store.ImageStore`), ``(n_views, N_read, D)``, view 0 plain and the
     others augmented; returns ``(views, ids_read, drops)`` — unreadable images are listed, not lost."""
-    from raregal.core.images import iter_image_batches, to_tensor
+    from raregal.core.images import to_tensor
 
     encoder.eval()
     augment = make_augment(image_size) if n_views > 1 else None
     parts, kept, drops = [], [], []
-    for k, batch in enumerate(iter_image_batches(image_dir, list(ids), batch_size=batch_size,
-                                                 size=image_size)):
+    for k, batch in enumerate(store.iter_batches(list(ids), size=image_size, batch_size=batch_size)):
         drops.append(batch.drops)
         if len(batch.ids) == 0:
             continue
@@ -67,7 +67,7 @@ def encoder_views(encoder: nn.Module, image_dir: Any, ids: Sequence[int], image_
                                  batch_size=256, seed=seed + k))
         kept.append(np.asarray(batch.ids, np.int64))
     if not parts:
-        raise ValueError(f"no image of {len(ids)} could be read from {image_dir}")
+        raise ValueError(f"no image of {len(ids)} could be read from {store.image_dir}")
     return np.concatenate(parts, axis=1), np.concatenate(kept), pd.concat(drops, ignore_index=True)
 
 
@@ -117,29 +117,30 @@ class Featurizer:
         return embed_views(x, lambda b: self.encoder(b).numpy(), self.n_views,
                            make_augment(self.image_size) if self.n_views > 1 else None, seed=self.seed)
 
-    def cache_key(self, ids: Sequence[int]) -> str:
-        """What the catalog's views depend on: settings, the ids asked for, the encoder's weights."""
+    def cache_key(self, ids: Sequence[int], images: str = "") -> str:
+        """What the catalog's views depend on: settings, the ids asked for, the images (the store's
+        fingerprint: field of view, catalog, files) and the encoder's weights."""
         return json.dumps({"mode": self.mode, "size": self.image_size, "views": self.n_views,
+                           "images": images,
                            "seed": self.seed, "n": len(ids),
                            "ids_sum": int(np.sum(np.asarray(ids, np.int64) % 1000003)),
                            "encoder": sum(float(p.detach().double().sum()) for p in self.encoder.parameters())
                            if self.encoder is not None else None})
 
-    def catalog(self, image_dir: Any, ids: Sequence[int], cache: Any = None
+    def catalog(self, store: Any, ids: Sequence[int], cache: Any = None
                 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-        """Views of the catalog images ``(V, N_read, ...)``, the ids read, and the drop table; kept in
-        ``cache`` (npz) for the next notebook when the ids and settings are the same."""
-        key = self.cache_key(ids)
+        """Views of the catalog images of ``store`` (:class:`raregal.core.image_store.ImageStore`)
+        ``(V, N_read, ...)``, the ids read, and the drop table; kept in ``cache`` (npz) for the next
+        notebook when the ids, images and settings are the same."""
+        key = self.cache_key(ids, store.fingerprint(self.image_size))
         cached = caches.load_views(cache, key)
         if cached is not None:
             return cached
         if self.mode == "frozen":
-            views, kept, drops = encoder_views(self.encoder, image_dir, ids, self.image_size,
+            views, kept, drops = encoder_views(self.encoder, store, ids, self.image_size,
                                                self.n_views, self.seed)
         else:
-            from raregal.core.images import read_images
-
-            batch = read_images(image_dir, list(ids), size=self.image_size)
+            batch = store.read(list(ids), size=self.image_size)
             views, kept, drops = self.images(batch.images), np.asarray(batch.ids, np.int64), batch.drops
         if cache is not None:
             caches.save_views(cache, key, views, kept, drops)

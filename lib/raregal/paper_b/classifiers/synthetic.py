@@ -98,15 +98,15 @@ def task_synthetic(cfg: Any, featurizer: Featurizer, prompts: dict[str, str], n:
     return views, images, notes
 
 
-def reference_images(tags: pd.DataFrame, catalog: pd.DataFrame, image_dir: Any, task: str,
+def reference_images(tags: pd.DataFrame, catalog: pd.DataFrame, store: Any, task: str,
                      n: int = 64, min_fraction: float = 0.7, seed: int = 0
                      ) -> tuple[np.ndarray | None, list]:
     """Real galaxies to start a task's synthetic positives from (img2img, Ma et al. 2025 §2):
     volunteers' vote fraction for the task's answer(s) ≥ ``min_fraction`` but *not* well-sampled, so
     they are in no split of :func:`raregal.paper_b.classifiers.table2.run_table2` and no test galaxy
-    leaks into training through a reference."""
+    leaks into training through a reference. Images come from ``store``
+    (:class:`raregal.core.image_store.ImageStore`) at its size and field of view."""
     from raregal.core.gz2_schema import column, stem_of
-    from raregal.core.images import read_images
     from raregal.paper_b.labels import TAGS
 
     rows = TAGS.set_index("name").loc[list(TABLE2_TAGS[task])]
@@ -118,5 +118,5 @@ def reference_images(tags: pd.DataFrame, catalog: pd.DataFrame, image_dir: Any, 
     if len(pool) == 0:
         return None, []
     pick = np.random.default_rng(seed).choice(pool, min(n, len(pool)), replace=False)
-    batch = read_images(image_dir, pick.tolist())
+    batch = store.read(pick.tolist())
     return (batch.images, batch.ids.tolist()) if len(batch.ids) else (None, [])

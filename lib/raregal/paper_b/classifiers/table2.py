@@ -59,7 +59,8 @@ def run_table2(views: Any, labels: pd.DataFrame, settings: TrainSettings,
                make_model: Callable[[], BinaryClassifier], n_negatives: int, seeds: Sequence[int],
                synthetic: dict[str, Any] | None = None, augment: nn.Module | None = None,
                tasks: Sequence[str] = tuple(TABLE2_TAGS), fractions: dict[str, float] = TABLE2_FRACTIONS,
-               synthetic_notes: dict[str, str] | None = None) -> pd.DataFrame:
+               synthetic_notes: dict[str, str] | None = None,
+               setting: str = "n_negatives") -> pd.DataFrame:
     """Every task × seed × method on ``views`` (row i ↔ ``labels`` row i): fixed ``n_negatives``,
     positives at the paper's fraction. A task whose split cannot be drawn is reported (NaN + note).
 
@@ -87,6 +88,9 @@ def run_table2(views: Any, labels: pd.DataFrame, settings: TrainSettings,
         Task → share of positives in the whole set (Table 2 column 2 by default).
     synthetic_notes : dict, optional
         Task → why the augmented arm did not run, when it has no synthetic views.
+    setting : str
+        The profile value behind ``n_negatives`` (``classifiers.n_negatives``), named in the note of
+        a task whose split cannot be drawn.
 
     Returns
     -------
@@ -103,7 +107,7 @@ def run_table2(views: Any, labels: pd.DataFrame, settings: TrainSettings,
         for seed in seeds:
             try:
                 split = split_task(labels[task].to_numpy(bool), n_negatives, n_pos, seed,
-                                   eligible=labels["eligible"].to_numpy(bool))
+                                   eligible=labels["eligible"].to_numpy(bool), setting=setting)
             except ValueError as err:
                 rows.append(not_run_rows(f"not run: {err}").assign(task=task, seed=seed))
                 continue

@@ -15,7 +15,13 @@ Modules, one concern each:
 
 The names below are the package's public interface (notebook 12 uses them).
 """
-from raregal.paper_b.detg.plots import SAMPLE_COLOURS, image_rows, plot_cdf_panels, plot_kdes
+from raregal.paper_b.detg.plots import (
+    SAMPLE_COLOURS,
+    image_rows,
+    plot_cdf_panels,
+    plot_kdes,
+    say_what_is_missing,
+)
 from raregal.paper_b.detg.samples import (
     bootstrap_cdf,
     catalog_rows,
@@ -29,21 +35,22 @@ from raregal.paper_b.detg.search import (
     Survey,
     make_reviewers,
     run_search,
+    scaled_search_negatives,
     score_against_truth,
     search_table,
     search_with_vetting,
 )
 from raregal.paper_b.detg.synthetic import DETG_PROMPTS, ETG_TAGS, clean_etgs, synthetic_detgs
 from raregal.paper_b.detg.table3 import (
+    NO_KNOWN_LIST,
     TABLE3_RATIO,
     run_table3,
     table3_split,
     table3_summary,
 )
 
-__all__ = ["CATALOG_COLUMNS", "DETG_PROMPTS", "ETG_TAGS", 
-           "SAMPLE_COLOURS", "TABLE3_RATIO", "SearchSettings", "Survey",
-           "bootstrap_cdf", "catalog_rows", "clean_etgs", "comparison_samples", "image_rows", "kde",
-           "make_reviewers", "matched_control", "plot_cdf_panels", "plot_kdes", "run_search", "run_table3",
-           "score_against_truth", "search_table", "search_with_vetting", "synthetic_detgs", "table3_split",
-           "table3_summary"]
+__all__ = ["CATALOG_COLUMNS", "DETG_PROMPTS", "ETG_TAGS", "NO_KNOWN_LIST", "SAMPLE_COLOURS", "TABLE3_RATIO",
+           "SearchSettings", "Survey", "bootstrap_cdf", "catalog_rows", "clean_etgs", "comparison_samples",
+           "image_rows", "kde", "make_reviewers", "matched_control", "plot_cdf_panels", "plot_kdes",
+           "run_search", "run_table3", "say_what_is_missing", "scaled_search_negatives", "score_against_truth",
+           "search_table", "search_with_vetting", "synthetic_detgs", "table3_split", "table3_summary"]

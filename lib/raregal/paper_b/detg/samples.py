@@ -104,19 +104,33 @@ def catalog_rows(catalog: pd.DataFrame, ids: Sequence[int]) -> pd.DataFrame:
     return cat.loc[ids].reset_index()
 
 
-def comparison_samples(physical: pd.DataFrame, found_ids: Sequence[int], known_ids: Sequence[int],
+def comparison_samples(physical: pd.DataFrame, found_ids: Sequence[int], known_ids: Sequence[int] | None,
                        etg: Any, n_control: int, seed: int = 0) -> tuple[dict[str, pd.DataFrame], str]:
     """The three samples of Figs 8, 9, D4: newly found (accepted, not known), known, and a control of
     early types (``etg`` bool per row, neither found nor known) matched in z and M* to the new sample
-    (to the known one when fewer than 5 were found; the note says so)."""
+    (to the known one when fewer than 5 were found; the note says so).
+
+    ``known_ids=None`` (real data without the known D-ETG list): "new" is every accepted galaxy and
+    "known" is empty; an empty sample carries why in ``attrs['missing']``, for the figure to say. A
+    control that cannot be matched (no finite z and M*, e.g. real data without physical columns) is
+    empty too, with the reason.
+    """
     ids = physical["dr7objid"].to_numpy(np.int64)
     found = np.isin(ids, np.asarray(list(found_ids), np.int64))
-    known = np.isin(ids, np.asarray(list(known_ids), np.int64))
+    known = np.isin(ids, np.asarray(list([] if known_ids is None else known_ids), np.int64))
     new = physical[found & ~known]
     kn = physical[known]
+    if known_ids is None:
+        kn = kn.copy()
+        kn.attrs["missing"] = "needs the known D-ETG list (Kaviraj et al. 2012)"
     pool = physical[np.asarray(etg, bool) & ~found & ~known]
-    target, note = (new, "control matched to the new sample") if len(new) >= 5 else \
+    target, note = (new, "control matched to the new sample") if len(new) >= 5 or known_ids is None else \
         (kn, f"only {len(new)} new D-ETGs: control matched to the known sample")
-    control = matched_control(target, pool, n_control, seed=seed)
-    note += f"; {control.attrs['n_reused']} control draws repeat a galaxy"
+    try:
+        control = matched_control(target, pool, n_control, seed=seed)
+        note += f"; {control.attrs['n_reused']} control draws repeat a galaxy"
+    except ValueError as err:
+        control = physical.iloc[:0].copy()
+        control.attrs["missing"] = f"no control: {err}"
+        note = f"no control sample ({err})"
     return {"new": new, "known": kn, "control": control}, note

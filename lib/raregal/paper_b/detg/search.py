@@ -18,6 +18,31 @@ from raregal.paper_b import classifiers, vetting
 from raregal.paper_b.values import PAPER_SEARCH
 
 CATALOG_COLUMNS = ("id", "score", "round", "votes", "in_known_catalog")
+MAX_NEGATIVE_SHARE = 0.5  # at most this share of the catalog is drawn as round-1 negatives
+NEEDS_KNOWN_LIST = "needs the known D-ETG list (Kaviraj et al. 2012)"
+
+
+def scaled_search_negatives(n_negatives: int, n_catalog: int,
+                            max_share: float = MAX_NEGATIVE_SHARE) -> tuple[int, str]:
+    """The round-1 random negatives for a catalog of ``n_catalog`` galaxies: ``detg.search_negatives``,
+    or at most ``max_share`` of the catalog when the sample is smaller (Ma et al. 2025 §4.3 draw
+    10,000 of 239,695), so most galaxies are scored without having been trained on as negatives.
+
+    Returns
+    -------
+    (n, note)
+        The number to draw and what was scaled ('' when nothing was).
+    """
+    if n_negatives < 1:
+        raise ValueError(f"detg.search_negatives must be >= 1, got {n_negatives}")
+    cap = int(max_share * n_catalog)
+    if cap < 1:
+        raise ValueError(f"the search needs random negatives: detg.search_negatives = {n_negatives}, but "
+                         f"the catalog has {n_catalog} galaxies; use a larger sample (survey_b.n_galaxies)")
+    if n_negatives <= cap:
+        return n_negatives, ""
+    return cap, (f"detg.search_negatives = {n_negatives} is more than {max_share:.0%} of the {n_catalog} "
+                 f"galaxies searched: {cap} random negatives drawn")
 
 
 @dataclass(frozen=True)
@@ -139,7 +164,8 @@ def _checked(survey: Survey, synthetic_views: Any, n_negatives: int
     if s.shape[1] == 0:
         raise ValueError("the search starts from synthetic D-ETGs: none were given")
     if not 0 < n_negatives <= len(ids):
-        raise ValueError(f"n_negatives must be in 1..{len(ids)}, got {n_negatives}")
+        raise ValueError(f"n_negatives must be in 1..{len(ids)} (the galaxies searched), got {n_negatives}:"
+                         f" lower detg.search_negatives in the profile (see scaled_search_negatives)")
     return v, s, ids
 
 
@@ -266,9 +292,10 @@ def score_against_truth(catalog_ids: Sequence[int], ids: Sequence[int], truth: A
 
 
 def search_table(rounds: pd.DataFrame, catalog: pd.DataFrame, n_catalog: int,
-                 truth_scores: dict[str, float] | None = None) -> pd.DataFrame:
+                 truth_scores: dict[str, float] | None = None, known_list: bool = True) -> pd.DataFrame:
     """``B-table-search``: candidates and accepted per round (and as a fraction of the catalog, the
-    comparable number), the final catalog, and — on the mock — its purity and completeness."""
+    comparable number), the final catalog, and — on the mock — its purity and completeness.
+    Without the known D-ETG list (``known_list=False``) the "new vs known" rows are NaN and say so."""
     rows = []
     if "not_run" in rounds:
         return pd.DataFrame([{"round": "all", "quantity": "search not run", "ours": np.nan,
@@ -286,12 +313,13 @@ def search_table(rounds: pd.DataFrame, catalog: pd.DataFrame, n_catalog: int,
         if "n_candidates_true" in rounds:
             rows.append({"round": rnd, "quantity": "true D-ETGs among candidates (mock truth)",
                          "ours": r.n_candidates_true, "paper": np.nan})
-    new = int((~catalog["in_known_catalog"]).sum())
+    new = int((~catalog["in_known_catalog"]).sum()) if known_list else np.nan
+    unknown = {} if known_list else {"note": NEEDS_KNOWN_LIST}
     rows += [{"round": "final", "quantity": "accepted", "ours": len(catalog), "paper": np.nan},
              {"round": "final", "quantity": "accepted, not in known catalog", "ours": new,
-              "paper": PAPER_SEARCH["final_new"]},
+              "paper": PAPER_SEARCH["final_new"], **unknown},
              {"round": "final", "quantity": "new / catalog", "ours": new / n_catalog,
-              "paper": PAPER_SEARCH["final_new"] / PAPER_SEARCH["n_catalog"]}]
+              "paper": PAPER_SEARCH["final_new"] / PAPER_SEARCH["n_catalog"], **unknown}]
     for k, v in (truth_scores or {}).items():
         rows.append({"round": "final", "quantity": f"{k} (mock truth)", "ours": v, "paper": np.nan})
     return pd.DataFrame(rows)

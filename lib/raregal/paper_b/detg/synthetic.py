@@ -32,13 +32,12 @@ def clean_etgs(tags: pd.DataFrame, catalog: pd.DataFrame) -> np.ndarray:
     return tags["dr7objid"].to_numpy(np.int64)[etg & quiet & ~known]
 
 
-def synthetic_detgs(cfg: Any, featurizer: classifiers.Featurizer, etg_ids: Sequence[int], image_dir: Any,
+def synthetic_detgs(cfg: Any, featurizer: classifiers.Featurizer, etg_ids: Sequence[int], store: Any,
                     n: int, n_references: int = 64) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     """``n`` synthetic D-ETGs split over the weighted prompts of Fig. 7, each started (img2img,
-    Ma et al. 2025 §2) from a random real early type of ``etg_ids`` (see :func:`clean_etgs`).
+    Ma et al. 2025 §2) from a random real early type of ``etg_ids`` (see :func:`clean_etgs`), read
+    from ``store`` (:class:`raregal.core.image_store.ImageStore`) at its size and field of view.
     Returns ``(views, uint8 images, note)``; ``(None, None, why)`` when there is no generator."""
-    from raregal.core.images import read_images
-
     etg_ids = np.asarray(etg_ids, np.int64)
     if len(etg_ids) == 0:
         raise ValueError("no early-type reference galaxies to start the synthetic D-ETGs from")
@@ -46,7 +45,7 @@ def synthetic_detgs(cfg: Any, featurizer: classifiers.Featurizer, etg_ids: Seque
     refs = {}
     for name in ("detg_round", "detg_in_between"):
         pick = rng.choice(etg_ids, min(n_references, len(etg_ids)), replace=False)
-        batch = read_images(image_dir, pick.tolist())
+        batch = store.read(pick.tolist())
         refs[name] = (batch.images, batch.ids.tolist()) if len(batch.ids) else (None, None)
     prompts = dict(zip(("detg_round", "detg_in_between"), DETG_PROMPTS))
     counts = {"detg_round": n - n // 2, "detg_in_between": n // 2}

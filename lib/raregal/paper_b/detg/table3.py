@@ -13,10 +13,13 @@ import pandas as pd
 from torch import nn
 
 from raregal.paper_b import classifiers
+from raregal.paper_b.classifiers.arms import not_run_rows
 from raregal.paper_b.values import PAPER_TABLE3
 
 TABLE3_RATIO = 0.01  # 100 positives : 10,000 negatives
 TABLE3_KEYS = ("method", "quantity")
+NO_KNOWN_LIST = ("needs the known D-ETG list (Kaviraj et al. 2012: data/raw/catalogs/detg_kaviraj12.*, "
+                 "read by notebook 01)")
 
 
 def table3_split(known: Any, n_negatives: int, seed: int, ratio: float = TABLE3_RATIO,
@@ -31,7 +34,7 @@ def run_table3(views: Any, known: Any, settings: classifiers.TrainSettings,
                make_model: Callable[[], classifiers.BinaryClassifier], n_negatives: int,
                seeds: Sequence[int], positive_ratio: float = TABLE3_RATIO, synthetic_views: Any = None,
                synthetic_note: str = "not run: no synthetic images",
-               augment: nn.Module | None = None) -> pd.DataFrame:
+               augment: nn.Module | None = None, setting: str = "detg.n_negatives") -> pd.DataFrame:
     """Every seed × arm of Table 3 on ``views`` (row i ↔ ``known`` row i), as
     :func:`raregal.paper_b.classifiers.table2.run_table2` runs one task.
 
@@ -39,8 +42,9 @@ def run_table3(views: Any, known: Any, settings: classifiers.TrainSettings,
     ----------
     views : array (V, N, ...)
         The catalog's inputs to the arms.
-    known : bool array (N,)
-        Galaxies of the known D-ETG catalog: the positives.
+    known : bool array (N,) or None
+        Galaxies of the known D-ETG catalog: the positives. None (real data without the list):
+        every arm is reported as not run, the note naming the list.
     settings, make_model, augment
         Training of each arm, as for Table 2.
     n_negatives : int
@@ -53,18 +57,23 @@ def run_table3(views: Any, known: Any, settings: classifiers.TrainSettings,
         Synthetic D-ETGs for the augmented arm; without them that arm is reported as not run.
     synthetic_note : str
         Why there are no synthetic D-ETGs (the note of the not-run arm).
+    setting : str
+        The profile value behind ``n_negatives``, named when a split cannot be drawn.
 
     Returns
     -------
     DataFrame
         Long format per seed: ``method, quantity, ours, note`` (+ counts), ``task`` = "detg", ``seed``.
     """
+    if known is None:
+        return pd.concat([not_run_rows(f"not run: {NO_KNOWN_LIST}").assign(task="detg", seed=s)
+                          for s in seeds], ignore_index=True)
     labels = pd.DataFrame({"detg": np.asarray(known, bool), "eligible": True})
     return classifiers.run_table2(views, labels, settings, make_model, n_negatives, list(seeds),
                                   synthetic={"detg": synthetic_views} if synthetic_views is not None else {},
                                   augment=augment, tasks=["detg"],
                                   fractions={"detg": positive_ratio / (1 + positive_ratio)},
-                                  synthetic_notes={"detg": synthetic_note})
+                                  synthetic_notes={"detg": synthetic_note}, setting=setting)
 
 
 def table3_summary(per_seed: pd.DataFrame) -> pd.DataFrame:

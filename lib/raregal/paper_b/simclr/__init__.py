@@ -16,7 +16,7 @@ from raregal.paper_b.simclr.augment import galaxy_augment, make_augment
 from raregal.paper_b.simclr.embed import (
     EMBEDDINGS,
     embed,
-    embed_folder,
+    embed_stored,
     load_embeddings,
     save_embeddings,
     tsne_2d,
@@ -31,6 +31,7 @@ from raregal.paper_b.simclr.model import (
     untrained_encoder,
 )
 from raregal.paper_b.simclr.probe import (
+    MIN_HELD_OUT,
     MORPHOLOGY_ORDER,
     PROBE_TASKS,
     cosine_separation,
@@ -38,11 +39,12 @@ from raregal.paper_b.simclr.probe import (
     morphology_class,
     probe_labels,
     probe_table,
+    training_sample,
 )
 from raregal.paper_b.simclr.train import HISTORY, load_history, nt_xent, train_simclr
 
-__all__ = ["CHECKPOINT", "EMBEDDINGS", "HISTORY", "MORPHOLOGY_ORDER", "PROBE_TASKS", "SimCLRModel",
-           "SimCLRSettings", "cosine_separation", "embed", "embed_folder", "galaxy_augment", "linear_probe",
-           "load_embeddings", "load_history", "load_simclr", "make_augment", "morphology_class", "nt_xent",
-           "prepare_images", "probe_labels", "probe_table", "save_checkpoint", "save_embeddings",
-           "train_simclr", "untrained_encoder", "tsne_2d"]
+__all__ = ["CHECKPOINT", "EMBEDDINGS", "HISTORY", "MIN_HELD_OUT", "MORPHOLOGY_ORDER", "PROBE_TASKS",
+           "SimCLRModel", "SimCLRSettings", "cosine_separation", "embed", "embed_stored", "galaxy_augment",
+           "linear_probe", "load_embeddings", "load_history", "load_simclr", "make_augment",
+           "morphology_class", "nt_xent", "prepare_images", "probe_labels", "probe_table", "save_checkpoint",
+           "save_embeddings", "train_simclr", "training_sample", "untrained_encoder", "tsne_2d"]

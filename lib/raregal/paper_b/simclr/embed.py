@@ -35,19 +35,18 @@ def embed(model: SimCLRModel, images: Any, batch_size: int = 256, projection: bo
     return torch.cat(out).numpy().astype(np.float32)
 
 
-def embed_folder(model: SimCLRModel, folder: Path | str, ids: Sequence, batch_size: int = 512,
+def embed_stored(model: SimCLRModel, store: Any, ids: Sequence, batch_size: int = 512,
                  size: int | None = None) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Embed ``<folder>/<id>.jpg`` in batches through :mod:`raregal.core.images`; returns (ids read,
-    features, drops with a reason per unread id).
+    """Embed the galaxies ``ids`` of an image store (:class:`raregal.core.image_store.ImageStore`) in
+    batches; returns (ids read, features, drops with a reason per unread id).
 
     Images are read at ``size`` (default: the encoder's) and then resized to the encoder's size, so
     real galaxies can be seen at a generator's resolution, like the images it makes.
     """
-    from raregal.core.images import iter_image_batches, to_tensor
+    from raregal.core.images import to_tensor
 
     got_ids, feats, drops = [], [], []
-    for batch in iter_image_batches(folder, ids, batch_size=batch_size,
-                                    size=size or model.settings.image_size):
+    for batch in store.iter_batches(ids, size=size or model.settings.image_size, batch_size=batch_size):
         drops.append(batch.drops)
         if len(batch.ids):
             got_ids.append(batch.ids)
@@ -55,7 +54,8 @@ def embed_folder(model: SimCLRModel, folder: Path | str, ids: Sequence, batch_si
                 warnings.filterwarnings("ignore", message="resizing")
                 feats.append(embed(model, to_tensor(batch.images), batch_size=batch_size))
     if not feats:
-        return np.zeros(0, np.int64), np.zeros((0, model.feature_dim), np.float32), pd.concat(drops)
+        return (np.zeros(0, np.int64), np.zeros((0, model.feature_dim), np.float32),
+                pd.concat(drops) if drops else pd.DataFrame(columns=["id", "reason"]))
     return np.concatenate(got_ids), np.concatenate(feats), pd.concat(drops, ignore_index=True)
 
 

@@ -18,6 +18,43 @@ MORPHOLOGY_ORDER = ("merger", "ring", "dust_lane", "edge_on", "bar", "spiral", "
 PROBE_TASKS = {"spiral": ("spiral",), "edge-on": ("edge_on",), "bar": ("bar",),
                "obvious bulge": ("bulge_obvious", "bulge_dominant"),
                "smooth": ("smooth", "completely_round", "in_between_round", "cigar_shaped")}
+MIN_HELD_OUT = 20  # well-sampled galaxies SimCLR must not train on, for the probe and Fig. A2
+HELD_OUT_SHARE = 0.1  # share of the well-sampled galaxies kept out when the draw leaves too few
+
+
+def training_sample(ids: Any, well_sampled: Any, n_train: int | None, rng: np.random.Generator,
+                    min_held_out: int = MIN_HELD_OUT) -> tuple[np.ndarray, str]:
+    """SimCLR's training galaxies: ``n_train`` drawn at random from ``ids`` (all when None), leaving
+    at least ``min_held_out`` well-sampled galaxies unseen for the linear probe and Fig. A2.
+
+    When the plain draw leaves fewer (a sample not much larger than ``simclr.n_train``), the larger
+    of ``min_held_out`` and 10 % of the well-sampled galaxies is kept out first and SimCLR trains on
+    at most the rest; ``note`` says so ('' when the plain draw was used). Fewer well-sampled galaxies
+    than ``min_held_out`` in all is an error naming the sample size to raise.
+
+    Returns
+    -------
+    (train_ids, note)
+        Sorted ids of the training sample and what was scaled.
+    """
+    ids = np.asarray(ids)
+    well = np.asarray(well_sampled, bool)
+    n_well = int(well.sum())
+    if n_well < min_held_out:
+        raise ValueError(f"the SimCLR linear probe and Fig. A2 need {min_held_out} well-sampled galaxies "
+                         f"outside the training sample, but the catalog has {n_well} well-sampled of "
+                         f"{len(ids)}: use a larger sample (survey_b.n_galaxies)")
+    n_use = len(ids) if n_train is None else min(n_train, len(ids))
+    train = np.sort(rng.choice(ids, n_use, replace=False))
+    n_left = n_well - int(np.isin(ids[well], train).sum())
+    if n_left >= min_held_out:
+        return train, ""
+    held = rng.choice(ids[well], max(min_held_out, int(np.ceil(HELD_OUT_SHARE * n_well))), replace=False)
+    pool = ids[~np.isin(ids, held)]
+    train = np.sort(rng.choice(pool, min(n_use, len(pool)), replace=False))
+    return train, (f"simclr.n_train = {n_train} of {len(ids)} galaxies left {n_left} well-sampled ones "
+                   f"for the probe (need {min_held_out}): {len(held)} kept out, SimCLR trains on "
+                   f"{len(train)}")
 
 
 def linear_probe(features: np.ndarray, labels: Any, test_fraction: float = 0.3,
