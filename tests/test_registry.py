@@ -29,7 +29,10 @@ def test_each_notebook_belongs_to_its_paper():
     assert [nb.number for nb in registry.NOTEBOOKS if nb.papers == ("B",)] == [
         "07", "08", "09", "10", "11", "12"]
     for nb in registry.NOTEBOOKS[1:]:  # an output's id names its paper
-        assert all(o.id.startswith(f"{nb.papers[0]}-") for o in nb.outputs if o.kind != "catalog")
+        assert all(o.paper == nb.papers[0] for o in nb.outputs if o.kind != "catalog")
+    assert [o.paper for o in registry.BY_NUMBER["01"].outputs] == ["A", "B"]
+    assert registry.Output("detg_candidates", "catalog", "").paper == ""
+    assert registry.Output("Z-fig1", "figure", "").paper == ""
     assert (registry.numbers_of("A"), registry.numbers_of("B")) == ("02–06", "07–12")
 
 

@@ -90,6 +90,7 @@ def test_mock_and_real_reports_sit_side_by_side_and_the_index_lists_both(tmp_cfg
     assert "figures/mock-smoke" not in real_html
     # the paper-B-only run lists 01 and paper B's notebooks, not paper A's
     assert "07_gz2_labels" in real_html and "02_preprocess" not in real_html
+    assert 'id="B-data-summary"' in real_html and 'id="A-data-summary"' not in real_html
     assert "02_preprocess" in mock_html  # no record of its fetch: every notebook
     index = (root / "paper" / "build" / "index.html").read_text()
     assert index.index('href="mock-smoke/report.html"') < index.index('href="real-smoke/report.html"')

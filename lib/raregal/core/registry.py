@@ -19,6 +19,12 @@ class Output:
     kind: str  # "figure" | "table" | "catalog"
     reproduces: str  # what in which paper, e.g. "paper A Fig. 1"; "" for our own diagnostics
 
+    @property
+    def paper(self) -> str:
+        """``A`` or ``B``, the paper an output belongs to, from its id (``A-fig1``); "" when it has none."""
+        head = self.id.split("-", 1)[0]
+        return head if head in PAPERS and "-" in self.id else ""
+
 
 @dataclass(frozen=True)
 class Notebook:

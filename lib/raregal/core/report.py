@@ -162,20 +162,21 @@ def _catalog_entry(paths: config.Paths, out: registry.Output, out_dir: Path) -> 
     return entry
 
 
-def _notebooks(paths: config.Paths) -> list[registry.Notebook]:
-    """The notebooks of the papers this run prepared (all of them when 01_fetch left no record)."""
-    prepared = registry.read_prepared(paths.interim / paths.run) or registry.PAPERS
-    return [nb for nb in registry.NOTEBOOKS if set(nb.papers) & set(prepared)]
-
-
 def collect(paths: config.Paths, out_dir: Path) -> list[dict]:
-    """One section per notebook of the run with its outputs (present or missing) and its last run."""
+    """One section per notebook of the run with its outputs (present or missing) and its last run.
+
+    Only the papers this run prepared are shown (all of them when 01_fetch left no record), so a
+    paper-B-only run does not list paper A's outputs as missing.
+    """
+    prepared = registry.read_prepared(paths.interim / paths.run) or registry.PAPERS
     timings = _json(paths.build / "timings.json")
     makers = {"figure": _figure_entry, "table": _table_entry, "catalog": _catalog_entry}
     sections = []
-    for nb in _notebooks(paths):
-        sections.append({"stem": nb.stem, "title": nb.title, "run": timings.get(nb.stem),
-                         "outputs": [makers[o.kind](paths, o, out_dir) for o in nb.outputs]})
+    for nb in registry.NOTEBOOKS:
+        if set(nb.papers) & set(prepared):
+            shown = [o for o in nb.outputs if o.paper in ("", *prepared)]
+            sections.append({"stem": nb.stem, "title": nb.title, "run": timings.get(nb.stem),
+                             "outputs": [makers[o.kind](paths, o, out_dir) for o in shown]})
     return sections
 
 
