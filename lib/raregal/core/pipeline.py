@@ -171,15 +171,15 @@ def check_prepared(selected: list[registry.Notebook], prepared: tuple[str, ...] 
     """
     if prepared is None:
         return
-    fetching = papers if any(nb.number == "01" for nb in selected) else ()
+    fetching = papers if any(nb.number == registry.FETCH for nb in selected) else ()
     for nb in selected:
         lacking = [p for p in nb.papers if p not in (*prepared, *fetching)]
-        if nb.number != "01" and lacking:
+        if nb.number != registry.FETCH and lacking:
             raise PipelineError(
                 f"notebook {nb.stem} needs paper {lacking[0]}'s data, but 01_fetch prepared only paper "
                 f"{','.join(prepared)} for the {source}/{profile} run: run ./run_all.sh --source "
-                f"{source} --profile {profile} --only 01 --papers {lacking[0]} first, or leave out "
-                f"paper {lacking[0]}'s notebooks ({registry.numbers_of(lacking[0])})")
+                f"{source} --profile {profile} --only {registry.FETCH} --papers {lacking[0]} first, "
+                f"or leave out paper {lacking[0]}'s notebooks ({registry.numbers_of(lacking[0])})")
 
 
 def _plan(args: argparse.Namespace, root: Path) -> tuple[int, list[registry.Notebook], dict, dict]:

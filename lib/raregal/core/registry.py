@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PAPERS = ("A", "B")
+FETCH = "01"  # the notebook that prepares the data of the papers asked for (its ``papers`` parameter)
 PAPERS_FILE = "papers.json"  # in data/interim/<source>-<profile>/: the papers 01_fetch prepared
 
 
