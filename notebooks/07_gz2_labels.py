@@ -19,7 +19,7 @@
 # Makes:
 # - `B-fig2` (figure; paper B Fig. 2): upset plot of the primary tags in the diffusion training set
 # - `B-table-tags` (table): galaxies per tag among the well-sampled ones and after balancing
-# - `B-mock-gallery` (figure): random galaxies per tag, to check by eye that the labels are right
+# - `B-gallery` (figure): random galaxies per tag, to check by eye that the labels are right
 # - `data/processed/<source>-<profile>/gz2/tags.parquet` (contract in CONTRIBUTING.md)
 #
 # Ma et al. (2025) §3.1: a galaxy gets a tag for an answer when the vote-fraction thresholds of the
@@ -131,7 +131,7 @@ for row, (tag, ids) in enumerate(chosen.items()):
 fig.suptitle(f"{label.capitalize()} GZ2 galaxies per well-sampled tag", y=1 - 0.1 / fig_h)
 fig.subplots_adjust(left=2.6 / fig_w, right=0.99, top=1 - 0.45 / fig_h, bottom=0.35 / fig_h,
                     wspace=0.04, hspace=0.04)
-outputs.save_figure(fig, "B-mock-gallery", cfg,
+outputs.save_figure(fig, "B-gallery", cfg,
                     caption=f"{ncol} random {label} galaxies per tag (well-sampled votes), "
                             f"{cfg.survey_b.image_size} px; for checking the labels by eye.")
 plt.show()

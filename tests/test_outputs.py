@@ -55,6 +55,81 @@ def test_save_figure_stamps_mock_and_writes_sidecar(tmp_cfg):
     plt.close(fig)
 
 
+def test_each_run_writes_into_its_own_folders(tmp_cfg, monkeypatch):
+    """A real run and the mock run of the same profile keep their figures and tables apart."""
+    from raregal.core import config
+
+    fig, _ = plt.subplots()
+    outputs.save_figure(fig, "B-gallery", tmp_cfg)
+    outputs.save_table(_table(), "B-table-tags", tmp_cfg)
+    real = config.setup("smoke", "real", 0)
+    outputs.save_figure(fig, "B-gallery", real)
+    outputs.save_table(_table(), "B-table-tags", real)
+    plt.close(fig)
+    root = tmp_cfg.paths.root
+    assert tmp_cfg.paths.figures == root / "figures" / "mock-smoke"
+    assert real.paths.tables == root / "paper" / "tables" / "real-smoke"
+    for run, source in (("mock-smoke", "mock"), ("real-smoke", "real")):
+        assert json.loads((root / "figures" / run / "B-gallery.json").read_text())["source"] == source
+        assert pd.read_csv(root / "paper" / "tables" / run / "B-table-tags.csv")["source"].unique() == [source]
+    assert not list((root / "figures").glob("*.png"))  # nothing at the top level any more
+
+
+def test_a_run_refuses_to_overwrite_another_runs_output_and_writes_nothing(tmp_cfg, monkeypatch):
+    """A file stamped by the mock run found in the real run's folder (moved there by hand) is refused,
+    with the file named and what to do; nothing of the new output is written."""
+    from raregal.core import config
+
+    fig, _ = plt.subplots()
+    outputs.save_figure(fig, "B-gallery", tmp_cfg)
+    outputs.save_table(_table(), "B-table-tags", tmp_cfg)
+    outputs.record("n_tags", 3, tmp_cfg)
+    real = config.setup("smoke", "real", 0)
+    real.paths.figures.mkdir(parents=True, exist_ok=True)
+    for name in ("B-gallery.png", "B-gallery.json"):  # the mistake: mock files copied into real's folder
+        (real.paths.figures / name).write_bytes((tmp_cfg.paths.figures / name).read_bytes())
+    before = (real.paths.figures / "B-gallery.png").read_bytes()
+    plt.close(fig)
+    fig, _ = plt.subplots()
+    with pytest.raises(outputs.OutputOwnerError) as err:
+        outputs.save_figure(fig, "B-gallery", real)
+    assert str(err.value) == (
+        "figures/real-smoke/B-gallery.json belongs to the mock/smoke run, not to this real/smoke run, "
+        "whose outputs go to figures/real-smoke/ only: move figures/real-smoke/B-gallery.* to "
+        "figures/mock-smoke/ (the run that wrote it) or delete it, then rerun; nothing was written")
+    assert (real.paths.figures / "B-gallery.png").read_bytes() == before
+    assert sorted(p.name for p in real.paths.figures.iterdir()) == ["B-gallery.json", "B-gallery.png"]
+    assert not fig.texts  # refused before the figure was stamped
+    plt.close(fig)
+
+    real.paths.tables.mkdir(parents=True, exist_ok=True)
+    for name in ("B-table-tags.json", outputs.RECORDS_FILE):
+        (real.paths.tables / name).write_text((tmp_cfg.paths.tables / name).read_text())
+    with pytest.raises(outputs.OutputOwnerError, match="B-table-tags.json belongs to the mock/smoke run"):
+        outputs.save_table(_table(), "B-table-tags", real)
+    with pytest.raises(outputs.OutputOwnerError, match="records.json belongs to the mock/smoke run"):
+        outputs.record("n_tags", 4, real)
+    assert sorted(p.name for p in real.paths.tables.iterdir()) == ["B-table-tags.json", outputs.RECORDS_FILE]
+    outputs.save_table(_table(), "B-table-tags", tmp_cfg)  # the run that owns it may rewrite it
+    with pytest.raises(config.ConfigError, match="kept per run"):
+        config.Paths(tmp_cfg.paths.root).figures  # noqa: B018 - the property raises
+
+
+def test_atomic_paths_writes_all_or_nothing(tmp_path):
+    a, b = tmp_path / "x.csv", tmp_path / "x.json"
+    a.write_text("old")
+    with pytest.raises(RuntimeError):
+        with outputs.atomic_paths(a, b) as (tmp_a, tmp_b):
+            tmp_a.write_text("new")
+            raise RuntimeError("the second file could not be made")
+    assert a.read_text() == "old" and not b.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv"]  # no temporary file left
+    with outputs.atomic_paths(a, b) as (tmp_a, tmp_b):
+        tmp_a.write_text("new")
+        tmp_b.write_text("{}")
+    assert (a.read_text(), b.read_text()) == ("new", "{}")
+
+
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "sub" / "x.txt"
     with pytest.raises(RuntimeError):

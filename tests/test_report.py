@@ -1,4 +1,5 @@
-"""The report: every output in notebook order, thumbnails linking to the figures, opened in a browser."""
+"""The report: one per run, every output in notebook order, thumbnails linking to the figures, an index of
+the runs, opened in a browser."""
 import functools
 import html as html_lib
 import http.server
@@ -7,6 +8,7 @@ import re
 import shutil
 import subprocess
 import threading
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -17,7 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from raregal.core import outputs, registry, report  # noqa: E402
+from raregal.core import config, outputs, registry, report  # noqa: E402
+
+RUN_DIR = Path("paper") / "build" / "mock-smoke"  # the tmp_cfg run's report folder
 
 
 def test_report_lists_every_output_present_or_missing(tmp_cfg):
@@ -34,10 +38,10 @@ def test_report_lists_every_output_present_or_missing(tmp_cfg):
                           "written": [], "parameters": {}}}))
     path = report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
     html = path.read_text()
-    assert path == tmp_cfg.paths.root / "paper" / "build" / "report.html"
+    assert path == tmp_cfg.paths.root / RUN_DIR / "report.html"
     assert "MOCK SURVEY" in html and "smoke" in html
     assert "data:image" not in html  # thumbnails are files beside the report, not embedded
-    assert '<a href="../../figures/A-fig1.png"><img src="thumbnails/A-fig1.' in html
+    assert '<a href="../../../figures/mock-smoke/A-fig1.png"><img src="thumbnails/A-fig1.' in html
     assert "latents &lt;b&gt;vs&lt;/b&gt; truth" in html  # captions are escaped
     assert "0.8123" in html and "0.83" in html
     assert "cell 3: ValueError: bad" in html and "12.5" in html and "encode_ms" in html
@@ -55,14 +59,71 @@ def test_latex_report_escapes_and_points_at_outputs(tmp_cfg, monkeypatch):
     outputs.save_table(pd.DataFrame({"quantity": ["log_mstar"], "ours": [0.7], "paper": [0.75]}),
                        "A-table1", tmp_cfg, caption="R² of 100% & more")
     report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
-    tex = (tmp_cfg.paths.root / "paper" / "build" / "report.tex").read_text()
+    tex = (tmp_cfg.paths.root / RUN_DIR / "report.tex").read_text()
     assert tex.startswith("\\documentclass") and tex.rstrip().endswith("\\end{document}")
     assert "R² of 100\\% \\& more" in tex
-    assert f"\\input{{{tmp_cfg.paths.root.as_posix()}/paper/tables/A-table1.tex}}" in tex
+    assert f"\\input{{{tmp_cfg.paths.root.as_posix()}/paper/tables/mock-smoke/A-table1.tex}}" in tex
     assert "mock survey" in tex and "02\\_preprocess" in tex
     assert "log\\_mstar" in (tmp_cfg.paths.tables / "A-table1.tex").read_text()
     monkeypatch.setenv("PATH", "")
-    assert report.compile_pdf(tmp_cfg.paths.root / "paper" / "build" / "report.tex") is None
+    assert report.compile_pdf(tmp_cfg.paths.root / RUN_DIR / "report.tex") is None
+
+
+def _table(cfg, output_id="B-table-tags", ours=0.8):
+    outputs.save_table(pd.DataFrame({"quantity": ["n"], "ours": [ours], "paper": [np.nan]}), output_id, cfg)
+
+
+def test_mock_and_real_reports_sit_side_by_side_and_the_index_lists_both(tmp_cfg):
+    _figure(tmp_cfg, "B-gallery", caption="mock galaxies")
+    _table(tmp_cfg, ours=0.25)
+    real = config.setup("smoke", "real", 0)
+    registry.mark_prepared(real.data_dir("interim"), "B")  # a paper-B-only real run
+    _figure(real, "B-gallery", caption="real galaxies")
+    _table(real, ours=0.75)
+    root = tmp_cfg.paths.root
+    mock_html = report.build_report(root, profile="smoke", source="mock", seed=0).read_text()
+    real_html = report.build_report(root, profile="smoke", source="real", seed=0).read_text()
+    assert "MOCK SURVEY" in mock_html and "MOCK SURVEY" not in real_html
+    assert "mock galaxies" in mock_html and "real galaxies" not in mock_html and "0.25" in mock_html
+    assert "real galaxies" in real_html and "mock galaxies" not in real_html and "0.75" in real_html
+    assert 'href="../../../figures/real-smoke/B-gallery.png"' in real_html
+    assert "figures/mock-smoke" not in real_html
+    # the paper-B-only run lists 01 and paper B's notebooks, not paper A's
+    assert "07_gz2_labels" in real_html and "02_preprocess" not in real_html
+    assert 'id="B-data-summary"' in real_html and 'id="A-data-summary"' not in real_html
+    assert "02_preprocess" in mock_html  # no record of its fetch: every notebook
+    index = (root / "paper" / "build" / "index.html").read_text()
+    assert index.index('href="mock-smoke/report.html"') < index.index('href="real-smoke/report.html"')
+    runs = report.list_runs(root)
+    assert [(r["source"], r["profile"], r["papers"]) for r in runs] == [
+        ("mock", "smoke", "A,B"), ("real", "smoke", "B")]
+    assert all(r["commit"] in index and r["generated"] in index for r in runs)
+
+
+def test_report_refuses_an_output_stamped_by_another_run(tmp_cfg):
+    _figure(tmp_cfg, "B-gallery")
+    real = config.setup("smoke", "real", 0)
+    _figure(real, "B-fig2")
+    for name in ("B-gallery.png", "B-gallery.json"):  # a mock figure copied into the real run's folder
+        shutil.copy(tmp_cfg.paths.figures / name, real.paths.figures / name)
+    with pytest.raises(report.ReportError) as err:
+        report.build_report(tmp_cfg.paths.root, profile="smoke", source="real", seed=0)
+    assert str(err.value) == (
+        "the real-smoke report refuses figures/real-smoke/B-gallery.json: it is stamped mock-smoke, and a "
+        "report never mixes runs; move figures/real-smoke/B-gallery.* to figures/mock-smoke/ or delete it "
+        "and rerun the notebook that makes it with this run's --source and --profile")
+    assert not real.paths.report_dir.exists() or not list(real.paths.report_dir.iterdir())
+    (real.paths.figures / "B-gallery.json").unlink()
+    legacy = pd.DataFrame({"quantity": ["n"], "ours": [1.0], "paper": [np.nan], "source": ["mock"],
+                           "profile": ["smoke"]})
+    legacy.to_csv(real.paths.tables / "B-table-tags.csv", index=False)  # no sidecar: its columns say
+    with pytest.raises(report.ReportError, match="refuses paper/tables/real-smoke/B-table-tags.csv"):
+        report.build_report(tmp_cfg.paths.root, profile="smoke", source="real", seed=0)
+    (real.paths.tables / "B-table-tags.csv").unlink()
+    outputs.record("n", 1, tmp_cfg)
+    shutil.copy(tmp_cfg.paths.tables / outputs.RECORDS_FILE, real.paths.tables / outputs.RECORDS_FILE)
+    with pytest.raises(report.ReportError, match="refuses paper/tables/real-smoke/records.json"):
+        report.build_report(tmp_cfg.paths.root, profile="smoke", source="real", seed=0)
 
 
 def test_latex_escape():
@@ -95,7 +156,7 @@ def test_thumbnails_are_small_and_reused_until_the_figure_changes(tmp_cfg):
     rng = np.random.default_rng(0)
     _figure(tmp_cfg, "A-fig1")  # a line plot: the 256-colour PNG is smaller and stays sharp
     _figure(tmp_cfg, "B-fig3", image=_galaxy(rng))
-    out_dir = tmp_cfg.paths.root / "paper" / "build"
+    out_dir = tmp_cfg.paths.root / RUN_DIR
     report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
     thumbs = {p.name.split(".")[0]: p for p in (out_dir / report.THUMBNAIL_DIR).iterdir()}
     assert sorted(thumbs) == ["A-fig1", "B-fig3"]
@@ -121,7 +182,7 @@ def test_thumbnails_are_small_and_reused_until_the_figure_changes(tmp_cfg):
 def test_figures_listed_by_no_notebook_are_still_shown(tmp_cfg):
     _figure(tmp_cfg, "A-old-name")
     html = report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0).read_text()
-    assert 'id="A-old-name"' in html and 'href="../../figures/A-old-name.png"' in html
+    assert 'id="A-old-name"' in html and 'href="../../../figures/mock-smoke/A-old-name.png"' in html
 
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -198,8 +259,8 @@ def test_report_in_a_browser_shows_every_figure_and_no_link_is_broken(tmp_cfg, t
     report.build_report(tmp_cfg.paths.root, profile="smoke", source="mock", seed=0)
     moved = tmp_path / "moved" / "repository"  # relative links: the folder can move
     shutil.copytree(tmp_cfg.paths.root, moved, ignore=shutil.ignore_patterns("moved"))
-    seen = open_in_browser(moved, "paper/build/report.html", tmp_path)
-    made = sorted(p.stem for p in (moved / "figures").glob("*.png"))
+    seen = open_in_browser(moved, f"{RUN_DIR.as_posix()}/report.html", tmp_path)
+    made = sorted(p.stem for p in (moved / "figures" / "mock-smoke").glob("*.png"))
     assert made == ["A-fig1", "B-fig3", "B-fig9"]
     assert sorted(i["alt"] for i in seen["images"]) == made
     for img in seen["images"]:

@@ -33,9 +33,28 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+def run_name(source: str, profile: str) -> str:
+    """``<source>-<profile>``: the folder name that keeps one run's data and outputs apart from another's."""
+    return f"{source}-{profile}"
+
+
 @dataclass(frozen=True)
 class Paths:
+    """Where things live under the repository ``root``; ``run`` (``<source>-<profile>``) picks a run's.
+
+    Data are shared by runs only where they are raw downloads (``raw``); generated figures, tables,
+    catalogs, executed notebooks and reports live in a folder per run, so a real run never overwrites
+    the mock run's outputs (and smoke never overwrites default).
+    """
+
     root: Path
+    run: str = ""
+
+    def _of_run(self, base: Path) -> Path:
+        if not self.run:
+            raise ConfigError(f"{base} is kept per run: make the paths with config.setup(profile, "
+                              f"source, seed) or Paths(root, run=config.run_name(source, profile))")
+        return base / self.run
 
     @property
     def data(self) -> Path:
@@ -58,24 +77,28 @@ class Paths:
         return self.data / "models"
 
     @property
-    def catalogs(self) -> Path:  # catalogs this repository publishes (e.g. D-ETG candidates)
-        return self.data / "catalogs"
+    def catalogs(self) -> Path:  # catalogs this run publishes (e.g. D-ETG candidates)
+        return self._of_run(self.data / "catalogs")
 
     @property
     def figures(self) -> Path:
-        return self.root / "figures"
+        return self._of_run(self.root / "figures")
 
     @property
     def tables(self) -> Path:
-        return self.root / "paper" / "tables"
+        return self._of_run(self.root / "paper" / "tables")
 
     @property
-    def build(self) -> Path:
-        return self.root / "build"
+    def build(self) -> Path:  # executed notebooks and their timings
+        return self._of_run(self.root / "build")
+
+    @property
+    def reports(self) -> Path:  # every run's report folder, and the index page listing them
+        return self.root / "paper" / "build"
 
     @property
     def report_dir(self) -> Path:
-        return self.root / "paper" / "build"
+        return self._of_run(self.reports)
 
     @property
     def notebooks(self) -> Path:
@@ -265,7 +288,7 @@ class RunConfig:
         """
         if stage not in ("interim", "processed", "models"):
             raise ConfigError(f"unknown data stage {stage!r}; use interim, processed or models")
-        return getattr(self.paths, stage) / f"{self.source}-{self.profile}" / Path(*parts)
+        return getattr(self.paths, stage) / run_name(self.source, self.profile) / Path(*parts)
 
     def describe(self, *names: str) -> str:
         """One line per section, for the notebook to print (sizes used by this run)."""
@@ -330,7 +353,7 @@ def setup(profile: str = "default", source: str = "mock", seed: int = 0,
     """
     seed_int = validate(profile, source, seed)
     sections = settings.build_sections(SECTIONS, profile, overrides)
-    paths = Paths(repo_root())
+    paths = Paths(repo_root(), run_name(source, profile))
     if make_dirs:
         paths.ensure()
     seed_everything(seed_int)
