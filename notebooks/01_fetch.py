@@ -31,6 +31,7 @@ profile = "default"  # smoke | default | paper
 source = "mock"  # mock | real
 seed = 0  # global seed for numpy, torch and random
 papers = "A,B"  # the papers whose data to prepare: A, B or A,B (run_all.sh --papers)
+catalog_base_url = None  # real: a mirror (or test server) for the catalog downloads; None: their public addresses
 
 # %%
 from IPython.display import display
@@ -67,8 +68,9 @@ if "A" in papers_wanted:
     if source == "mock":
         survey_a_run = mock_survey.write_survey_for(cfg)
     else:
-        # real: user catalogs in data/raw/catalogs + Legacy Surveys cutouts (README "Real data")
-        survey_a_run = real_survey_a.prepare_survey_a(cfg)
+        # real: GAMA DR4 masses and Zou et al. 2022 downloaded (README "Real data"), Green Peas and Red
+        # Spirals from your files in data/raw/catalogs, then Legacy Surveys cutouts
+        survey_a_run = real_survey_a.prepare_survey_a(cfg, catalog_urls=catalog_base_url)
     print(survey_a_run)
 
 # %%
@@ -110,7 +112,7 @@ if "B" in papers_wanted:
                                         cfg.seed, cfg.survey_b.fov_r90, cfg.survey_b.detg_fraction)
     else:
         # real: Hart16 catalog + Zenodo GZ2 images (or the Kaggle files) in data/raw/gz2 (README "Real data")
-        gz2_run = real_gz2.prepare_gz2(cfg)
+        gz2_run = real_gz2.prepare_gz2(cfg, catalog_urls=catalog_base_url)  # + GSWLC-2 physical columns
     print({k: v for k, v in gz2_run.items() if k != "drops"})
 
 # %%

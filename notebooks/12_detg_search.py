@@ -25,7 +25,7 @@
 #   `B-fig7` (synthetic vs newly found), `B-fig8` (redshift KDE, new vs known), `B-fig9` (SFR and
 #   halo-mass CDFs with 1σ bootstrap bands, with a z/M*-matched control ETG sample), `B-figD4`
 #   (r magnitude and M* CDFs).
-# - catalog `data/catalogs/detg_candidates.csv` (id, score, round, votes, in_known_catalog).
+# - catalog `data/catalogs/<source>-<profile>/detg_candidates.csv` (id, score, round, votes, in_known_catalog).
 #
 # The classifiers are trained as the `classifiers` profile section says (see notebook 11). Vetting:
 # on the mock three simulated reviewers answer from the truth with the error rates printed below; on

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -437,3 +438,37 @@ def test_a_checkpoint_loads_in_a_process_that_never_trained(trained):
     final = checkpoints.components_at(out)  # pipeline/: the EMA weights exported at the end
     for a, b in zip(latest.unet.state_dict().values(), final.unet.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_fig3_names_the_source_of_its_top_row():
+    import matplotlib.pyplot as plt
+
+    gen = {"A": np.zeros((2, 8, 8, 3), np.uint8)}
+    for source in ("mock", "real"):
+        fig = plt.figure()
+        axes = generate.plot_prompt_grid(fig, ["A"], {"A": np.zeros((8, 8, 3), np.uint8)}, gen, source=source)
+        assert axes[0, 0].get_ylabel() == f"{source}\ngalaxy"
+        assert "real\nreal" not in axes[0, 0].get_ylabel()
+        plt.close(fig)
+
+
+def test_training_images_come_from_the_run_store_at_the_training_size(tmp_path):
+    """Notebook 08 reads through the image store (the profile's field of view), not the raw folder."""
+    from raregal.core.images import ImageBatch
+
+    class Store:
+        image_dir = tmp_path
+
+        def __init__(self):
+            self.asked = []
+
+        def read(self, ids, size=None):
+            self.asked.append((list(ids), size))
+            return ImageBatch(np.full((len(ids), size, size, 3), 7, np.uint8), np.asarray(ids),
+                              pd.DataFrame(columns=["id", "reason"]))
+
+    tags = pd.DataFrame({"dr7objid": [5, 6], "tags": ["smooth", "spiral"], "in_diffusion_train": [True, True]})
+    store = Store()
+    imgs, ids, tag_lists, drops = training_pairs.load_training_images(tags, store, 16)
+    assert store.asked[0][1] == 16 and sorted(ids) == [5, 6] and imgs.shape == (2, 16, 16, 3)
+    assert sorted(map(tuple, tag_lists)) == [("smooth",), ("spiral",)] and drops.empty

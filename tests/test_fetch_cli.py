@@ -58,3 +58,5 @@ def test_gz2_command_against_the_loopback_server(fixture_server, tmp_path, monke
     assert rc == 0 and "gz2 (real, hart16 form): 2 galaxies" in capsys.readouterr().out
     out = tmp_path / "data" / "interim" / "real-smoke" / "gz2"
     assert sorted(p.stem for p in (out / "images").iterdir()) == sorted(str(i) for i in IDS[:2])
+    from raregal.core import registry
+    assert registry.read_prepared(out.parent) == ("B",)  # so ./run_all.sh --only 07 may follow

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raregal.core import config
+    from raregal.core import config, registry
 
     if args.command == "model":
         from raregal.fetch.models import resolve_pretrained
@@ -144,11 +144,14 @@ def run(args: argparse.Namespace) -> int:
         prepare_survey_a(cfg, args.base_url, spec=CutoutSpec(layer=args.layer, size=args.size),
                          policy=_policy(args), workers=args.workers, progress=not args.quiet,
                          **_catalog_options(args))
+        paper = "A"
     else:
         from raregal.fetch.gz2 import prepare_gz2
 
         prepare_gz2(cfg, args.hart16_url, args.zenodo_url, _policy(args), not args.quiet,
                     **_catalog_options(args))
+        paper = "B"
+    registry.mark_prepared(cfg.data_dir("interim"), paper)  # so ./run_all.sh --only 07 (or 02) knows
     return 0
 
 

@@ -173,9 +173,11 @@ def generate_for_prompt(model_dir: Path | str, prompt: str, n: int, step: int | 
     return generate(pipes[:2], reqs, out_dir=out_dir, checkpoint_step=pipes[2], **kwargs)
 
 
-def plot_prompt_grid(fig, letters: Sequence[str], real: dict, generated: dict, titles: dict | None = None):
-    """Ma et al. 2025 Fig. 3 layout: one column per prompt letter, the real image on top (blank when none),
-    the generated images below. ``real[letter]`` is (H, W, 3) or None, ``generated[letter]`` (k, H, W, 3)."""
+def plot_prompt_grid(fig, letters: Sequence[str], real: dict, generated: dict, titles: dict | None = None,
+                     source: str = "mock"):
+    """Ma et al. 2025 Fig. 3 layout: one column per prompt letter, the survey's image on top (blank when
+    none), the generated images below. ``real[letter]`` is (H, W, 3) or None, ``generated[letter]``
+    (k, H, W, 3); ``source`` (mock | real) names the top row's data."""
     k = max(len(generated[x]) for x in letters)
     axes = fig.subplots(k + 1, len(letters), squeeze=False, gridspec_kw={"wspace": 0.04, "hspace": 0.04})
     for j, letter in enumerate(letters):
@@ -194,7 +196,7 @@ def plot_prompt_grid(fig, letters: Sequence[str], real: dict, generated: dict, t
                 for s in ax.spines.values():
                     s.set_edgecolor("tab:orange")
                     s.set_linewidth(2)
-    axes[0, 0].set_ylabel("mock\nreal", fontsize=8)
+    axes[0, 0].set_ylabel(f"{source}\ngalaxy", fontsize=8)
     for i in range(1, k + 1):
         axes[i, 0].set_ylabel(f"generated\n{i}", fontsize=8)
     return axes

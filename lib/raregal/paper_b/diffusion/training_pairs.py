@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -123,17 +122,23 @@ def training_rows(tag_table: pd.DataFrame, max_images: int | None = None,
     return rows.reset_index(drop=True), drops
 
 
-def load_training_images(tag_table: pd.DataFrame, image_folder: Path | str, resolution: int,
+def load_training_images(tag_table: pd.DataFrame, images_from, resolution: int,
                          max_images: int | None = None, seed: int = 0):
-    """uint8 images (N, R, R, 3), ids, tag lists and the drop table (no tags, missing/unreadable file)."""
+    """uint8 images (N, R, R, 3), ids, tag lists and the drop table (no tags, missing/unreadable file).
+
+    ``images_from``: the run's :class:`raregal.core.image_store.ImageStore` (images at the profile's
+    field of view, decoded once) or a folder of ``<id>.jpg`` read whole (benchmarks).
+    """
     from raregal.core.images import read_images
 
     rows, drops = training_rows(tag_table, max_images, seed)
-    batch = read_images(image_folder, rows["dr7objid"].tolist(), size=resolution)
+    ids = rows["dr7objid"].tolist()
+    batch = (images_from.read(ids, size=resolution) if hasattr(images_from, "read")
+             else read_images(images_from, ids, size=resolution))
     kept = rows.set_index("dr7objid").loc[batch.ids]
     tags = [t.split("|") for t in kept["tags"]]
     all_drops = pd.concat([drops, batch.drops], ignore_index=True)
     if len(batch.ids) == 0:
-        raise ValueError(f"no training image could be read from {image_folder} "
+        raise ValueError(f"no training image could be read from {getattr(images_from, 'image_dir', images_from)} "
                          f"({len(all_drops)} dropped: {all_drops.reason.value_counts().to_dict()})")
     return batch.images, list(batch.ids), tags, all_drops
