@@ -12,7 +12,6 @@ some clients.
 """
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import re
@@ -26,6 +25,7 @@ from astropy.io import fits
 from astropy.io.votable import from_table
 from astropy.io.votable.tree import Info
 from astropy.table import Table
+from fixtures_server import running
 
 GAMA_PATH = "/dr4/data/cat/StellarMasses/v24/StellarMassesGKVv24.fits"
 GSWLC_PATH = "/gswlc/GSWLC-X2.dat.gz"
@@ -217,19 +217,6 @@ def serve_all(server: CatalogServer, gswlc: bytes | None = None) -> None:
     server.files[GAMA_PATH] = gama_fits_bytes()
     server.browser_only.add(GAMA_PATH)
     server.files[GSWLC_PATH] = gswlc if gswlc is not None else gswlc_gz(gswlc_rows())
-
-
-@contextlib.contextmanager
-def running(server: ThreadingHTTPServer):
-    """Serve ``server`` on a background thread for the ``with`` block (any loopback test server)."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ PYTEST_DONT_REWRITE: it holds no assertions, and those imports run before pytest
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import threading
@@ -172,9 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-@pytest.fixture
-def fixture_server():
-    server = FixtureServer()
+@contextlib.contextmanager
+def running(server: ThreadingHTTPServer):
+    """Serve ``server`` on a background thread for the ``with`` block (any loopback test server)."""
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
@@ -183,6 +184,12 @@ def fixture_server():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def fixture_server():
+    with running(FixtureServer()) as server:
+        yield server
 
 
 @pytest.fixture

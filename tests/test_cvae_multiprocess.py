@@ -15,9 +15,6 @@ training, interrupted in its last epoch and resumed; under pytest it is the test
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from two_processes import launch_two
 
 from raregal.core import training
 from raregal.core.config import torch_threads
@@ -32,7 +30,6 @@ from raregal.paper_a.cvae import Arch, TrainConfig, TrainData, load_model
 from raregal.paper_a.cvae import train as cvae_train
 from raregal.paper_a.cvae.loss import LOSSES
 
-ROOT = Path(__file__).resolve().parents[1]
 # biases of the convolutions that BatchNorm follows (it removes them in training) and the running means
 # that follow those biases
 SHADOWED = ("enc1.0.bias", "enc2.0.bias", "dec2.0.bias", "enc1.1.running_mean", "enc2.1.running_mean",
@@ -95,26 +92,13 @@ def state_weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(out / "last_state" / "model.safetensors")
 
 
-def free_port() -> int:
-    with socket.socket() as s:  # a port of our own: other test runs may launch at the same time
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_two_processes_follow_the_one_process_run(tmp_path):
     one = tmp_path / "one"
     with torch_threads(1):
         cvae_train.train(tiny_data(), one, CFG, log=lambda s: None)
     two = tmp_path / "two"
-    # `accelerate launch --cpu --num_processes 2` starts ONE process; --multi_gpu goes through torchrun and
-    # ACCELERATE_USE_CPU makes accelerate pick its multi-CPU mode (gloo), as in test_diffusion_multiprocess
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "lib"), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(free_port()), __file__, str(two)]
-    done = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    done = launch_two(__file__, two, timeout=180)
     # only the main process logs; the resume starts at the interrupted epoch with the main's RNG state
     assert done.stdout.count("resuming physics CVAE") == 1 and "at epoch 2" in done.stdout, done.stdout
 

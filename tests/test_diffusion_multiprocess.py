@@ -13,9 +13,6 @@ the launched fine-tune; under pytest it is the test that launches it.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -24,12 +21,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from two_processes import launch_two
 
 from raregal.core import training
 from raregal.core.config import torch_threads
 from raregal.paper_b.diffusion import components, finetune, training_pairs, vae
 
-ROOT = Path(__file__).resolve().parents[1]
 SPEC = components.TinySpec(resolution=16, vae_channels=(8, 16), unet_channels=(16, 32), text_hidden=32,
                            text_layers=1, text_heads=2, max_length=16)
 TAGS = [["completely round galaxy"] if i % 2 == 0 else ["cigar-shaped galaxy", "dust lane"] for i in range(8)]
@@ -58,28 +55,13 @@ def prepared(tmp_path_factory):
     return root
 
 
-def free_port() -> int:
-    with socket.socket() as s:  # a port of our own: other test runs may launch at the same time
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_two_processes_follow_the_one_process_curve(prepared):
     one = prepared / "one"
     with torch_threads(1):
         run_finetune(prepared / "data.pt", prepared / "base", one)
     two = prepared / "two"
-    # `accelerate launch --cpu --num_processes 2` starts ONE process (its CPU launcher spreads over
-    # processes only through mpirun); --multi_gpu goes through torchrun, and ACCELERATE_USE_CPU makes
-    # accelerate pick its multi-CPU mode (gloo)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "lib"), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(free_port()), __file__,
-              str(prepared / "data.pt"), str(prepared / "base"), str(two)]
-    done = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    launch_two(__file__, prepared / "data.pt", prepared / "base", two)
 
     log_one, log_two = pd.read_csv(one / "train_log.csv"), pd.read_csv(two / "train_log.csv")
     assert list(log_two.step) == list(log_one.step) == [1, 2, 3, 4]
