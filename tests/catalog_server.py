@@ -15,8 +15,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -25,7 +24,7 @@ from astropy.io import fits
 from astropy.io.votable import from_table
 from astropy.io.votable.tree import Info
 from astropy.table import Table
-from fixtures_server import running
+from fixtures_server import LoopbackServer, running
 
 GAMA_PATH = "/dr4/data/cat/StellarMasses/v24/StellarMassesGKVv24.fits"
 GSWLC_PATH = "/gswlc/GSWLC-X2.dat.gz"
@@ -108,34 +107,18 @@ def votable_bytes(table: Table, status: str = "OK") -> bytes:
     return buf.getvalue()
 
 
-class CatalogServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class CatalogServer(LoopbackServer):
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.files: dict[str, bytes] = {}
-        self.faults: dict[str, list[str]] = {}
+        super().__init__(_Handler)  # log: (method, path, form or headers)
         self.browser_only: set[str] = set()
         self.columns = [(t, *c) for t in ZOU_TABLES for c in ZOU_COLUMNS] + \
             [(PHOTOMETRY_TABLE, *c) for c in PHOTOMETRY_COLUMNS]
-        self.log: list[tuple[str, str, dict]] = []  # (method, path, form or headers)
-        self.lock = threading.Lock()
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-
-    def next_fault(self, key: str) -> str:
-        with self.lock:
-            queue = self.faults.get(key, [])
-            return queue.pop(0) if queue else "ok"
 
     def gets(self, path: str) -> list[dict]:
         return [info for m, p, info in self.log if m == "GET" and p == path]
 
     def queries(self) -> list[str]:
         return [info.get("QUERY", "") for m, p, info in self.log if m == "POST"]
-
-    def handle_error(self, request, client_address):
-        pass
 
 
 class _Handler(BaseHTTPRequestHandler):

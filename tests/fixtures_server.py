@@ -85,15 +85,17 @@ def anomaly_files(folder, ra0=10.0):
                   "redshift": [0.05, 0.06, 0.07]}).to_csv(folder / "red_spirals.csv", index=False)
 
 
-class FixtureServer(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
+    """An HTTP server on a free 127.0.0.1 port with static files, queued faults and a request log."""
+
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, handler):
+        super().__init__(("127.0.0.1", 0), handler)
         self.files: dict[str, bytes] = {}  # static path -> body
         self.faults: dict[str, list[str]] = {}  # key -> queued faults
-        self.log: list[tuple[float, str, dict]] = []  # (time, path, query) per GET
+        self.log: list[tuple] = []
         self.lock = threading.Lock()
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
@@ -102,11 +104,16 @@ class FixtureServer(ThreadingHTTPServer):
             queue = self.faults.get(key, [])
             return queue.pop(0) if queue else "ok"
 
-    def requests_for(self, path: str) -> list[dict]:
-        return [q for _, p, q in self.log if p == path]
-
     def handle_error(self, request, client_address):  # clients that time out close early: fine
         pass
+
+
+class FixtureServer(LoopbackServer):
+    def __init__(self):
+        super().__init__(_Handler)  # log: (time, path, query) per GET
+
+    def requests_for(self, path: str) -> list[dict]:
+        return [q for _, p, q in self.log if p == path]
 
 
 class _Handler(BaseHTTPRequestHandler):
