@@ -179,6 +179,12 @@ def _start_run(settings: SimCLRSettings) -> _Run:
     return run
 
 
+def _projections(run: _Run, views: torch.Tensor) -> torch.Tensor:
+    """The projections of a global batch of views: this rank encodes its share, the shares are gathered."""
+    share, _ = training.share_of_global_batch(views, run.accelerator)
+    return gather_shares(run.model(share.to(run.accelerator.device)), len(views), run.accelerator)
+
+
 def _contrastive_pass(run: _Run, x: torch.Tensor, batches: list[np.ndarray], train: bool) -> tuple[float, float]:
     """One pass over ``batches``: mean loss and top-1 weighted by batch size (an optimizer step per
     batch if ``train``). Views are drawn for the whole global batch, so every rank has the same ones."""
@@ -190,9 +196,7 @@ def _contrastive_pass(run: _Run, x: torch.Tensor, batches: list[np.ndarray], tra
         with torch.no_grad():
             v1, v2 = run.augment(xb), run.augment(xb)
         with torch.set_grad_enabled(train):
-            z1, z2 = (gather_shares(run.model(training.share_of_global_batch(v, acc)[0].to(acc.device)),
-                                    len(b), acc) for v in (v1, v2))
-            loss, top1 = nt_xent(z1, z2, temperature)
+            loss, top1 = nt_xent(_projections(run, v1), _projections(run, v2), temperature)
         if train:
             run.optimizer.zero_grad(set_to_none=True)
             acc.backward(loss)
