@@ -182,6 +182,25 @@ def test_finetune_mode_trains_whole_network_with_kornia_augmentation():
     assert p.shape == (60,) and ((p >= 0) & (p <= 1)).all()
 
 
+def test_a_last_batch_of_one_joins_the_one_before_only_where_batchnorm_needs_it():
+    """17 samples in batches of 8 leave one: BatchNorm cannot train on it (the ResNet-18 used to stop with
+    "Expected more than 1 value per channel"), so it joins the batch before; a head has no BatchNorm
+    and keeps three steps per epoch."""
+    rng = np.random.default_rng(0)
+    imgs, y = rng.random((1, 17, 3, 16, 16)).astype(np.float32), np.arange(17) % 2 == 0
+    settings = classifiers.TrainSettings(lr=1e-3, epochs=2, batch_size=8)
+    model = classifiers.resnet_classifier(0.0625)
+    hist = classifiers.train_binary(model, imgs, y, settings)
+    assert np.isfinite(hist["loss"]).all()
+    counts = {int(m.num_batches_tracked) for m in model.modules() if isinstance(m, nn.BatchNorm2d)}
+    assert counts == {2 * 2}  # 2 steps (8 and 9 images) in each of 2 epochs
+    head = classifiers.head_classifier(4)
+    steps = []
+    head.head.register_forward_hook(lambda module, args, out: steps.append(len(out)))
+    classifiers.train_binary(head, rng.normal(size=(1, 17, 4)), y, settings)
+    assert steps == [8, 8, 1] * 2
+
+
 def test_resnet_classifier_uses_the_shared_backbone():
     model = classifiers.resnet_classifier(0.0625)
     out = model(torch.rand(2, 3, 32, 32))

@@ -1,6 +1,7 @@
 """SimCLR: NT-Xent against a hand-written loop, augmentations, input checks, train/resume, embed, probe."""
 import dataclasses
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -119,6 +120,40 @@ def test_two_epoch_run_writes_files_and_resume_equals_straight_run(tmp_path):
         simclr.train_simclr(x, tmp_path / "a", SimCLRSettings(epochs=3, **{**TINY, "width": 0.125}))
     with pytest.raises(ValueError, match="trained on 24 images"):
         simclr.train_simclr(x[:20], tmp_path / "a", SimCLRSettings(epochs=3, **TINY))
+
+
+def test_the_training_state_names_its_run_and_an_older_checkpoint_still_resumes(tmp_path):
+    """``last_state/`` (accelerate) carries the settings and image count; a ``simclr.pt`` of the format
+    before it (weights + optimizer in one file) is still resumed, to the weights of a straight run."""
+    import json
+
+    from raregal.core import training
+
+    x = _images()
+    quiet = dict(log=lambda m: None)
+    simclr.train_simclr(x, tmp_path / "a", SimCLRSettings(epochs=2, **TINY), **quiet)
+    simclr.train_simclr(x, tmp_path / "b", SimCLRSettings(epochs=1, **TINY), **quiet)
+    state = tmp_path / "b" / "last_state"
+    record = json.loads((state / training.HYPERPARAMETERS_FILE).read_text())
+    assert record["n_images"] == 24 and record["num_processes"] == 1
+    assert SimCLRSettings.from_dict(record["settings"]) == SimCLRSettings(epochs=1, **TINY)
+    ckpt = torch.load(tmp_path / "b" / "simclr.pt", weights_only=False)
+    assert "optimizer" not in ckpt and len(ckpt["history"]) == 1  # the model file holds no training state
+    ckpt["optimizer"] = torch.load(state / "optimizer.bin", weights_only=False)
+    torch.save(ckpt, tmp_path / "b" / "simclr.pt")  # what the loop wrote before last_state/ existed
+    shutil.rmtree(state)
+    msgs = []
+    resumed = simclr.train_simclr(x, tmp_path / "b", SimCLRSettings(epochs=2, **TINY), log=msgs.append)
+    assert any("resuming" in m and "simclr.pt after epoch 1" in m for m in msgs), msgs
+    assert list(resumed.epoch) == [1, 2] and training.is_complete_state(state)
+    ma, mb = simclr.load_simclr(tmp_path / "a"), simclr.load_simclr(tmp_path / "b")
+    for (k, va), vb in zip(ma.state_dict().items(), mb.state_dict().values()):
+        assert torch.equal(va, vb), k
+    with pytest.raises(ValueError, match="different settings"):
+        simclr.train_simclr(x, tmp_path / "b", SimCLRSettings(epochs=3, **{**TINY, "proj_dim": 4}))
+    (state / training.HYPERPARAMETERS_FILE).write_text(json.dumps({"kind": "physics"}))
+    with pytest.raises(ValueError, match="not a SimCLR training state"):
+        simclr.train_simclr(x, tmp_path / "b", SimCLRSettings(epochs=3, **TINY))
 
 
 def test_training_lowers_the_loss_on_structured_images(tmp_path):

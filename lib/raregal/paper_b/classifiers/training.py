@@ -4,6 +4,10 @@ The data are views: an array ``(V, N, ...)`` whose first view is the un-augmente
 validation, test and scoring) and whose other views are augmented copies (all used for training).
 The threshold is chosen on the validation split, never on the test split (Ma et al. 2025 §4.2: 10 %
 of the training set is held out).
+
+Training runs on :mod:`raregal.core.training` like the other loops: one seeded global batch per step,
+each process its share, BatchNorm over the global batch, the loss averaged over processes. It keeps no
+checkpoint: the arms write no files and retrain in seconds to minutes, so a rerun simply trains again.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from raregal.core import training
 from raregal.paper_b.classifiers.model import BinaryClassifier, TrainSettings, loss_value
 
 
@@ -27,10 +32,57 @@ def as_views(views: Any) -> torch.Tensor:
     return v
 
 
+def _standardise(model: BinaryClassifier, x: torch.Tensor) -> None:
+    """Set the model's input mean and std from the training inputs (per channel for images)."""
+    with torch.no_grad():
+        dims = [0, 2, 3] if x.ndim == 4 else [0]
+        model.mean = x.mean(dim=dims, keepdim=True)[0]
+        model.std = x.std(dim=dims, keepdim=True)[0].clamp_min(1e-6)
+
+
+def _global_batches(order: torch.Tensor, batch_size: int, smallest: int) -> list[torch.Tensor]:
+    """The epoch's global batches cut from ``order``; a last batch under ``smallest`` samples joins the
+    one before (every process needs a sample; BatchNorm cannot train on one)."""
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) < smallest:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
+
+
+def _has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _step(acc, model: nn.Module, opt, data: tuple[torch.Tensor, torch.Tensor], idx: torch.Tensor,
+          settings: TrainSettings, augment: nn.Module | None) -> float:
+    """One optimizer step on this process's share of the global batch ``idx``; the global batch's mean
+    loss. Views are drawn for the whole global batch, so every process has the same ones; the share's
+    loss is weighted so that DDP's gradient average is the gradient of the global mean."""
+    x, y = data
+    xb = x[idx]
+    if augment is not None:
+        xb = augment(xb)
+    xs, weight = training.share_of_global_batch(xb, acc)
+    ys, _ = training.share_of_global_batch(y[idx], acc)
+    loss = loss_value(model(xs.to(acc.device)), ys.to(acc.device), settings) * weight
+    opt.zero_grad()
+    acc.backward(loss)
+    opt.step()
+    return training.mean_over_processes(acc, loss)
+
+
 def train_binary(model: BinaryClassifier, views: Any, labels: Any, settings: TrainSettings,
                  augment: nn.Module | None = None) -> dict[str, list[float]]:
     """Train ``model`` on every view of every sample (labels repeat across views); returns the loss
-    per epoch. ``augment`` (kornia) is applied to each batch when given (``finetune`` mode)."""
+    per epoch. ``augment`` (kornia) is applied to each batch when given (``finetune`` mode).
+
+    Under ``accelerate launch`` ``settings.batch_size`` is the global batch: every process draws the
+    same batches (and views) and trains on its share, with BatchNorm over the global batch
+    (:func:`raregal.core.training.sync_batchnorm`), so N processes train the model of one process.
+    Nothing is checkpointed: a classifier trains in seconds (a head on frozen features) to minutes.
+    """
+    from accelerate import Accelerator
+
     v = as_views(views)
     y = torch.as_tensor(np.asarray(labels), dtype=torch.float32)
     if v.shape[1] != len(y):
@@ -39,27 +91,21 @@ def train_binary(model: BinaryClassifier, views: Any, labels: Any, settings: Tra
         raise ValueError(f"training needs both classes; got {int(y.sum())} positives of {len(y)}")
     x = v.reshape(-1, *v.shape[2:])
     y = y.repeat(v.shape[0])
-    with torch.no_grad():  # standardise with the training inputs (per channel for images)
-        dims = [0, 2, 3] if x.ndim == 4 else [0]
-        model.mean = x.mean(dim=dims, keepdim=True)[0]
-        model.std = x.std(dim=dims, keepdim=True)[0].clamp_min(1e-6)
+    _standardise(model, x)
     gen = torch.Generator().manual_seed(settings.seed)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=settings.lr)
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    smallest = max(acc.num_processes, 2 if _has_batchnorm(model) else 1)
+    if acc.num_processes > 1:
+        training.sync_batchnorm(model)
+    prepared, opt = acc.prepare(model, opt)
     history: dict[str, list[float]] = {"loss": []}
-    model.train()
+    prepared.train()
     for _ in range(settings.epochs):
         order = torch.randperm(len(y), generator=gen)
         total = 0.0
-        for start in range(0, len(y), settings.batch_size):
-            idx = order[start:start + settings.batch_size]
-            xb = x[idx]
-            if augment is not None:
-                xb = augment(xb)
-            loss = loss_value(model(xb), y[idx], settings)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
+        for idx in _global_batches(order, settings.batch_size, smallest):
+            total += _step(acc, prepared, opt, (x, y), idx, settings, augment) * len(idx)
         history["loss"].append(total / len(y))
     model.eval()
     return history
@@ -70,7 +116,8 @@ def predict_proba(model: BinaryClassifier, inputs: Any, batch_size: int = 512) -
     """P(positive) for un-augmented inputs (N, ...)."""
     x = torch.as_tensor(np.asarray(inputs) if not torch.is_tensor(inputs) else inputs).float()
     model.eval()
-    out = [torch.sigmoid(model(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    device = model.head.weight.device  # where training left it (the accelerator's device)
+    out = [torch.sigmoid(model(x[i:i + batch_size].to(device))).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
 
 

@@ -1,7 +1,9 @@
 """The SimCLR model of Ma et al. (2025) Appendix A: settings, encoder + projection head, checkpoints.
 
 A ResNet-18 trunk (:mod:`raregal.paper_b.backbone`, width a profile value) plus a two-layer
-projection head. The settings travel in the checkpoint, so a trained model reloads itself.
+projection head. The settings travel in the checkpoint (``simclr.pt``), so a trained model reloads
+itself; the training state beside it (``last_state/``, :func:`raregal.core.training.save_state`) names
+its run with :func:`state_record`.
 :func:`prepare_images` is the encoder's input contract: float RGB (N, 3, H, W) in [0, 1].
 """
 from __future__ import annotations
@@ -20,7 +22,8 @@ from raregal.core.images import resize
 from raregal.core.outputs import atomic_path
 from raregal.paper_b.backbone import build_resnet18
 
-CHECKPOINT = "simclr.pt"
+CHECKPOINT = "simclr.pt"  # the trained model (load_simclr)
+STATE_DIR = "last_state"  # the accelerate training state a resume continues from
 
 
 @dataclass(frozen=True)
@@ -127,12 +130,42 @@ def prepare_images(images: Any, image_size: int) -> torch.Tensor:
     return x
 
 
-def save_checkpoint(path: Path, model: SimCLRModel, optimizer: torch.optim.Optimizer,
-                    settings: SimCLRSettings, history: list[dict], n_images: int) -> None:
-    """``simclr.pt``: settings, weights, optimiser state, history and image count (for resuming)."""
+def state_record(settings: SimCLRSettings, n_images: int) -> dict:
+    """What names a run in its training state's ``hyperparameters.json``: its settings and image count."""
+    return {"settings": dataclasses.asdict(settings), "n_images": int(n_images)}
+
+
+def check_same_run(where: Path, saved: dict, settings: SimCLRSettings, n_images: int) -> None:
+    """Refuse to continue a run (``saved``: its :func:`state_record`) with other settings (the epoch
+    count aside) or another number of images: that would be another experiment under the same name."""
+    if "settings" not in saved or "n_images" not in saved:
+        raise ValueError(f"{where} is not a SimCLR training state; move it away or use resume=False")
+    old = SimCLRSettings.from_dict(saved["settings"])
+    if not old.same_model(settings):
+        raise ValueError(f"{where} was trained with different settings ({old}); "
+                         f"use another out_dir or resume=False")
+    if saved["n_images"] != n_images:
+        raise ValueError(f"{where} was trained on {saved['n_images']} images, got {n_images}")
+
+
+def save_checkpoint(path: Path, model: SimCLRModel, settings: SimCLRSettings, history: list[dict],
+                    n_images: int) -> None:
+    """``simclr.pt``: settings, weights (on the CPU), history and image count — the trained model,
+    which :func:`load_simclr` rebuilds from its settings. What a resume needs besides (optimizer, RNG)
+    is in the accelerate training state ``last_state/`` (:data:`STATE_DIR`)."""
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        torch.save({"settings": dataclasses.asdict(settings), "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "history": history, "n_images": n_images}, tmp)
+        torch.save({"settings": dataclasses.asdict(settings), "model": weights, "history": history,
+                    "n_images": int(n_images)}, tmp)
+
+
+def read_older_checkpoint(path: Path) -> dict | None:
+    """A ``simclr.pt`` of the format written before ``last_state/`` existed (it held the optimizer
+    state too, so it can still be resumed), or None when ``path`` is missing or of the current format."""
+    if not path.is_file():
+        return None
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    return ckpt if "optimizer" in ckpt else None
 
 
 def load_simclr(path: Path | str) -> SimCLRModel:
