@@ -20,7 +20,7 @@
 # - `B-figA1` (figure; paper B Fig. A1): contrastive loss and top-1 per epoch
 # - `B-figA2` (figure; paper B Fig. A2): t-SNE of the embeddings coloured by morphology
 # - `B-table-simclr` (table): linear-probe accuracy of the embedding on the main morphology labels
-# - `data/models/<source>-<profile>/simclr/` (`simclr.pt`, `history.csv`, `embeddings.npz`), read by
+# - `data/models/<source>-<profile>/simclr/` (`simclr.pt`, `last_state/`, `history.csv`, `embeddings.npz`), read by
 #   notebooks 10 (realism, diversity, consistency) and 11 (frozen-feature classifiers)
 #
 # Paper B Appendix A: a ResNet-18 encoder trained with SimCLR (NT-Xent, τ = 0.5, Adam lr 1e-3,
