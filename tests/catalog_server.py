@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import io
 import re
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -24,7 +23,7 @@ from astropy.io import fits
 from astropy.io.votable import from_table
 from astropy.io.votable.tree import Info
 from astropy.table import Table
-from fixtures_server import LoopbackServer, running
+from fixtures_server import LoopbackServer, QuietHandler, running
 
 GAMA_PATH = "/dr4/data/cat/StellarMasses/v24/StellarMassesGKVv24.fits"
 GSWLC_PATH = "/gswlc/GSWLC-X2.dat.gz"
@@ -121,16 +120,8 @@ class CatalogServer(LoopbackServer):
         return [info.get("QUERY", "") for m, p, info in self.log if m == "POST"]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: CatalogServer
-
-    def log_message(self, *args):
-        pass
-
-    def do_HEAD(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
     def do_GET(self):
         path = urlsplit(self.path).path

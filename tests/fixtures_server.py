@@ -116,8 +116,8 @@ class FixtureServer(LoopbackServer):
         return [q for _, p, q in self.log if p == path]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: FixtureServer
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's handler: no request logging on stderr, and HEAD answers 200 with no body."""
 
     def log_message(self, *args):  # keep pytest output clean
         pass
@@ -126,6 +126,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+
+class _Handler(QuietHandler):
+    server: FixtureServer
 
     def do_GET(self):
         parts = urlsplit(self.path)

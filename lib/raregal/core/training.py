@@ -211,6 +211,11 @@ def is_complete_state(folder: Path | str) -> bool:
     return (Path(folder) / HYPERPARAMETERS_FILE).is_file()
 
 
+def read_hyperparameters(folder: Path | str) -> dict:
+    """The record a complete state folder was saved with (its ``hyperparameters.json``)."""
+    return json.loads((Path(folder) / HYPERPARAMETERS_FILE).read_text())
+
+
 def load_state(accelerator, folder: Path | str) -> dict:
     """``accelerator.load_state(folder)``; returns the hyper-parameters saved with it.
 
@@ -222,7 +227,7 @@ def load_state(accelerator, folder: Path | str) -> dict:
     folder = Path(folder)
     if not is_complete_state(folder):
         raise FileNotFoundError(f"{folder} is not a complete training state (no {HYPERPARAMETERS_FILE})")
-    saved = json.loads((folder / HYPERPARAMETERS_FILE).read_text())
+    saved = read_hyperparameters(folder)
     if saved.get("num_processes", 1) != accelerator.num_processes:
         raise ValueError(f"{folder} was written by {saved['num_processes']} processes; resume it with the "
                          f"same number (now {accelerator.num_processes})")

@@ -144,11 +144,16 @@ def photometry_features(fluxes: np.ndarray) -> tuple[np.ndarray, int]:
     return np.column_stack([mags, mags[:, 0] - mags[:, 1], mags[:, 1] - mags[:, 2]]), n_clipped
 
 
+def photometry_mlp(seed: int = 0, hidden: tuple[int, ...] = (64, 64)):
+    """The photometry baseline (AstroCLIP's, Lanusse et al. 2023): standardised features → MLP regressor."""
+    return make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=hidden, early_stopping=True,
+                                                        max_iter=500, random_state=seed))
+
+
 def photometry_mlp_r2(phot_train, y_train, phot_val, y_val, seed: int = 0,
                       hidden: tuple[int, ...] = (64, 64)) -> float:
-    """R² on validation of an MLP trained on (g, r, z) photometry (AstroCLIP's baseline, Lanusse et al. 2023)."""
-    mlp = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=hidden, early_stopping=True,
-                                                       max_iter=500, random_state=seed))
+    """R² on validation of :func:`photometry_mlp` trained on (g, r, z) photometry."""
+    mlp = photometry_mlp(seed, hidden)
     mlp.fit(phot_train, y_train)
     return float(r2_score(y_val, mlp.predict(phot_val)))
 

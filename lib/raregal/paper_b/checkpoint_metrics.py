@@ -68,8 +68,8 @@ def generate_for_conditions(diffusion_dir, step: int, prompts: Mapping[str, str]
     the same images. Returns uint8 (N, H, W, 3) and the condition of each image.
     """
     from raregal.paper_b.diffusion import generate
-    from raregal.paper_b.diffusion.components import load_components
     from raregal.paper_b.diffusion.checkpoints import base_of
+    from raregal.paper_b.diffusion.components import load_components
 
     if n_per_prompt < 1:
         raise ValueError(f"n_per_prompt must be >= 1, got {n_per_prompt}")

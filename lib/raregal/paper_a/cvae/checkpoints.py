@@ -13,7 +13,6 @@ Why one module: the loop (:mod:`raregal.paper_a.cvae.train`) writes them, notebo
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -91,7 +90,7 @@ def can_resume(state_dir: Path, cfg, fingerprint: list[float], num_processes: in
     """
     if not training.is_complete_state(state_dir):
         return False
-    saved = json.loads((state_dir / training.HYPERPARAMETERS_FILE).read_text())
+    saved = training.read_hyperparameters(state_dir)
     if "hparams" not in saved or "fingerprint" not in saved:
         raise CheckpointMismatchError(f"{state_dir} is not a raregal CVAE training state; move it away")
     try:

@@ -27,20 +27,14 @@ def photometry_predictions(fluxes: np.ndarray, catalog: pd.DataFrame, seed: int 
     :func:`raregal.paper_a.latents.photometry_mlp_r2` scores (same features, layers and seed),
     trained on ``split == "train"``; returns quantity → (n_val,) predictions.
     """
-    from sklearn.neural_network import MLPRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from raregal.paper_a.latents import photometry_features
+    from raregal.paper_a.latents import photometry_features, photometry_mlp
 
     phot, _ = photometry_features(fluxes)
     tr = (catalog["split"] == "train").to_numpy()
     va = (catalog["split"] == "val").to_numpy()
     out = {}
     for q in QUANTITIES:
-        mlp = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=hidden, early_stopping=True,
-                                                           max_iter=500, random_state=seed))
-        out[q] = mlp.fit(phot[tr], catalog[q].to_numpy()[tr]).predict(phot[va])
+        out[q] = photometry_mlp(seed, hidden).fit(phot[tr], catalog[q].to_numpy()[tr]).predict(phot[va])
     return out
 
 

@@ -24,7 +24,6 @@ all ranks wait for it at the end. So N processes follow the run of one process
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -234,7 +233,7 @@ def _resume(run: _Run, out_dir: Path, n_images: int, log: Callable[[str], Any]) 
     run of the same settings and images; another run there is refused (:func:`check_same_run`)."""
     state, older = out_dir / STATE_DIR, None
     if training.is_complete_state(state):
-        record = json.loads((state / training.HYPERPARAMETERS_FILE).read_text())
+        record = training.read_hyperparameters(state)
         check_same_run(state, record, run.settings, n_images)
         training.load_state(run.accelerator, state)  # weights, Adam, RNG, history
         where = state
