@@ -1,0 +1,9 @@
+"""Pretrained galaxy bases built by this repository and kept in ``models/<name>/`` (Ma et al. 2025 start
+from SD-1.5 and ImageNet weights; we cannot download them, so we pretrain our own on a mock survey).
+
+- ``survey``: the pretraining survey (its own seed) with every dust-lane early type left out (§3.2).
+- ``diffusion_base``: the tiny diffusion pipeline pretrained with the fine-tune loop.
+- ``simclr_base``: the SimCLR ResNet-18 trunk.
+- ``cli``: ``python -m raregal.pretrain diffusion|simclr``.
+Loading a base checks its model card (:mod:`raregal.core.model_card`).
+"""

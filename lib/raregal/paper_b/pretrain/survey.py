@@ -1,0 +1,95 @@
+"""The pretraining survey: a large mock GZ2 survey of its own, with the paper's exclusion applied.
+
+Why: Ma et al. (2025) fine-tune bases pretrained on far more images than any run holds (SD-1.5;
+ImageNet for SimCLR). Our bases are pretrained here, on a mock survey drawn with ``DATA_SEED`` — a
+seed no run is allowed to use (loading a base into a run with that seed is refused), so no run's
+galaxies are in a base. Every dust-lane early type is left out (§3.2): galaxies that ARE D-ETGs
+(mock truth: an early type with a lane) and galaxies TAGGED as an early type with a dust lane (the
+tags a run would see), so the models learn dust lanes only from disks and must combine them with
+early types on their own. The counts of each exclusion go on the model card.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from raregal.core import gz2_schema
+from raregal.core.images import read_images
+
+DATA_SEED = 20250101  # the pretraining survey's seed; runs with this seed are refused
+
+
+@dataclass
+class PretrainingSet:
+    """Images (uint8 N×S×S×3), their ids and tag lists, and what was left out and why."""
+
+    images: np.ndarray
+    ids: list
+    tags: list[list[str]]
+    counts: dict[str, int]
+
+
+def survey_name(n_galaxies: int, image_size: int, fov_r90: float, seed: int = DATA_SEED) -> str:
+    """The survey's folder name: every base pretrained on the same survey shares one copy."""
+    return f"survey-{seed}-{n_galaxies}-{image_size}px-{fov_r90:g}r90"
+
+
+def write_pretraining_survey(root: Path | str, n_galaxies: int, image_size: int, fov_r90: float,
+                             seed: int = DATA_SEED, log=print) -> Path:
+    """Render the survey once under ``root/<survey_name>`` (skipped when its catalog exists); returns it.
+
+    No D-ETGs are drawn (``detg_fraction=0``); the tag-based exclusion still runs, since volunteers'
+    (mock) votes can tag an early type with a dust lane."""
+    from raregal.mock.gz2 import write_survey
+
+    out = Path(root) / survey_name(n_galaxies, image_size, fov_r90, seed)
+    if (out / gz2_schema.CATALOG_FILE).is_file():
+        return out
+    write_survey(out, n_galaxies, image_size=image_size, seed=seed, fov_r90=fov_r90,
+                 detg_fraction=0.0, log=log)
+    return out
+
+
+def pretraining_rows(catalog: pd.DataFrame, tag_cap: int, seed: int = DATA_SEED
+                     ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Tagged, capped rows a base trains on, and the exclusion counts.
+
+    ``catalog``: a validated mock GZ2 catalog with its ``true_*`` columns. Rows: dr7objid and tags
+    ("|"-joined), at most ``tag_cap`` per tag combination (Ma et al. 2025 §3.1)."""
+    from raregal.paper_b import labels
+
+    table = labels.build_tag_table(catalog, tag_cap, seed)
+    true_detg = catalog["true_detg"].to_numpy(bool) if "true_detg" in catalog else None
+    if true_detg is None:
+        raise ValueError("the pretraining catalog needs the mock truth column true_detg")
+    tagged = labels.diffusion_excluded(table)
+    keep = table["in_diffusion_train"].to_numpy(bool) & ~true_detg
+    counts = {"galaxies": len(table), "well_sampled": int(table["well_sampled"].sum()),
+              "excluded_true_detg": int(true_detg.sum()),
+              "excluded_tagged_early_type_with_dust_lane": int((tagged & table["well_sampled"]).sum()),
+              "kept": int(keep.sum())}
+    rows = table.loc[keep, ["dr7objid", "tags"]].reset_index(drop=True)
+    if bool(np.asarray(true_detg)[keep].any()) or bool(tagged[keep].any()):
+        raise AssertionError("a D-ETG reached the pretraining rows")  # guards the two masks above
+    return rows, counts
+
+
+def load_pretraining_set(survey_dir: Path | str, tag_cap: int, image_size: int,
+                         max_images: int | None = None, seed: int = DATA_SEED) -> PretrainingSet:
+    """The rows of :func:`pretraining_rows` read at ``image_size``; unreadable images are counted."""
+    catalog, bad = gz2_schema.validate_catalog(gz2_schema.read_catalog(survey_dir))
+    rows, counts = pretraining_rows(catalog, tag_cap, seed)
+    if max_images is not None and len(rows) > max_images:
+        rows = rows.sample(n=max_images, random_state=seed % 2**32).sort_index().reset_index(drop=True)
+    batch = read_images(Path(survey_dir) / gz2_schema.IMAGES_DIR, rows["dr7objid"].tolist(), size=image_size)
+    kept = rows.set_index("dr7objid").loc[batch.ids]
+    counts.update({"invalid_catalog_rows": len(bad), "unreadable_images": len(batch.drops),
+                   "images": len(batch.ids)})
+    if len(batch.ids) == 0:
+        raise ValueError(f"no pretraining image could be read from {survey_dir}")
+    detg_ids = catalog.loc[catalog["true_detg"].to_numpy(bool), "dr7objid"]
+    counts["detg_seen"] = int(pd.Index(batch.ids).isin(detg_ids).sum())
+    return PretrainingSet(batch.images, list(batch.ids), [t.split("|") for t in kept["tags"]], counts)
