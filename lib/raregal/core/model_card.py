@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+KEPT_DIR = "models"  # the repository folder of kept bases
 CARD_FILE = "model_card.json"
 README_FILE = "README.md"
 _CARD_FILES = (CARD_FILE, README_FILE)
@@ -131,3 +132,25 @@ def verify(folder: Path | str) -> dict[str, Any]:
     if extra:
         raise ModelCardError(f"{folder} holds files its model card does not list: {extra}; " + rebuild)
     return card
+
+
+def require_kept(spec: str | Path, root: Path | str, rebuild: str) -> None:
+    """A ``models/<name>`` spec whose folder is absent (in the working directory and the repository)
+    is an error saying how to rebuild it; other specs pass through to their own loaders."""
+    path = Path(spec)
+    if path.is_absolute() or not path.parts or path.parts[0] != KEPT_DIR:
+        return
+    if path.exists() or (Path(root) / path).exists():
+        return
+    raise ModelCardError(f"the kept base {spec} is missing (no folder {Path(root) / path}); rebuild it "
+                         f"with:\n    {rebuild} --out {spec}")
+
+
+def refuse_same_data_seed(card: dict[str, Any] | None, run_seed: int, where: str) -> None:
+    """A run whose seed is the base's pretraining-data seed would draw the base's own survey."""
+    if card is None:
+        return
+    data_seed = card.get("training_data", {}).get("data_seed")
+    if data_seed is not None and int(data_seed) == int(run_seed):
+        raise ModelCardError(f"run seed {run_seed} is the pretraining-data seed of {where}: the run's mock "
+                             "survey would be the base's own; choose another seed")

@@ -274,17 +274,24 @@ def load_components(pretrained: str | Path) -> Components:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import AutoTokenizer, CLIPTextModel
 
+    from raregal.core import model_card
     from raregal.core.config import repo_root
     from raregal.fetch.models import resolve_pretrained
 
     spec = str(pretrained)
     if spec == "tiny":
         raise ValueError("'tiny' has no weights to load: build it with build_tiny(corpus, spec)")
+    # a kept base (models/<name>/) must be there and match its model card's sha256
+    model_card.require_kept(spec, repo_root(), rebuild="python -m raregal.pretrain diffusion")
     # a local folder or the hub cache, never the network; missing weights → an error saying how to get them
     local = resolve_pretrained(spec, root=repo_root()).path
+    card = model_card.verify(local) if model_card.read_card(local) is not None else None
     src = str(local)
     info_path = local / "raregal.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {"pretrained": spec}
+    if card is not None:
+        info["model_card"] = {k: card[k] for k in ("command", "training_data", "training", "git_commit")
+                              if k in card}
     comps = Components(
         unet=UNet2DConditionModel.from_pretrained(src, subfolder="unet"),
         vae=AutoencoderKL.from_pretrained(src, subfolder="vae"),

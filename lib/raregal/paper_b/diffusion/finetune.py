@@ -289,7 +289,11 @@ def base_components(model_dir: Path, values: dict, images: np.ndarray, corpus: S
     from raregal.paper_b.diffusion.vae import pretrain_vae
 
     if values["pretrained"] != "tiny":
-        return load_components(values["pretrained"]), values["pretrained"]
+        from raregal.core import model_card
+
+        comps = load_components(values["pretrained"])
+        model_card.refuse_same_data_seed(comps.info.get("model_card"), seed, values["pretrained"])
+        return comps, values["pretrained"]
     base = Path(model_dir) / "base"
     if (base / "model_index.json").exists():
         return load_components(base), base
