@@ -26,14 +26,18 @@
 #   their scores per prompt, the inputs that made them) and `per_condition.parquet` (every score,
 #   reference points included), which the figures and the table are drawn from
 #
-# Ma et al. (2025) §4.1, per condition p (a Table 1 prompt) on SimCLR features f_φ (notebook 09):
+# Ma et al. (2025) §4.1, per condition p (a Table 1 prompt) on SimCLR embeddings f_φ (notebook 09):
 # realism R^p = mean over generated images of the highest cosine similarity to a real image of p
 # (eq. 1); diversity D^p = mean cosine similarity over all real × generated pairs (eq. 3; lower = more
 # varied); consistency C^p = mean share of 11 binary visual-question classifiers answering as the
-# prompt implies (eq. 5); R, D, C average over the prompts (eq. 2, 4, 6). Our classifiers are logistic
-# heads on the frozen SimCLR features, trained on real (mock) galaxies' well-sampled tags; a question
-# the prompt does not name counts as "no". Images are text-to-image samples (no reference image) from
-# each checkpoint of notebook 08 and from the base model before fine-tuning (step 0).
+# prompt implies (eq. 5); R, D, C average over the prompts (eq. 2, 4, 6). f_φ for eq. 1 and 3 is the
+# SimCLR projection (where NT-Xent took its cosine) whitened on the real reference galaxies, so flux
+# and colour, which dominate the raw embedding and survive pixel shuffling, do not decide realism
+# alone. Our classifiers are logistic heads on the frozen SimCLR trunk features, trained on real (mock)
+# galaxies' well-sampled tags; a question the prompt does not name counts as "no", and within an image
+# the "yes" and "no" questions weigh alike (else answering "no" to all scores 8/11 or more). Images are
+# text-to-image samples (no reference image) from each checkpoint of notebook 08 and from the base
+# model before fine-tuning (step 0).
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
@@ -100,15 +104,19 @@ print("conditions with no real galaxy (reported and skipped):",
       ", ".join(f"{c} ({prompt_of[c]})" for c in empty) or "none")
 
 # %% [markdown]
-# ## The 11 visual-question classifiers
-# Fitted on the reference galaxies (70/30 split inside for the held-out accuracy); a question with
-# too few examples of its rarer answer is not fitted and not asked (named below).
+# ## The 11 visual-question classifiers and the whitened space
+# Both are fitted on the reference galaxies only. The classifiers: 70/30 split inside for the
+# held-out accuracy; a question with too few examples of its rarer answer is not fitted and not asked
+# (named below). The space of eq. 1 and 3: the reference galaxies' SimCLR projections, centred and
+# scaled to unit variance along each principal direction that matters.
 
 # %%
 truth = gen_metrics.tag_answers(labelled.loc[ref, "tags"].fillna("").str.split("|"))
-qc = gen_metrics.QuestionClassifiers.fit(feats[ref], truth, min_positives=mc.min_positives, seed=cfg.seed)
-expected = qc.mask(gen_metrics.expected_answers(condition_tags))
-scorer = checkpoint_metrics.Scorer(model, qc, feats[ref], member[ref], expected)
+scorer = checkpoint_metrics.Scorer.fit(model, feats[ref], member[ref], truth,
+                                       gen_metrics.expected_answers(condition_tags),
+                                       min_positives=mc.min_positives, seed=cfg.seed)
+qc = scorer.classifiers
+print(scorer.space.describe())
 print(qc.report.round(3).to_string(index=False))
 
 # %% [markdown]
@@ -119,19 +127,19 @@ print(qc.report.round(3).to_string(index=False))
 
 # %%
 rows, held_cond = gen_metrics.as_generated(member[held], mc.max_real_per_condition, seed=cfg.seed)
-held_feats = feats[held][rows]
-held_answers = qc.predict(held_feats)
+held_emb = scorer.metric_embedding(feats[held][rows])
+held_answers = qc.predict(feats[held][rows])
 batch = store.read(ids[held][rows], size=gen_size)
-noise_feats, noise_answers = scorer.embed(gen_metrics.pixel_shuffle(batch.images.transpose(0, 3, 1, 2),
-                                                                    seed=cfg.seed))
+noise_emb, noise_answers = scorer.embed(gen_metrics.pixel_shuffle(batch.images.transpose(0, 3, 1, 2),
+                                                                  seed=cfg.seed))
 noise_cond = held_cond[np.isin(ids[held][rows], batch.ids)]
 print(f"{len(rows):,} held-out (galaxy, condition) pairs; {len(batch.drops)} images unreadable for the "
       "noise floor")
 reference_sets = {
-    "ceiling: held-out real": (held_feats, held_cond, held_answers),
-    "floor: shuffled prompts": (held_feats, gen_metrics.shuffle_conditions(held_cond, seed=cfg.seed),
+    "ceiling: held-out real": (held_emb, held_cond, held_answers),
+    "floor: shuffled prompts": (held_emb, gen_metrics.shuffle_conditions(held_cond, seed=cfg.seed),
                                 held_answers),
-    "floor: pixel-shuffled noise": (noise_feats, noise_cond, noise_answers),
+    "floor: pixel-shuffled noise": (noise_emb, noise_cond, noise_answers),
 }
 scores, skips = [], []
 for method, (f, c, a) in reference_sets.items():
@@ -193,7 +201,7 @@ for ax, m in zip(axes[1], ("realism", "diversity", "consistency")):
     ax.set(xlabel="fine-tune step", ylabel=f"{m} per prompt")
 axes[1, 2].legend(fontsize=6, ncol=2, title="Table 1 prompt", title_fontsize=7, loc="upper left",
                   bbox_to_anchor=(1.02, 1))
-fig.suptitle(f"Generated vs real {label} GZ2 galaxies on SimCLR features ({mc.n_per_prompt} images per "
+fig.suptitle(f"Generated vs real {label} GZ2 galaxies on whitened SimCLR projections ({mc.n_per_prompt} images per "
              f"prompt and step, {mc.inference_steps} sampler steps)", fontsize=10)
 fig.tight_layout()
 outputs.save_figure(fig, "B-fig4", cfg,

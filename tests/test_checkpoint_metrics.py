@@ -47,20 +47,19 @@ def tiny_finetune(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def scorer(tmp_path_factory):
-    """An untrained tiny SimCLR encoder, fitted question heads and 12 random 'real' galaxies (6 per
-    condition): enough to score images; the numbers themselves mean nothing here."""
+    """An untrained tiny SimCLR encoder, question heads and a whitened space fitted on 24 random 'real'
+    galaxies (12 per condition): enough to score images; the numbers themselves mean nothing here."""
     folder = tmp_path_factory.mktemp("simclr")
-    real = np.random.default_rng(0).random((12, 3, 16, 16)).astype(np.float32)
+    real = np.random.default_rng(0).random((24, 3, 16, 16)).astype(np.float32)
     settings = simclr.SimCLRSettings(image_size=16, width=0.0625, proj_dim=8, batch_size=8, epochs=0)
     simclr.train_simclr(real, folder, settings, log=lambda m: None)
     model = simclr.load_simclr(folder)
     feats = simclr.embed(model, real)
-    truth = np.zeros((12, 11), bool)
+    truth = np.zeros((24, 11), bool)
     truth[::2] = True
-    heads = gen_metrics.QuestionClassifiers.fit(feats, truth, min_positives=3)
-    member = pd.DataFrame({"B": np.arange(12) < 6, "L": np.arange(12) >= 6})
-    expected = heads.mask(gen_metrics.expected_answers(CONDITION_TAGS))
-    return checkpoint_metrics.Scorer(model, heads, feats, member, expected)
+    member = pd.DataFrame({"B": np.arange(24) < 12, "L": np.arange(24) >= 12})
+    return checkpoint_metrics.Scorer.fit(model, feats, member, truth,
+                                         gen_metrics.expected_answers(CONDITION_TAGS), min_positives=3)
 
 
 def test_embed_and_answer_accepts_generated_layout(scorer):
@@ -70,6 +69,21 @@ def test_embed_and_answer_accepts_generated_layout(scorer):
     channels_first, _ = checkpoint_metrics.embed_and_answer(scorer.model, gen.transpose(0, 3, 1, 2),
                                                             scorer.classifiers)
     np.testing.assert_allclose(channels_first, feats, rtol=1e-5, atol=1e-6)
+
+
+def test_scorer_compares_whitened_projections(scorer):
+    """Realism and diversity use the projection head's output, whitened on the reference galaxies."""
+    images = np.random.default_rng(2).random((6, 3, 16, 16)).astype(np.float32)
+    feats = simclr.embed(scorer.model, images)
+    z = checkpoint_metrics.projections(scorer.model, feats)
+    np.testing.assert_allclose(z, simclr.embed(scorer.model, images, projection=True), rtol=1e-4, atol=1e-5)
+    emb, answers = scorer.embed(images)
+    np.testing.assert_allclose(emb, scorer.space.transform(z), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(answers, scorer.classifiers.predict(feats))  # questions: trunk features
+    assert emb.shape == (6, scorer.space.dim) and scorer.ref_emb.shape == (24, scorer.space.dim)
+    np.testing.assert_allclose(scorer.ref_emb.mean(axis=0), 0, atol=1e-6)  # centred on the reference
+    with pytest.raises(ValueError, match="trunk features"):
+        checkpoint_metrics.projections(scorer.model, z)
 
 
 def test_generation_per_condition_from_checkpoints_and_base(tiny_finetune, tmp_path):
@@ -117,7 +131,7 @@ def test_scores_and_images_are_saved_and_a_rerun_generates_nothing(tiny_finetune
     assert generation_calls == [0, 2] and all("(generated)" in line for line in lines)
     assert per.step.tolist() == [0, 0, 2, 2] and per.condition.tolist() == ["B", "L", "B", "L"]
     assert per.method.tolist() == ["step 0", "step 0", "step 2", "step 2"] and skipped.empty
-    assert (per.n_gen == 2).all() and (per.n_real == 6).all() and set(seconds) == {0, 2}
+    assert (per.n_gen == 2).all() and (per.n_real == 12).all() and set(seconds) == {0, 2}
     images, cond = checkpoint_metrics.read_images(out, 2)
     assert images.shape == (4, 16, 16, 3) and images.dtype == np.uint8 and list(cond) == ["B", "B", "L", "L"]
     fresh, _ = checkpoint_metrics.generate_for_conditions(tiny_finetune, 2, PROMPTS, 2, 2, seed=1)

@@ -38,11 +38,30 @@ def test_realism_and_diversity_hand_values():
 
 def test_consistency_counts_asked_questions():
     answers = np.array([[1, 0, 1], [0, 0, 1]], bool)
-    assert gen_metrics.consistency(answers, [1, 0, 1]) == pytest.approx((1 + 2 / 3) / 2)
+    # plain shares (eq. 5 as printed): 3/3 and 2/3
+    assert gen_metrics.consistency(answers, [1, 0, 1], balanced=False) == pytest.approx((1 + 2 / 3) / 2)
+    # balanced: image 2 gets 1/2 of its "yes" questions and 1/1 of its "no" question -> 3/4
+    assert gen_metrics.consistency(answers, [1, 0, 1]) == pytest.approx((1 + 0.75) / 2)
     assert gen_metrics.consistency(answers, [1, np.nan, np.nan]) == pytest.approx(0.5)  # Q_j = 1
     assert gen_metrics.consistency(answers, [[1, 0, 1], [0, 0, 1]]) == 1.0
     with pytest.raises(ValueError, match="no asked question"):
         gen_metrics.consistency(answers, [np.nan] * 3)
+
+
+def test_balanced_consistency_does_not_reward_answering_no():
+    """A prompt names 1 of 11 features: "no" to everything scored 10/11 before; now it is at chance."""
+    expected = np.zeros(11)
+    expected[3] = 1
+    all_no = np.zeros((50, 11), bool)
+    assert gen_metrics.consistency(all_no, expected, balanced=False) == pytest.approx(10 / 11)
+    assert gen_metrics.consistency(all_no, expected) == pytest.approx(0.5)
+    assert gen_metrics.consistency(~all_no, expected) == pytest.approx(0.5)  # "yes" to everything too
+    coin = np.random.default_rng(0).random((4000, 11)) < 0.5
+    assert gen_metrics.consistency(coin, expected) == pytest.approx(0.5, abs=0.02)
+    right = expected.astype(bool)[None].repeat(50, axis=0)
+    assert gen_metrics.consistency(right, expected) == 1.0
+    right[:, 0] = True  # one wrong "yes" among 10 "no" questions costs 1/20
+    assert gen_metrics.consistency(right, expected) == pytest.approx(1 - 0.1 / 2)
 
 
 def test_expected_answers_from_prompt_tags():
@@ -196,3 +215,63 @@ def test_score_set_and_long_metrics():
     r = sub[(sub.condition == "all") & (sub.quantity == "realism")].set_index("method").ours
     assert r["step 5"] == pytest.approx(1.0) and r["other"] == pytest.approx(0.5)
     assert sub[sub.condition == "all"].note.str.contains("A,B").all()
+
+
+# ---------------------------------------------------------------------------------------------
+# the whitened space of eq. 1 and 3 (raregal.paper_b.metric_space)
+# ---------------------------------------------------------------------------------------------
+def _flux_dominated_world(seed=0, n_per=100):
+    """Embeddings of two conditions whose galaxies differ in 4 'morphology' directions (±1, spread 0.3)
+    while 2 'flux and colour' directions (spread 10) vary freely; pixel-shuffled noise keeps a galaxy's
+    flux and colour but loses its morphology (it sits between the conditions)."""
+    rng = np.random.default_rng(seed)
+    cond = np.repeat([0, 1], n_per)
+    flux = 10 * rng.normal(size=(2 * n_per, 2))
+    morph = np.where(cond[:, None] == 0, 1.0, -1.0) + 0.3 * rng.normal(size=(2 * n_per, 4))
+    real = np.hstack([flux, morph])
+    noise = np.hstack([flux, 0.3 * rng.normal(size=(2 * n_per, 4))])
+    return real, noise, cond
+
+
+def _realism_by_condition(ref, ref_cond, gen, gen_cond):
+    return np.mean([gen_metrics.realism(ref[ref_cond == c], gen[gen_cond == c]) for c in (0, 1)])
+
+
+def test_whitening_on_real_galaxies_makes_noise_score_below_real():
+    from raregal.paper_b.metric_space import WhitenedSpace
+
+    real, noise, cond = _flux_dominated_world()
+    ref = np.arange(len(real)) % 3 != 0  # 2/3 reference, 1/3 held-out real
+    raw = {"held": _realism_by_condition(real[ref], cond[ref], real[~ref], cond[~ref]),
+           "noise": _realism_by_condition(real[ref], cond[ref], noise[~ref], cond[~ref])}
+    space = WhitenedSpace.fit(real[ref])
+    w_ref, w_held, w_noise = (space.transform(x) for x in (real[ref], real[~ref], noise[~ref]))
+    white = {"held": _realism_by_condition(w_ref, cond[ref], w_held, cond[~ref]),
+             "noise": _realism_by_condition(w_ref, cond[ref], w_noise, cond[~ref])}
+    assert raw["held"] - raw["noise"] < 0.02  # on raw embeddings flux decides: noise looks real
+    assert white["held"] > 0.9 and white["held"] - white["noise"] > 0.08  # measured: 0.958 and 0.095
+
+
+def test_whitened_space_fit_and_transform():
+    from raregal.paper_b.metric_space import WhitenedSpace
+
+    rng = np.random.default_rng(2)
+    scales = np.array([10.0, 3.0, 1.0, 0.01])  # the last direction: 1e-6 of the variance
+    x = rng.normal(size=(500, 4)) * scales @ np.linalg.qr(rng.normal(size=(4, 4)))[0] + 5.0
+    space = WhitenedSpace.fit(x, variance_kept=0.999)
+    assert space.dim == 3 and space.variance_kept >= 0.999 and space.note == "" and space.n_reference == 500
+    w = space.transform(x)
+    np.testing.assert_allclose(w.mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(np.cov(w.T), np.eye(3), atol=1e-9)  # unit variance, uncorrelated
+    assert WhitenedSpace.fit(x, variance_kept=0.9).dim == 1
+    assert WhitenedSpace.fit(x, variance_kept=1.0).dim == 4
+    few = WhitenedSpace.fit(x[:25], variance_kept=1.0)  # 25 galaxies support 2 directions, not 4
+    assert few.dim == 2 and "kept 2" in few.note and "kept 2" in few.describe()
+    with pytest.raises(ValueError, match=r"expected embeddings \(N, 4\)"):
+        space.transform(x[:, :3])
+    with pytest.raises(ValueError, match="NaN"):
+        WhitenedSpace.fit(np.where(np.eye(500, 4) > 0, np.nan, x))
+    with pytest.raises(ValueError, match="all identical"):
+        WhitenedSpace.fit(np.ones((10, 4)))
+    with pytest.raises(ValueError, match="N >= 2"):
+        WhitenedSpace.fit(x[:1])

@@ -7,8 +7,8 @@ reuses what still holds:
 
 - same checkpoint files (size and modification time of every file the step loads) and the same
   :class:`GenerationSettings` → the saved images are used, nothing is generated;
-- and the same :class:`Scorer` (SimCLR weights, visual-question classifiers, reference galaxies,
-  expected answers) → the saved scores are used too.
+- and the same :class:`Scorer` (SimCLR weights, visual-question classifiers, the whitened space and
+  reference galaxies, expected answers) → the saved scores are used too.
 
 So restyling Fig. 4 or 5 regenerates no image, a retrained checkpoint regenerates that checkpoint only,
 and a retrained SimCLR encoder rescores the saved images without generating them again.
@@ -33,12 +33,14 @@ import pandas as pd
 
 from raregal.core.outputs import atomic_path
 from raregal.paper_b.gen_metrics import QuestionClassifiers, score_set
+from raregal.paper_b.metric_space import VARIANCE_KEPT, WhitenedSpace
 
 INPUTS_FILE = "inputs.json"
 IMAGES_FILE = "images.npz"
 METRICS_FILE = "metrics.parquet"
 SKIPPED_FILE = "skipped.parquet"
 CACHE_FORMAT = 1  # bump when the files or the way they are made change, so old ones are remade
+SCORING_FORMAT = 2  # bump when the way saved images are scored changes (rescores, regenerates nothing)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,41 +162,99 @@ def _estimator_arrays(estimator) -> list:
     return [[k, np.asarray(v)] for k, v in sorted(vars(estimator).items()) if isinstance(v, np.ndarray)]
 
 
+def projections(model, features: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """SimCLR projections z (N, proj_dim) from trunk features (N, feature_dim): the head of ``model``.
+
+    The embedding NT-Xent took cosine similarities in during training (Ma et al. 2025 Appendix A
+    writes it f_φ, the symbol of eq. 1), so its cosine is the one SimCLR gave a meaning to.
+    """
+    import torch
+
+    x = torch.as_tensor(np.asarray(features, dtype=np.float32))
+    if x.ndim != 2 or x.shape[1] != model.feature_dim:
+        raise ValueError(f"expected trunk features (N, {model.feature_dim}), got shape {tuple(x.shape)}")
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = [model.head(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return (torch.cat(out).numpy() if out else np.zeros((0, model.settings.proj_dim))).astype(np.float32)
+
+
 @dataclass
 class Scorer:
     """What generated images are scored against: the SimCLR encoder (notebook 09), the visual-question
-    classifiers, the reference real galaxies' features and condition membership, and the expected
-    answer of each question per condition (see :func:`raregal.paper_b.gen_metrics.evaluate`)."""
+    classifiers (on trunk features), the space realism and diversity are taken in (SimCLR projections
+    whitened on the real reference galaxies, :mod:`raregal.paper_b.metric_space`), the reference
+    galaxies' coordinates in it and condition membership, and the expected answer of each question
+    per condition (see :func:`raregal.paper_b.gen_metrics.evaluate`). Build one with :meth:`fit`."""
 
     model: Any
     classifiers: QuestionClassifiers
+    space: WhitenedSpace
     ref_emb: np.ndarray
     ref_member: pd.DataFrame
     expected: pd.DataFrame
 
-    def embed(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """SimCLR features and visual-question answers of images (see :func:`embed_and_answer`)."""
-        return embed_and_answer(self.model, images, self.classifiers)
+    @classmethod
+    def fit(cls, model, ref_features: np.ndarray, ref_member: pd.DataFrame, ref_truth: np.ndarray,
+            expected: pd.DataFrame, min_positives: int = 10, seed: int = 0,
+            variance_kept: float = VARIANCE_KEPT) -> Scorer:
+        """Fit the question heads and the whitened space on the real reference galaxies only.
 
-    def score_features(self, method: str, feats: np.ndarray, conditions, answers: np.ndarray):
-        """Per-condition R, D, C and the skipped conditions of already embedded images."""
-        return score_set(method, feats, conditions, answers, self.ref_emb, self.ref_member, self.expected)
+        Parameters
+        ----------
+        model : SimCLRModel
+            The trained encoder (trunk and projection head).
+        ref_features : (N, feature_dim) array
+            Trunk features of the reference galaxies (:func:`raregal.paper_b.simclr.embed`).
+        ref_member : (N × conditions) bool table
+            Which condition(s) each reference galaxy belongs to.
+        ref_truth : (N, 11) bool
+            Their true answers to the visual questions (:func:`raregal.paper_b.gen_metrics.tag_answers`).
+        expected : conditions × questions
+            The answers each prompt implies; questions whose head could not be fitted become NaN.
+        min_positives, seed
+            For :meth:`raregal.paper_b.gen_metrics.QuestionClassifiers.fit`.
+        variance_kept
+            For :meth:`raregal.paper_b.metric_space.WhitenedSpace.fit`.
+        """
+        if len(ref_features) != len(ref_member):
+            raise ValueError(f"{len(ref_features)} reference features but {len(ref_member)} membership rows")
+        heads = QuestionClassifiers.fit(ref_features, ref_truth, min_positives=min_positives, seed=seed)
+        ref_z = projections(model, ref_features)
+        space = WhitenedSpace.fit(ref_z, variance_kept=variance_kept)
+        return cls(model, heads, space, space.transform(ref_z), ref_member, heads.mask(expected))
+
+    def metric_embedding(self, features: np.ndarray) -> np.ndarray:
+        """Whitened projections (N, k), the space of eq. 1 and 3, from trunk features (N, feature_dim)."""
+        return self.space.transform(projections(self.model, features))
+
+    def embed(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whitened projections and visual-question answers of images (see :func:`embed_and_answer`)."""
+        feats, answers = embed_and_answer(self.model, images, self.classifiers)
+        return self.metric_embedding(feats), answers
+
+    def score_features(self, method: str, emb: np.ndarray, conditions, answers: np.ndarray):
+        """Per-condition R, D, C and the skipped conditions of images already in the metric space
+        (:meth:`metric_embedding`)."""
+        return score_set(method, emb, conditions, answers, self.ref_emb, self.ref_member, self.expected)
 
     def score_images(self, method: str, images: np.ndarray, conditions):
         """Per-condition R, D, C and the skipped conditions of images (embedded here)."""
-        feats, answers = self.embed(images)
-        return self.score_features(method, feats, conditions, answers)
+        emb, answers = self.embed(images)
+        return self.score_features(method, emb, conditions, answers)
 
     def key(self) -> str:
         """A digest of everything a score depends on besides the images; changes when any of it does."""
-        parts: list = [CACHE_FORMAT, list(self.classifiers.questions["question"])]
+        parts: list = [CACHE_FORMAT, SCORING_FORMAT, list(self.classifiers.questions["question"])]
         for name, tensor in self.model.state_dict().items():
             parts += [name, tensor.detach().cpu().float().numpy()]
         for name, head in sorted(self.classifiers.models.items()):
             parts.append(name)
             for attr, arr in _estimator_arrays(head):
                 parts += [attr, arr]
-        parts += [np.asarray(self.ref_emb, np.float64), list(self.ref_member.columns),
+        parts += [*self.space.arrays(), np.asarray(self.ref_emb, np.float64), list(self.ref_member.columns),
                   self.ref_member.to_numpy(bool), list(self.expected.index), list(self.expected.columns),
                   self.expected.to_numpy(float)]
         return _digest(*parts)

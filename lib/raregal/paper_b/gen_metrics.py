@@ -7,12 +7,18 @@ All three work per condition p (a prompt type, e.g. "edge-on galaxy") on embeddi
   of condition p; R = mean_p R^p (eq. 2). Higher = closer to some real galaxy.
 - diversity D^p (eq. 3): mean cosine similarity over all real × generated pairs of condition p;
   D = mean_p D^p (eq. 4). Lower = more varied (the paper's convention).
-- consistency C^p (eq. 5): mean over generated images of the fraction of visual-question classifiers
-  Q_i that answer as the prompt implies; C = mean_p C^p (eq. 6).
+- consistency C^p (eq. 5): mean over generated images of the share of visual-question classifiers
+  Q_i that answer as the prompt implies, the "yes" and the "no" questions of an image weighing alike
+  (:func:`consistency`); C = mean_p C^p (eq. 6).
 
-The visual questions are a data table (:data:`QUESTIONS`). Our classifiers are logistic heads on the
-frozen SimCLR features, fitted on real (mock) images with well-sampled tags — cheap enough for the CPU
-budget — and each one's held-out accuracy is reported, since C is only as good as they are.
+The functions here take the embeddings as given. Which embedding (the SimCLR projection, whitened on
+the real reference galaxies, :mod:`raregal.paper_b.metric_space`) and why is decided where images are
+scored, :mod:`raregal.paper_b.checkpoint_metrics`.
+
+The visual questions are a data table (:data:`QUESTIONS`). Our classifiers are logistic heads (balanced
+class weights) on the frozen SimCLR trunk features, fitted on real (mock) images with well-sampled
+tags — cheap enough for the CPU budget — and each one's held-out accuracy is reported, since C is only
+as good as they are.
 
 A condition with no real images (or no generated ones) cannot be scored: it is returned in a
 ``skipped`` table by name, never averaged in silently. Reference points calibrate the numbers: held-out
@@ -78,22 +84,43 @@ def diversity(real: np.ndarray, gen: np.ndarray) -> float:
     return float(cosine_similarity(gen, real).mean())
 
 
-def consistency(answers: np.ndarray, expected: np.ndarray) -> float:
-    """Eq. 5: mean over images of the fraction of classifiers that answer as expected.
+def consistency(answers: np.ndarray, expected: np.ndarray, balanced: bool = True) -> float:
+    """Eq. 5: mean over images of the share of visual-question classifiers that answer as expected.
 
-    ``answers`` (N, Q) bool; ``expected`` (Q,) or (N, Q) in {0, 1, NaN}; NaN = question not asked for
-    that image, so Q_j counts only the asked questions. An image with no asked question is an error.
+    Parameters
+    ----------
+    answers : (N, Q) bool
+        Each classifier's answer per image.
+    expected : (Q,) or (N, Q) in {0, 1, NaN}
+        The answer the prompt implies; NaN = question not asked for that image, so Q_j counts only the
+        asked questions. An image with no asked question is an error.
+    balanced : bool
+        Weigh the questions the prompt answers "yes" and those it answers "no" equally within each
+        image (the mean of the two shares; the one share when only one kind is asked). Why: a prompt
+        names 1–3 of the 11 features, so with plain shares (``balanced=False``, eq. 5 as printed)
+        answering "no" to everything scores 8/11–10/11; balanced, it scores 0.5, as do random answers.
+
+    Returns
+    -------
+    float
+        C^p in [0, 1].
     """
     answers = np.asarray(answers, dtype=bool)
-    expected = np.broadcast_to(np.asarray(expected, dtype=np.float64), answers.shape)
-    asked = ~np.isnan(expected)
     if answers.ndim != 2 or len(answers) == 0:
         raise ValueError(f"answers must be (N, Q) with N >= 1, got {answers.shape}")
+    expected = np.broadcast_to(np.asarray(expected, dtype=np.float64), answers.shape)
+    asked = ~np.isnan(expected)
     per_image_q = asked.sum(axis=1)
     if (per_image_q == 0).any():
         raise ValueError(f"{int((per_image_q == 0).sum())} image(s) have no asked question")
-    right = (answers == (expected == 1)) & asked
-    return float((right.sum(axis=1) / per_image_q).mean())
+    right = answers == (expected == 1)
+    if not balanced:
+        return float(((right & asked).sum(axis=1) / per_image_q).mean())
+    shares = []
+    for kind in (expected == 1, expected == 0):
+        n = kind.sum(axis=1)
+        shares.append(np.where(n > 0, (right & kind).sum(axis=1) / np.maximum(n, 1), np.nan))
+    return float(np.nanmean(np.stack(shares), axis=0).mean())
 
 
 def expected_answers(condition_tags: Mapping[str, Sequence[str]],
