@@ -203,3 +203,38 @@ def test_paired_rates_and_rate_table():
     rates = lane_statistic.calibration_rates(cal, {"edge-on disk with lane":
                                                    lane_statistic.lane_statistic(with_lane, FOV)})
     assert rates["ours"].tolist() == [0.8, 0.04, 1.0] and rates["n"].tolist() == [10, 50, 4]
+
+
+class DictStore:
+    """The part of ``core.image_store.ImageStore`` the reference statistics use, over a dict of images."""
+
+    def __init__(self, images: dict[int, np.ndarray]):
+        self.images = images
+
+    def iter_batches(self, ids, batch_size=512):
+        from raregal.core.images import ImageBatch
+
+        ids = list(ids)
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start:start + batch_size]
+            have = [i for i in chunk if i in self.images]
+            lost = pd.DataFrame({"id": [i for i in chunk if i not in self.images], "reason": "missing"})
+            yield ImageBatch(np.stack([self.images[i] for i in have]) if have else
+                             np.zeros((0, SIZE, SIZE, 3), np.uint8), np.array(have, np.int64), lost)
+
+
+def test_reference_statistics_read_in_batches_count_drops_and_calibrate():
+    lanes = draw(6, lane_angle_deg=100.0, seed=30)
+    smooth = draw(10, seed=31)
+    store = DictStore({**dict(enumerate(lanes)), **{100 + i: im for i, im in enumerate(smooth)}})
+    groups = {"D-ETG": np.r_[np.arange(6), 999], "ETG without lane": np.arange(100, 110),
+              "edge-on disk with lane": np.array([998]), "edge-on disk without lane": np.array([], np.int64)}
+    stats, drops = lane_statistic.reference_statistics(store, groups, FOV, batch_size=4)
+    assert [len(stats[g]) for g in groups] == [6, 10, 0, 0]
+    assert drops["D-ETG"]["id"].tolist() == [999] and drops["edge-on disk with lane"]["id"].tolist() == [998]
+    np.testing.assert_allclose(stats["D-ETG"].depth, lane_statistic.lane_statistic(lanes, FOV).depth)
+    cal = lane_statistic.calibrate_groups(stats, 0.05, FOV, seed=0, basis="drawn")
+    assert (cal.heldout["n_positive"], cal.heldout["n_negative"]) == (3, 5)
+    assert cal.heldout["tpr"] == 1.0 and cal.heldout["fpr"] == 0.0
+    rates = lane_statistic.calibration_rates(cal, {g: stats[g] for g in list(groups)[2:]})
+    assert np.isnan(rates["ours"].iloc[-1]) and rates["n"].iloc[-1] == 0  # an empty group: no rate, n = 0

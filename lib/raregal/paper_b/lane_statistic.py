@@ -1,26 +1,22 @@
 """Does an image show a dark, red band through the galaxy centre? A dust-lane statistic for the D-ETGs
 of Ma et al. (2025) §4.3, on real and generated images alike.
 
-Why: the paired-seed test of notebook 08 (``B-prompt-effect``) says how far a phrase moves the pixels,
-not *what* moved. A dust lane has a signature a smooth galaxy cannot fake: light falls along a line
-through the centre (a smooth galaxy has its maximum there) and the band is redder than its sides (dust
-absorbs g more than i; the RGB images are R = i, G = r, B = g). So for each of ``n_angles`` band angles
-(searched, not taken from the light's major axis: a generated lane may lie anywhere) and a few small
-offsets from the centre, the light profile perpendicular to the band is averaged over the inner part of
-the band, and
+Why: notebook 08's paired-seed test (``B-prompt-effect``) says how far a phrase moves the pixels, not
+*what* moved. A lane has a signature a smooth galaxy cannot fake: light falls along a line through the
+centre (a smooth galaxy peaks there) and the band is redder than its sides (dust absorbs g more than i;
+RGB = i, r, g). For ``N_ANGLES`` band angles (searched: a generated lane may lie off the major axis) and
+a few small offsets, the light profile across the band is averaged over the band's inner part, and
 
 - ``depth`` = (fainter side strip − central strip) / the galaxy's brightest strip through the centre,
   background subtracted: > 0 only when the centre is darker than *both* sides (≤ 0 without a lane);
 - ``colour`` = redness (R − B) / (R + G + B) of the central strip minus that of the two side strips;
 
-at the angle and offset of the largest depth. All lengths are in units of R90 (GZ2's field scales with
-the galaxy, CONTRIBUTING.md), so a 64 px mock image and a 424 px paper-profile image are read alike. The
-strips are one fixed linear map of the pixels (bilinear samples, built once per image size), so the
-statistic is a matrix product: thousands of 64 px images per second on one CPU thread.
+at the angle and offset of the largest depth. Lengths are in R90 (GZ2's field scales with the galaxy),
+so 64 px mock and 424 px images read alike. The strips are one linear map of the pixels (bilinear,
+built once per size): a matrix product, thousands of 64 px images per second on one CPU thread.
 
-A calibration turns the two numbers into a flag: thresholds fitted on images with known labels to a
-false-positive target on early types without a lane (see :func:`calibrate`), saved as a small JSON file
-(computation writes it, plotting and other notebooks read it back).
+A calibration turns the two numbers into a flag (:func:`calibrate`: thresholds fitted on labelled
+images to a false-positive target), saved as JSON that later steps read back.
 """
 from __future__ import annotations
 
@@ -61,6 +57,13 @@ class LaneStats:
     def __len__(self) -> int:
         return len(self.depth)
 
+    @staticmethod
+    def concat(parts: list["LaneStats"]) -> "LaneStats":
+        """One LaneStats of ``parts`` in order (empty arrays when there are none)."""
+        fields = ("depth", "colour", "angle", "offset")
+        return LaneStats(*(np.concatenate([getattr(p, f) for p in parts]) if parts else np.empty(0)
+                           for f in fields))
+
 
 @dataclass(frozen=True)
 class LaneCalibration:
@@ -84,10 +87,8 @@ def _check_images(images: np.ndarray) -> np.ndarray:
         raise TypeError(f"images must be a numpy array, got {type(images).__name__}")
     if images.dtype != np.uint8:
         raise TypeError(f"images must be uint8 RGB (0–255), got dtype {images.dtype}")
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must have shape (N, H, W, 3), got {images.shape}")
-    if images.shape[1] != images.shape[2]:
-        raise ValueError(f"images must be square (GZ2 cutouts), got {images.shape[1]}×{images.shape[2]} px")
+    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"images must have shape (N, S, S, 3): square RGB cutouts, got {images.shape}")
     if len(images) == 0:
         raise ValueError("no images: the lane statistic needs at least one")
     return images
@@ -187,8 +188,9 @@ def lane_statistic(images: np.ndarray, fov_r90: float = 4.24, batch_size: int = 
     images = _check_images(images)
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-    parts = [_batch_statistic(images[i:i + batch_size], fov_r90) for i in range(0, len(images), batch_size)]
-    return LaneStats(*(np.concatenate([p[k] for p in parts]).astype(np.float64) for k in range(4)))
+    parts = [LaneStats(*_batch_statistic(images[i:i + batch_size], fov_r90))
+             for i in range(0, len(images), batch_size)]
+    return LaneStats.concat(parts)
 
 
 def flag(stats: LaneStats, calibration: LaneCalibration) -> np.ndarray:
@@ -235,10 +237,6 @@ def calibrate(images: np.ndarray, labels: np.ndarray, target_fpr: float = TARGET
     -------
     LaneCalibration
     """
-    labels = np.asarray(labels)
-    if labels.dtype != bool or labels.shape != (len(_check_images(images)),):
-        raise ValueError(f"labels must be a bool array of one value per image ({len(images)}), "
-                         f"got dtype {labels.dtype}, shape {labels.shape}")
     return calibrate_stats(lane_statistic(images, fov_r90), labels, target_fpr, fov_r90, seed, basis)
 
 
@@ -296,6 +294,29 @@ def load_calibration(path: Path | str) -> LaneCalibration:
 # --- the reference samples and the rate tables of notebooks 08 and 12 ------------------------------
 
 GROUPS = ("D-ETG", "ETG without lane", "edge-on disk with lane", "edge-on disk without lane")
+CALIBRATION_FILE = "calibration.json"  # in data/processed/<source>-<profile>/lane_statistic/ (notebook 08)
+
+
+def calibration_path(cfg) -> Path:
+    """Where notebook 08 writes this run's lane calibration and notebook 12 reads it."""
+    return cfg.data_dir("processed", "lane_statistic") / CALIBRATION_FILE
+
+
+def reference_statistics(store, groups: dict[str, np.ndarray], fov_r90: float,
+                         batch_size: int = 2048) -> tuple[dict[str, LaneStats], dict[str, pd.DataFrame]]:
+    """The lane statistic of each group's images, read from ``store`` in batches (a survey's early
+    types do not fit in memory at 424 px). Returns {group: LaneStats} and {group: drop table (id,
+    reason)} of the ids the store could not read; an empty group gives empty statistics."""
+    stats, drops = {}, {}
+    for name, ids in groups.items():
+        parts, lost = [], []
+        for batch in store.iter_batches(ids, batch_size=batch_size):
+            lost.append(batch.drops)
+            if len(batch.ids):
+                parts.append(lane_statistic(batch.images, fov_r90))
+        stats[name] = LaneStats.concat(parts)
+        drops[name] = pd.concat(lost, ignore_index=True) if lost else pd.DataFrame(columns=["id", "reason"])
+    return stats, drops
 
 
 def reference_groups(tags: pd.DataFrame,
@@ -329,6 +350,15 @@ def reference_groups(tags: pd.DataFrame,
     return dict(zip(GROUPS, (ids[m] for m in masks))), "volunteer tags"
 
 
+def calibrate_groups(group_stats: dict[str, LaneStats], target_fpr: float = TARGET_FPR, fov_r90: float = 4.24,
+                     seed: int = 0, basis: str = "") -> LaneCalibration:
+    """:func:`calibrate_stats` with the D-ETGs of ``group_stats`` (:func:`reference_statistics`) as the
+    lanes and the early types without a lane as the rest."""
+    pos, neg = group_stats[GROUPS[0]], group_stats[GROUPS[1]]
+    labels = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+    return calibrate_stats(LaneStats.concat([pos, neg]), labels, target_fpr, fov_r90, seed, basis)
+
+
 def _rate_row(group: str, quantity: str, value: float, n: int, note: str) -> dict:
     return {"group": group, "quantity": quantity, "ours": value, "paper": np.nan, "n": n, "note": note}
 
@@ -342,10 +372,9 @@ def calibration_rates(calibration: LaneCalibration, group_stats: dict[str, LaneS
                       held.get("n_positive", 0), "held-out half of the calibration sample"),
             _rate_row(f"{label} ETG without lane", "flagged fraction", held.get("fpr", np.nan),
                       held.get("n_negative", 0), f"held-out half; target ≤ {calibration.target_fpr:g}")]
-    for name, stats in group_stats.items():
-        rows.append(_rate_row(f"{label} {name}", "flagged fraction",
-                              float(flag(stats, calibration).mean()) if len(stats) else np.nan, len(stats),
-                              "not used in the fit"))
+    rows += [_rate_row(f"{label} {name}", "flagged fraction", float(flag(stats, calibration).mean())
+                       if len(stats) else np.nan, len(stats), "not used in the fit")
+             for name, stats in group_stats.items()]
     return pd.DataFrame(rows)
 
 
@@ -359,10 +388,22 @@ def paired_lane_rates(calibration: LaneCalibration,
         on = flag(lane_statistic(with_phrase, calibration.fov_r90), calibration)
         off = flag(lane_statistic(without_phrase, calibration.fov_r90), calibration)
         ratio = float(on.mean() / off.mean()) if off.any() else np.nan
-        rows += [_rate_row(f"generated {name}", "flagged fraction with the phrase", float(on.mean()), len(on),
-                           ""),
-                 _rate_row(f"generated {name}", "flagged fraction without (same seeds)", float(off.mean()),
-                           len(off), ""),
-                 _rate_row(f"generated {name}", "ratio with / without", ratio, len(on),
-                           "NaN: none flagged without the phrase" if np.isnan(ratio) else "")]
+        why = "NaN: none flagged without the phrase" if np.isnan(ratio) else ""
+        rows += [_rate_row(f"generated {name}", quantity, value, len(on), note) for quantity, value, note in
+                 (("flagged fraction with the phrase", float(on.mean()), ""),
+                  ("flagged fraction without (same seeds)", float(off.mean()), ""),
+                  ("ratio with / without", ratio, why))]
     return pd.DataFrame(rows)
+
+
+def synthetic_lane_rates(calibration: LaneCalibration, images: np.ndarray | None, note: str = "",
+                         label: str = "mock") -> pd.DataFrame:
+    """Flagged fraction of synthetic D-ETGs (notebook 12, Fig. 6) beside the held-out rates of the
+    calibration's real D-ETGs and early types without a lane; ``images`` None (no generator) gives NaN
+    with ``note`` saying why."""
+    if images is None or len(images) == 0:
+        row = _rate_row("synthetic D-ETG", "flagged fraction", np.nan, 0, note or "no synthetic images")
+    else:
+        flagged = flag(lane_statistic(images, calibration.fov_r90), calibration)
+        row = _rate_row("synthetic D-ETG", "flagged fraction", float(flagged.mean()), len(flagged), note)
+    return pd.concat([pd.DataFrame([row]), calibration_rates(calibration, {}, label)], ignore_index=True)
