@@ -226,9 +226,10 @@ brightness
 # the strips on either side (`depth`, ≤ 0 on a smooth galaxy) and how much redder it is (`colour`: dust
 # absorbs g more than i). Its two thresholds are fitted on real galaxies — D-ETGs against early types
 # without a lane, on the mock from the truth, on real data from the volunteer tags — to ≤ 5 % false
-# positives on one half and measured on the other; edge-on disks with and without a lane are not used in the
-# fit. Then the K and L prompt pairs are generated with and without "dust lane" from the same
-# `n_lane_seeds` seeds: a model that draws lanes is flagged far more often with the phrase than without.
+# positives on one half and measured on the other, at the model's resolution; edge-on disks with and
+# without a lane are not used in the fit. Then the K and L prompt pairs are generated with and without
+# "dust lane" from the same `n_lane_seeds` seeds: a model that draws lanes is flagged far more often with
+# the phrase than without.
 #
 # What to expect (measured, default mock): the detector flags 78 % of held-out D-ETGs, 69 % of edge-on disks
 # with a lane and 4–5 % of galaxies without one; the CPU `default` model draws no lanes (B-prompt-effect).
@@ -236,7 +237,8 @@ brightness
 # %%
 lane_groups, lane_basis = lane_statistic.reference_groups(tag_table, gz2_schema.read_catalog(
     cfg.data_dir("interim", "gz2")))
-lane_stats, lane_drops = lane_statistic.reference_statistics(store, lane_groups, cfg.survey_b.fov_r90)
+lane_stats, lane_drops = lane_statistic.reference_statistics(store, lane_groups, cfg.survey_b.fov_r90,
+                                                             size=dc.resolution)  # as the model draws
 print({name: f"{len(lane_stats[name])} images, {len(lane_drops[name])} dropped" for name in lane_groups},
       f"({lane_basis})")
 lane_calibration = lane_statistic.calibrate_groups(lane_stats, fov_r90=cfg.survey_b.fov_r90, seed=cfg.seed,
@@ -249,11 +251,9 @@ edge_on_stats = {name: lane_stats[name] for name in lane_statistic.GROUPS[2:]}  
 lane_rates = pd.concat([lane_statistic.calibration_rates(lane_calibration, edge_on_stats, label),
                         lane_statistic.paired_lane_rates(lane_calibration, lane_images)], ignore_index=True)
 outputs.save_table(lane_rates, "B-lane-rates", cfg,
-                   caption=f"Dust-lane detector (lane_statistic: depth > "
-                           f"{lane_calibration.depth_threshold:.4f}, colour ≥ "
-                           f"{lane_calibration.colour_threshold:.4f}) fitted on {label} galaxies "
-                           f"({lane_basis}) to ≤ {lane_calibration.target_fpr:g} false positives on one half: "
-                           f"flagged fractions of {label} galaxies, and of images generated ({dc.pretrained}, "
-                           f"{dc.inference_steps} steps) with and without 'dust lane' from the same "
-                           f"{n_lane_seeds} seeds.")
+                   caption=f"Dust-lane detector (lane_statistic: {lane_calibration.rule}) fitted on {label} "
+                           f"galaxies ({lane_basis}) to ≤ {lane_calibration.target_fpr:g} false positives on "
+                           f"one half: flagged fractions of {label} galaxies, and of images generated "
+                           f"({dc.pretrained}, {dc.resolution} px, {dc.inference_steps} steps) with and "
+                           f"without 'dust lane' from the same {n_lane_seeds} seeds.")
 lane_rates[["group", "quantity", "ours", "n", "note"]]

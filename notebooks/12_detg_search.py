@@ -192,8 +192,7 @@ synthetic_lanes = lane_statistic.synthetic_lane_rates(lane_calibration, syn_imag
 outputs.save_table(synthetic_lanes, "B-synthetic-lanes", cfg,
                    caption=f"Fraction of the synthetic D-ETGs of Fig. 6 ({cfg.source} survey's model, "
                            f"{0 if syn_images is None else len(syn_images)} images) that the dust-lane "
-                           f"detector of notebook 08 flags (depth > {lane_calibration.depth_threshold:.4f}, "
-                           f"colour ≥ {lane_calibration.colour_threshold:.4f}; fitted on "
+                           f"detector of notebook 08 flags ({lane_calibration.rule}; fitted on "
                            f"{lane_calibration.basis}), beside its held-out rates on {cfg.source} D-ETGs and "
                            "early types without a lane.")
 synthetic_lanes[["group", "quantity", "ours", "n", "note"]]

@@ -126,12 +126,28 @@ def test_calibrate_on_drawn_images():
     (np.zeros((2, 64, 64, 4), np.uint8), "shape"),
     (np.zeros((2, 64, 48, 3), np.uint8), "square"),
     (np.zeros((0, 64, 64, 3), np.uint8), "no images"),
-    (np.zeros((2, 8, 8, 3), np.uint8), "too small"),
     ([[0]], "numpy array"),
 ])
 def test_bad_images_are_a_clear_error(images, problem):
     with pytest.raises((TypeError, ValueError), match=problem):
         lane_statistic.lane_statistic(images, FOV)
+
+
+def test_a_field_narrower_than_the_band_is_a_clear_error():
+    with pytest.raises(ValueError, match="too small for the band"):
+        lane_statistic.lane_statistic(draw(1), fov_r90=0.5)
+
+
+def test_coarse_images_are_upsampled_and_keep_their_lane():
+    """The smoke model draws 16 px images; a lane that survives the pixels is still found."""
+    from raregal.core.images import resize
+
+    lanes, smooth = draw(2, lane_angle_deg=50.0, tau=4.0, seed=8), draw(2, seed=8)
+    coarse = [np.round(resize(x.transpose(0, 3, 1, 2), 24)).astype(np.uint8).transpose(0, 2, 3, 1)
+              for x in (lanes, smooth)]
+    stats = [lane_statistic.lane_statistic(x, FOV) for x in coarse]
+    assert np.all(stats[0].depth > 0) and np.all(stats[1].depth <= 0), (stats[0].depth, stats[1].depth)
+    assert np.isfinite(lane_statistic.lane_statistic(draw(1)[:, ::4, ::4], FOV).depth).all()  # 16 px
 
 
 def test_bad_labels_are_a_clear_error():
@@ -211,7 +227,7 @@ class DictStore:
     def __init__(self, images: dict[int, np.ndarray]):
         self.images = images
 
-    def iter_batches(self, ids, batch_size=512):
+    def iter_batches(self, ids, size=None, batch_size=512):
         from raregal.core.images import ImageBatch
 
         ids = list(ids)
@@ -238,3 +254,9 @@ def test_reference_statistics_read_in_batches_count_drops_and_calibrate():
     assert cal.heldout["tpr"] == 1.0 and cal.heldout["fpr"] == 0.0
     rates = lane_statistic.calibration_rates(cal, {g: stats[g] for g in list(groups)[2:]})
     assert np.isnan(rates["ours"].iloc[-1]) and rates["n"].iloc[-1] == 0  # an empty group: no rate, n = 0
+
+
+def test_the_rule_in_words():
+    assert ANY_LANE.rule == "depth > 0.0000, colour ≥ 0.0000"
+    no_colour = lane_statistic.LaneCalibration(0.0123, -np.inf, 0.05, FOV)
+    assert no_colour.rule == "depth > 0.0123, no colour cut"

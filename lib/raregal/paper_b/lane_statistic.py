@@ -81,6 +81,13 @@ class LaneCalibration:
     heldout: dict = field(default_factory=dict)
     basis: str = ""  # what the labels were, e.g. "mock truth" or "volunteer tags"
 
+    @property
+    def rule(self) -> str:
+        """The flag in words, for captions."""
+        colour = self.colour_threshold
+        cut = "no colour cut" if np.isneginf(colour) else f"colour ≥ {colour:.4f}"
+        return f"depth > {self.depth_threshold:.4f}, {cut}"
+
 
 def _check_images(images: np.ndarray) -> np.ndarray:
     if not isinstance(images, np.ndarray):
@@ -102,10 +109,6 @@ def _strip_operator(size: int, fov_r90: float) -> tuple[slice, np.ndarray, np.nd
     the across-band positions [R90]. Bilinear samples every ``STEP_R90`` along and across each band.
     """
     r90 = size / fov_r90  # px per R90
-    if SIDE_R90 * r90 < 1.0:
-        raise ValueError(f"a {size} px image over {fov_r90} R90 is too small for the lane statistic: "
-                         f"the side strips would be {SIDE_R90 * r90:.2f} px from the band (need ≥ 1 px, "
-                         f"≥ {int(np.ceil(fov_r90 / SIDE_R90))} px images)")
     step = STEP_R90 * r90
     reach = SIDE_R90 + max(abs(o) for o in OFFSETS_R90)
     n_across, n_along = int(round(reach / STEP_R90)), int(round(HALF_LENGTH_R90 / STEP_R90))
@@ -115,8 +118,8 @@ def _strip_operator(size: int, fov_r90: float) -> tuple[slice, np.ndarray, np.nd
     centre = (size - 1) / 2
     lo, hi = int(np.floor(centre)) - radius, int(np.ceil(centre)) + radius + 1
     if lo < 0 or hi > size:
-        raise ValueError(f"a {size} px image over {fov_r90} R90 is too small for the band "
-                         f"(needs {hi - lo} px around the centre)")
+        raise ValueError(f"an image that spans {fov_r90} R90 is too small for the band: it needs "
+                         f"±{HALF_LENGTH_R90 + SIDE_R90:.2f} R90 around the centre")
     box = hi - lo
     angles = np.arange(N_ANGLES) * np.pi / N_ANGLES
     cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
@@ -143,6 +146,12 @@ def _background(images: np.ndarray) -> np.ndarray:
 
 
 def _batch_statistic(images: np.ndarray, fov_r90: float) -> tuple[np.ndarray, ...]:
+    min_size = int(np.ceil(fov_r90 / SIDE_R90))  # side strips ≥ 1 px from the band
+    if images.shape[1] < min_size:  # upsampled: a sub-pixel lane is lost anyway, the geometry must hold
+        from raregal.core.images import resize
+
+        up = resize(images.transpose(0, 3, 1, 2), min_size).transpose(0, 2, 3, 1)
+        images = np.clip(np.round(up), 0, 255).astype(np.uint8)
     n, size = len(images), images.shape[1]
     box, matrix, angles, across = _strip_operator(size, float(fov_r90))
     pixels = images[:, box, box].transpose(0, 3, 1, 2).reshape(n * 3, -1).astype(np.float32)
@@ -172,7 +181,9 @@ def lane_statistic(images: np.ndarray, fov_r90: float = 4.24, batch_size: int = 
     Parameters
     ----------
     images : uint8 array (N, S, S, 3)
-        RGB galaxy images centred on the galaxy (GZ2 JPEGs, the image store, generated samples).
+        RGB galaxy images centred on the galaxy (GZ2 JPEGs, the image store, generated samples);
+        images too coarse for the band (side strips < 1 px, e.g. the smoke model's 16 px) are first
+        upsampled (bilinear) to the smallest size that holds it.
     fov_r90 : float
         Image side in units of the galaxy's R90 (the profile's ``survey_b.fov_r90``; mock 4.24).
     batch_size : int
@@ -219,19 +230,16 @@ def calibrate(images: np.ndarray, labels: np.ndarray, target_fpr: float = TARGET
               seed: int = 0, basis: str = "") -> LaneCalibration:
     """Fit the lane flag on labelled real images: ≤ ``target_fpr`` of the negatives flagged.
 
-    Half of each class (at random, ``seed``) fits the thresholds, the other half measures them, so the
-    rates in ``heldout`` are not the fit's own. The labels come from the caller: on the mock from the
-    truth (positives ``true_detg``, negatives early types with ``true_dust_lane`` False); on real data,
-    which has no truth, from the tag table of notebook 07 — positives the early types tagged
-    ``dust_lane`` or in the known D-ETG catalog (``known_detg``), negatives the early types without a
-    dust-lane tag (:func:`reference_groups` gives both).
+    Half of each class (at random, ``seed``) fits the thresholds, the other half measures them
+    (``heldout``). Labels on the mock come from the truth (``true_detg`` vs early types without
+    ``true_dust_lane``); real data has no truth, so from notebook 07's tags: early types tagged
+    ``dust_lane`` or ``known_detg`` vs early types without the tag (:func:`reference_groups`).
 
     Parameters
     ----------
-    images : uint8 (N, S, S, 3) real galaxy images.
-    labels : bool (N,), True = the galaxy has a dust lane.
-    target_fpr : false-positive rate allowed on the negatives, in (0, 1).
-    fov_r90 : image side [R90]. seed : the fit/held-out split. basis : what the labels are (recorded).
+    images : uint8 (N, S, S, 3) real galaxy images. labels : bool (N,), True = a dust lane.
+    target_fpr : false-positive rate allowed on the negatives, in (0, 1). fov_r90 : image side [R90].
+    seed : the fit/held-out split. basis : what the labels are (recorded in the calibration).
 
     Returns
     -------
@@ -302,15 +310,16 @@ def calibration_path(cfg) -> Path:
     return cfg.data_dir("processed", "lane_statistic") / CALIBRATION_FILE
 
 
-def reference_statistics(store, groups: dict[str, np.ndarray], fov_r90: float,
+def reference_statistics(store, groups: dict[str, np.ndarray], fov_r90: float, size: int | None = None,
                          batch_size: int = 2048) -> tuple[dict[str, LaneStats], dict[str, pd.DataFrame]]:
-    """The lane statistic of each group's images, read from ``store`` in batches (a survey's early
-    types do not fit in memory at 424 px). Returns {group: LaneStats} and {group: drop table (id,
-    reason)} of the ids the store could not read; an empty group gives empty statistics."""
+    """The lane statistic of each group's images, read from ``store`` at ``size`` px (None: the store's)
+    in batches (a survey's early types do not fit in memory at 424 px). Returns {group: LaneStats} and
+    {group: drop table (id, reason)} of the ids the store could not read; an empty group gives empty
+    statistics."""
     stats, drops = {}, {}
     for name, ids in groups.items():
         parts, lost = [], []
-        for batch in store.iter_batches(ids, batch_size=batch_size):
+        for batch in store.iter_batches(ids, size, batch_size=batch_size):
             lost.append(batch.drops)
             if len(batch.ids):
                 parts.append(lane_statistic(batch.images, fov_r90))
