@@ -232,7 +232,8 @@ brightness
 # the phrase than without.
 #
 # What to expect (measured, default mock): the detector flags 78 % of held-out D-ETGs, 69 % of edge-on disks
-# with a lane and 4–5 % of galaxies without one; the CPU `default` model draws no lanes (B-prompt-effect).
+# with a lane and 4–5 % of galaxies without one. The CPU `default` model draws no lanes: K is flagged in 0 of
+# 32 seeds with the phrase and 0 without, L in 1 with and 3 without.
 
 # %%
 lane_groups, lane_basis = lane_statistic.reference_groups(tag_table, gz2_schema.read_catalog(

@@ -184,6 +184,8 @@ plt.close("all")
 # (`raregal.paper_b.lane_statistic`: a dark, red band through the centre at any angle; thresholds fitted
 # on real galaxies to ≤ 5 % false positives) says how many of them show a lane at all, with its rates on
 # real D-ETGs and early types without a lane (held-out half of its calibration) beside them for scale.
+# Measured on the default mock: 0 of the 300 synthetic D-ETGs, against 78 % of real D-ETGs and 5 % of early
+# types without a lane — the CPU model's D-ETGs are early types without a visible lane.
 
 # %%
 lane_calibration = lane_statistic.load_calibration(config.require(lane_statistic.calibration_path(cfg),
