@@ -25,6 +25,9 @@
 # - `B-diffusion-loss` (figure): training loss and learning rate per step
 # - `B-prompt-pairs` (figure) and `B-prompt-effect` (table): the same seeds generated with and without one
 #   phrase (dust lane, arm count, ring) beside a coarse change (edge-on vs round): does the model use it?
+# - `B-lane-rates` (table): a dust-lane detector calibrated on real galaxies (flagged fractions of real
+#   D-ETGs, early types without a lane, edge-on disks with and without) and the fraction of images generated
+#   with and without "dust lane" (K and L, same seeds) that it flags: does the phrase draw a lane?
 # - `B-brightness` (table): mean pixel value of real, text-to-image and noised-reference starts (the
 #   over-brightness that Ma et al. 2025 fix by starting from a noised reference image)
 #
@@ -46,6 +49,7 @@ retrain = False  # True: delete a finished fine-tune of this profile and train a
 inference_steps = None  # sampler steps for Fig. 3 (None: profile value; paper 40)
 n_per_prompt = None  # generated images per Table 1 prompt (None: profile value; Fig. 3 shows 3)
 n_pair_seeds = 6  # seeds per prompt pair in B-prompt-pairs
+n_lane_seeds = 32  # seeds per dust-lane prompt pair in B-lane-rates (text-to-image; ~7 images/s on a CPU)
 torch_threads = None  # CPU threads for torch (None: torch's default; 1 only when other jobs load the cores)
 
 # %%
@@ -55,7 +59,7 @@ import pandas as pd
 import torch
 
 from raregal.core import config, gz2_schema, image_store, outputs
-from raregal.paper_b import labels
+from raregal.paper_b import labels, lane_statistic
 from raregal.paper_b.diffusion import checkpoints, finetune, generate, prompts, training_pairs
 
 overrides = {k: v for k, v in {"inference_steps": inference_steps, "n_per_prompt": n_per_prompt}.items()
@@ -214,3 +218,43 @@ outputs.save_table(brightness, "B-brightness", cfg,
                            "generated from pure noise or from a noised random training image (Ma et al. 2025 §2: "
                            "text-to-image alone is over-bright; the paper gives no number).")
 brightness
+
+# %% [markdown]
+# ## Does "dust lane" draw a dust lane? A lane detector calibrated on real galaxies
+# `B-prompt-effect` says how far a phrase moves the pixels, not what moved. `raregal.paper_b.lane_statistic`
+# measures the effect itself: for 36 band angles through the centre, how far the central strip falls below
+# the strips on either side (`depth`, ≤ 0 on a smooth galaxy) and how much redder it is (`colour`: dust
+# absorbs g more than i). Its two thresholds are fitted on real galaxies — D-ETGs against early types
+# without a lane, on the mock from the truth, on real data from the volunteer tags — to ≤ 5 % false
+# positives on one half and measured on the other, at the model's resolution; edge-on disks with and
+# without a lane are not used in the fit. Then the K and L prompt pairs are generated with and without
+# "dust lane" from the same `n_lane_seeds` seeds: a model that draws lanes is flagged far more often with
+# the phrase than without.
+#
+# What to expect (measured, default mock): the detector flags 78 % of held-out D-ETGs, 69 % of edge-on disks
+# with a lane and 4–5 % of galaxies without one. The CPU `default` model draws no lanes: K is flagged in 0 of
+# 32 seeds with the phrase and 0 without, L in 1 with and 3 without.
+
+# %%
+lane_groups, lane_basis = lane_statistic.reference_groups(tag_table, gz2_schema.read_catalog(
+    cfg.data_dir("interim", "gz2")))
+lane_stats, lane_drops = lane_statistic.reference_statistics(store, lane_groups, cfg.survey_b.fov_r90,
+                                                             size=dc.resolution)  # as the model draws
+print({name: f"{len(lane_stats[name])} images, {len(lane_drops[name])} dropped" for name in lane_groups},
+      f"({lane_basis})")
+lane_calibration = lane_statistic.calibrate_groups(lane_stats, fov_r90=cfg.survey_b.fov_r90, seed=cfg.seed,
+                                                   basis=lane_basis)
+lane_statistic.save_calibration(lane_calibration, lane_statistic.calibration_path(cfg))
+lane_pairs = {name: pairs[name] for name in ("K: dust lane", "L: dust lane")}
+lane_images, _ = generate.prompt_pairs(pipes[:2], lane_pairs, n_lane_seeds, guidance=dc.guidance,
+                                       steps=dc.inference_steps)
+edge_on_stats = {name: lane_stats[name] for name in lane_statistic.GROUPS[2:]}  # not used in the fit
+lane_rates = pd.concat([lane_statistic.calibration_rates(lane_calibration, edge_on_stats, label),
+                        lane_statistic.paired_lane_rates(lane_calibration, lane_images)], ignore_index=True)
+outputs.save_table(lane_rates, "B-lane-rates", cfg,
+                   caption=f"Dust-lane detector (lane_statistic: {lane_calibration.rule}) fitted on {label} "
+                           f"galaxies ({lane_basis}) to ≤ {lane_calibration.target_fpr:g} false positives on "
+                           f"one half: flagged fractions of {label} galaxies, and of images generated "
+                           f"({dc.pretrained}, {dc.resolution} px, {dc.inference_steps} steps) with and "
+                           f"without 'dust lane' from the same {n_lane_seeds} seeds.")
+lane_rates[["group", "quantity", "ours", "n", "note"]]

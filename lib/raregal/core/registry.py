@@ -70,6 +70,7 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("08", "finetune_diffusion", "Paper B: fine-tune the text-to-image diffusion model", (
         _tab("B-table1", "paper B Table 1"), _fig("B-fig3", "paper B Fig. 3"),
         _fig("B-diffusion-loss"), _fig("B-prompt-pairs"), _tab("B-prompt-effect"),
+        _tab("B-lane-rates"),
         _tab("B-brightness", "paper B §2 over-brightness")), ("B",)),
     Notebook("09", "simclr", "Paper B: SimCLR galaxy embedding", (
         _fig("B-figA1", "paper B Fig. A1"), _fig("B-figA2", "paper B Fig. A2"),
@@ -84,6 +85,7 @@ NOTEBOOKS: tuple[Notebook, ...] = (
         _fig("B-fig6", "paper B Fig. 6"), _fig("B-fig7", "paper B Fig. 7"),
         _fig("B-fig8", "paper B Fig. 8"), _fig("B-fig9", "paper B Fig. 9"),
         _fig("B-figD4", "paper B Fig. D4"),
+        _tab("B-synthetic-lanes"),
         Output("detg_candidates", "catalog", "paper B D-ETG catalog")), ("B",)),
 )
 
