@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raregal.core import config, gz2_schema, image_store, outputs
+from raregal.core import config, gz2_schema, image_store, model_card, outputs
 from raregal.paper_b import labels, lane_statistic
 from raregal.paper_b.diffusion import checkpoints, finetune, generate, prompts, training_pairs
 
@@ -100,6 +100,9 @@ corpus = list(labels.TAGS.phrase) + list(prompts.TABLE1.prompt)
 summary = finetune.train_pipeline(model_dir, train_images, train_tags, train_ids, dc, corpus,
                                   seed=cfg.seed, retrain=retrain)
 print({k: v for k, v in summary.items() if k not in ("vae_losses", "settings", "info")})
+base_line = model_card.describe(dc.pretrained, config.repo_root())
+outputs.record("B-diffusion-base", base_line, cfg)
+print("base:", base_line)
 log = pd.read_csv(model_dir / "train_log.csv")
 kept = [s for s, _ in checkpoints.list_checkpoints(model_dir)]
 print("checkpoints kept:", kept)

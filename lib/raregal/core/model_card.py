@@ -154,3 +154,18 @@ def refuse_same_data_seed(card: dict[str, Any] | None, run_seed: int, where: str
     if data_seed is not None and int(data_seed) == int(run_seed):
         raise ModelCardError(f"run seed {run_seed} is the pretraining-data seed of {where}: the run's mock "
                              "survey would be the base's own; choose another seed")
+
+
+def describe(spec: str | Path | None, root: Path | str) -> str:
+    """One line saying which base a run started from, for notebooks, captions and the report."""
+    if spec in (None, "", "tiny"):
+        return "none: trained from scratch by this run"
+    path = Path(spec) if Path(spec).is_absolute() else Path(root) / spec
+    card = read_card(path) if path.is_dir() else None
+    if card is None:
+        return str(spec)
+    data, training = card.get("training_data", {}), card.get("training", {})
+    commit = str(card.get("git_commit", "unknown"))[:12]
+    return (f"{spec}: pretrained here on {training.get('samples_seen', '?'):,} samples of "
+            f"{data.get('images', '?'):,} mock GZ2 images (data seed {data.get('data_seed')}, "
+            f"{data.get('detg_seen')} D-ETGs seen), commit {commit}")

@@ -119,7 +119,7 @@ class DiffusionSettings(Section):
     """Paper B diffusion fine-tune and sampling (Ma et al. 2025 §2). None: not used by that base."""
 
     name: ClassVar[str] = "diffusion"
-    pretrained: str  # "tiny" (built here, VAE pre-trained vae_steps), an SD-1.5 hub id or folder
+    pretrained: str  # "tiny" (built here, VAE pre-trained vae_steps), a kept base models/<name>, an SD-1.5 hub id or folder
     resolution: int  # training and sampling image side [px]
     vae_channels: tuple[int, ...] | None  # tiny VAE widths (len − 1 halvings to the latents)
     unet_channels: tuple[int, ...] | None  # tiny UNet widths per level
@@ -158,7 +158,7 @@ class SimclrSettings(Section):
     image_size: int  # view side [px]
     width: float  # ResNet-18 channel multiplier (1.0 = paper)
     n_train: int | None  # galaxies SimCLR trains on (None: all)
-    pretrained: str | None  # None: random init; or a transformers ResNet-18 (needs width 1.0)
+    pretrained: str | None  # None: random init; a kept base models/<name>; or a transformers ResNet-18
     n_tsne: int  # points in Fig. A2
 
 

@@ -57,6 +57,7 @@ def pretrain_diffusion(out: Path | str, work_dir: Path | str, recipe: DiffusionR
     t0 = time.perf_counter()
     work_dir = Path(work_dir)
     started = _first_start(work_dir)
+    commit = model_card.git_commit(Path(__file__).resolve().parents[4])  # the code this invocation runs
     values, geometry = _profile_values(recipe.profile)
     size = int(values["resolution"])
     survey_dir = survey.write_pretraining_survey(work_dir.parent, recipe.n_galaxies, int(geometry["image_size"]),
@@ -101,7 +102,7 @@ def pretrain_diffusion(out: Path | str, work_dir: Path | str, recipe: DiffusionR
         "hardware": model_card.hardware(),
         "wall_time": {"first_started": started, "finished": _now(),
                       "this_invocation_s": round(time.perf_counter() - t0, 1)},
-        "git_commit": model_card.git_commit(Path(__file__).resolve().parents[4]),
+        "git_commit": commit,
     }
     return keep_pipeline(model_dir / "pipeline", Path(out), card)
 

@@ -7,8 +7,11 @@ in the ``save_pretrained`` layout with a model card; a run's SimCLR starts from 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
+from raregal.core import model_card
 from raregal.paper_b.pretrain import survey
 
 
@@ -24,3 +27,79 @@ class SimclrRecipe:
     lr: float = 1e-3
     temperature: float = 0.5
     data_seed: int = survey.DATA_SEED
+
+
+def simclr_images(survey_dir: Path, n_images: int, image_size: int, seed: int):
+    """``n_images`` random pretraining-survey galaxies at ``image_size`` (tagged or not: SimCLR needs no
+    labels), never a D-ETG nor a galaxy tagged as an early type with a dust lane; and the counts."""
+    import numpy as np
+
+    from raregal.core import gz2_schema
+    from raregal.core.images import read_images
+    from raregal.paper_b import labels
+
+    catalog, bad = gz2_schema.validate_catalog(gz2_schema.read_catalog(survey_dir))
+    flags = labels.well_sampled_tags(catalog)
+    excluded = catalog["true_detg"].to_numpy(bool) | labels.diffusion_excluded(flags)
+    pool = catalog.loc[~excluded, "dr7objid"].to_numpy(np.int64)
+    pick = np.sort(np.random.default_rng(seed).choice(pool, size=min(n_images, len(pool)), replace=False))
+    batch = read_images(survey_dir / gz2_schema.IMAGES_DIR, pick.tolist(), size=image_size)
+    detg = set(catalog.loc[catalog["true_detg"].to_numpy(bool), "dr7objid"])
+    counts = {"galaxies": len(catalog), "invalid_catalog_rows": len(bad),
+              "excluded_true_detg": int(catalog["true_detg"].sum()),
+              "excluded_tagged_early_type_with_dust_lane": int(labels.diffusion_excluded(flags).sum()),
+              "images": len(batch.ids), "unreadable_images": len(batch.drops),
+              "detg_seen": int(sum(int(i) in detg for i in batch.ids))}
+    return batch.images, counts
+
+
+def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe, command: str,
+                    progress: bool = True, log=print) -> dict:
+    """Train (or resume) SimCLR on the pretraining survey; keep the trunk in ``out`` with its card."""
+    import shutil
+
+    from raregal.core import config, images
+    from raregal.paper_b import simclr
+    from raregal.paper_b.backbone import save_trunk
+
+    t0 = time.perf_counter()
+    work_dir = Path(work_dir)
+    commit = model_card.git_commit(config.repo_root())
+    cfg = config.setup(recipe.profile, "mock", 0, make_dirs=False)
+    geometry = cfg.survey_b
+    survey_dir = survey.write_pretraining_survey(work_dir.parent, recipe.n_galaxies, geometry.image_size,
+                                                 geometry.fov_r90, recipe.data_seed, log=log)
+    imgs, counts = simclr_images(survey_dir, recipe.n_images, cfg.simclr.image_size, recipe.data_seed)
+    log(f"SimCLR pretraining images: {counts}")
+    settings = simclr.SimCLRSettings(image_size=cfg.simclr.image_size, width=cfg.simclr.width,
+                                     batch_size=recipe.batch_size, epochs=recipe.epochs, lr=recipe.lr,
+                                     temperature=recipe.temperature, seed=recipe.data_seed)
+    history = simclr.train_simclr(images.to_tensor(imgs), work_dir, settings, log=log if progress else print)
+    model = simclr.load_simclr(work_dir)
+    tmp = Path(out).with_name(f".{Path(out).name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_trunk(model.encoder, tmp)
+    last = history.iloc[-1].to_dict() if len(history) else {}
+    card = {
+        "summary": ("SimCLR ResNet-18 trunk (width %g) pretrained on a mock GZ2 survey of its own; the base "
+                    "the default profile's SimCLR starts from, as the paper starts from ImageNet weights "
+                    "(Ma et al. 2025 App. A)." % settings.width),
+        "command": command,
+        "training_data": {"survey": "mock GZ2 (raregal.mock.gz2)", "data_seed": recipe.data_seed,
+                          "image_size_px": settings.image_size, **counts},
+        "exclusions": ("no D-ETG drawn (detg_fraction 0); galaxies that are early types with a dust lane "
+                       "(mock truth) and galaxies tagged as an early type with a dust lane left out "
+                       "(Ma et al. 2025 §3.2)"),
+        "recipe": asdict(recipe),
+        "training": {"epochs": recipe.epochs, "batch_size": recipe.batch_size,
+                     "samples_seen": recipe.epochs * counts["images"], "final_epoch": last,
+                     "settings": asdict(settings)},
+        "hardware": model_card.hardware(),
+        "wall_time": {"this_invocation_s": round(time.perf_counter() - t0, 1),
+                      "epochs_s": float(history.seconds.sum()) if len(history) else 0.0},
+        "git_commit": commit,
+    }
+    written = model_card.write_card(tmp, card, title=f"SimCLR base `{Path(out).name}`")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return written
