@@ -9,9 +9,10 @@ images (``last_block``). This compares the two on a finished run's data, with th
   synthetic images), ``detg.n_seeds`` splits (the splits of :func:`raregal.paper_b.detg.table3.table3_split`);
 - one Table 2 task (``bar`` unless ``--task``), baseline arm, ``classifiers.n_seeds`` splits.
 
-F1, precision (purity) and recall (completeness) of the positive class, mean ± std over splits, and
-the wall time of each mode: the views (embedding every image once for ``frozen``; reading the images
-for ``last_block``) and the training and scoring of every split. Training settings (epochs, batch, lr)
+F1, precision (purity) and recall (completeness) of the positive class at the validation threshold
+and the test average precision (AP, threshold-free), mean ± std over splits; the paired difference of
+the two modes on the same splits; the wall time of each mode: the views (embedding every image once
+for ``frozen``; reading the images for ``last_block``) and the training and scoring of every split. Training settings (epochs, batch, lr)
 are the profile's ``classifiers`` values. Run on one thread; human lines, then one JSON line.
 
     .venv/bin/python benchmarks/classifier_modes.py                          # the default run's trunk
@@ -35,10 +36,12 @@ import torch
 
 from raregal.paper_b import classifiers
 from raregal.paper_b.classifiers.featurizer import simclr_trunk
+from raregal.paper_b.classifiers.training import as_views
 from raregal.paper_b.detg.table3 import table3_split
 
 MODES = ("frozen", "last_block")
 SHOWN = {"f1": "F1", "purity": "precision", "completeness": "recall"}
+METRICS = (*SHOWN.values(), "AP")
 
 
 def run_config(data_root: Path, profile: str, source: str, seed: int):
@@ -78,27 +81,51 @@ def table2_splits(labels: pd.DataFrame, task: str, n_negatives: int, seeds) -> l
     n_pos = classifiers.n_positives_for(n_negatives, classifiers.TABLE2_FRACTIONS[task])
     return [classifiers.split_task(labels[task].to_numpy(bool), n_negatives, n_pos, seed,
                                    eligible=labels["eligible"].to_numpy(bool),
-                                   setting="--bar-negatives") for seed in seeds]
+                                   setting="--task-negatives") for seed in seeds]
 
 
 def baseline_on_splits(views, positive, splits, seeds, settings, feat) -> tuple[pd.DataFrame, float]:
-    """The baseline arm (BCE, no synthetic images) on every split: per-seed metrics and wall time [s]."""
+    """The baseline arm (BCE, no synthetic images) on every split, trained and thresholded as
+    :func:`raregal.paper_b.classifiers.run_arms` does; per seed F1, precision, recall and the test
+    average precision (threshold-free: with a handful of test positives F1 moves in big steps).
+    Returns the per-seed rows and the wall time [s]."""
+    from sklearn.metrics import average_precision_score
+
     t0 = time.perf_counter()
-    rows = []
+    v, positive, rows = as_views(views), np.asarray(positive, bool), []
     for seed, split in zip(seeds, splits):
-        rows.append(classifiers.run_arms(views, positive, split, replace(settings, seed=seed), feat.make_model, feat.augment,
-                                         methods=("baseline",)).assign(seed=seed))
-    return pd.concat(rows, ignore_index=True), time.perf_counter() - t0
+        arm = classifiers.fit_arm(v, positive, split, replace(settings, seed=seed, loss="bce"),
+                                  feat.make_model, feat.augment)
+        y, p = positive[split["test"]], classifiers.predict_proba(arm.model, v[0, split["test"]])
+        m = classifiers.positive_metrics(y, p >= arm.threshold)
+        rows.append({"seed": seed, **{SHOWN[q]: m[q] for q in SHOWN}, "AP": average_precision_score(y, p),
+                     "n_train": len(split["train"]), "n_test_pos": int(y.sum())})
+    return pd.DataFrame(rows), time.perf_counter() - t0
 
 
 def summary_row(per_seed: pd.DataFrame, task: str, mode: str, seconds: float, views_s: float) -> dict:
-    """Mean ± std over splits of F1, precision and recall, with counts and times."""
-    out = {"task": task, "mode": mode, "n_splits": int(per_seed["seed"].nunique()),
-           "n_train": int(per_seed["n_train"].iloc[0]), "n_test_pos": int(per_seed["n_test_pos"].iloc[0]),
-           "train_s": round(seconds, 1), "views_s": round(views_s, 1)}
-    for q, name in SHOWN.items():
-        v = per_seed.loc[per_seed["quantity"] == q, "ours"].to_numpy(float)
+    """Mean ± std over splits of F1, precision, recall and AP, with counts and times."""
+    out = {"task": task, "mode": mode, "n_splits": len(per_seed), "n_train": int(per_seed["n_train"].iloc[0]),
+           "n_test_pos": int(per_seed["n_test_pos"].iloc[0]), "train_s": round(seconds, 1),
+           "views_s": round(views_s, 1)}
+    for name in METRICS:
+        v = per_seed[name].to_numpy(float)
         out[f"{name}_mean"], out[f"{name}_std"] = round(float(v.mean()), 4), round(float(v.std(ddof=1)), 4)
+    return out
+
+
+def paired_differences(per_seed: dict, modes: list[str]) -> list[dict]:
+    """Per task, the second mode minus the first on the same splits: mean ± std over splits."""
+    if len(modes) != 2:
+        return []
+    out = []
+    for task in sorted({t for t, _ in per_seed}, key=str):
+        a, b = per_seed[task, modes[0]], per_seed[task, modes[1]]
+        row = {"task": task, "difference": f"{modes[1]} - {modes[0]}"}
+        for name in METRICS:
+            d = b[name].to_numpy(float) - a[name].to_numpy(float)
+            row[f"{name}_mean"], row[f"{name}_std"] = round(float(d.mean()), 4), round(float(d.std(ddof=1)), 4)
+        out.append(row)
     return out
 
 
@@ -116,8 +143,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--detg-negatives", type=int, default=5000,
                     help="random galaxies per D-ETG split (profile: detg.n_negatives; shrunk so that "
                          "last_block fits 5 min on one thread)")
-    ap.add_argument("--bar-negatives", type=int, default=None,
-                    help="negatives per Table 2 split (None: classifiers.n_negatives)")
+    ap.add_argument("--task-negatives", type=int, default=None,
+                    help="negatives per split of the Table 2 task (None: classifiers.n_negatives)")
     ap.add_argument("--epochs", type=int, default=None, help="None: classifiers.epochs")
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/raregal-classifier-modes"),
                     help="where an image store is built when the run has none at the trunk's size")
@@ -140,15 +167,15 @@ def main() -> None:
     if known_ids is None:
         raise SystemExit(f"no known D-ETG list in {gz2_dir}: the Table 3 task needs it")
     store = read_only_store(cfg, size, args.scratch)
-    bar_negatives = args.bar_negatives or c.n_negatives
+    task_negatives = args.task_negatives or c.n_negatives
     detg_seeds = list(range(args.seed, args.seed + d.n_seeds))
     task_seeds = list(range(args.seed, args.seed + c.n_seeds))
     print(f"trunk {args.simclr} ({size} px, width {encoder.width:g}); {settings}; torch threads "
           f"{torch.get_num_threads()}\nD-ETG: {args.detg_negatives} negatives (profile "
-          f"{d.n_negatives}) x {len(detg_seeds)} splits; {args.task}: {bar_negatives} negatives x "
+          f"{d.n_negatives}) x {len(detg_seeds)} splits; {args.task}: {task_negatives} negatives x "
           f"{len(task_seeds)} splits")
-    results = []
-    for mode in args.modes.split(","):
+    results, per_seed, modes = [], {}, args.modes.split(",")
+    for mode in modes:
         feat = classifiers.Featurizer(mode, size, c.n_views if mode == "frozen" else 1, encoder.width,
                                       encoder, cfg.seed)
         t0 = time.perf_counter()
@@ -160,19 +187,22 @@ def main() -> None:
         tasks = {"detg": (known, detg_splits(known, args.detg_negatives, d.positive_ratio, detg_seeds),
                           detg_seeds),
                  args.task: (labels[args.task].to_numpy(bool),
-                             table2_splits(labels, args.task, bar_negatives, task_seeds), task_seeds)}
+                             table2_splits(labels, args.task, task_negatives, task_seeds), task_seeds)}
         for task, (positive, splits, seeds) in tasks.items():
-            per_seed, seconds = baseline_on_splits(views, positive, splits, seeds, settings, feat)
-            results.append(summary_row(per_seed, task, mode, seconds, views_s))
+            per_seed[task, mode], seconds = baseline_on_splits(views, positive, splits, seeds, settings, feat)
+            results.append(summary_row(per_seed[task, mode], task, mode, seconds, views_s))
             print(f"  {task}: " + ", ".join(f"{n} {results[-1][n + '_mean']:.3f} ± "
-                                             f"{results[-1][n + '_std']:.3f}" for n in SHOWN.values())
+                                             f"{results[-1][n + '_std']:.3f}" for n in METRICS)
                   + f"; {seconds:.0f} s")
         del views
+    paired = paired_differences(per_seed, modes)
     print(pd.DataFrame(results).to_string(index=False))
+    if paired:
+        print("paired over the same splits:\n" + pd.DataFrame(paired).to_string(index=False))
     print(json.dumps({"simclr": str(args.simclr), "image_size": size, "width": encoder.width,
                       "epochs": settings.epochs, "batch_size": settings.batch_size, "lr": settings.lr,
-                      "detg_negatives": args.detg_negatives, "task_negatives": bar_negatives,
-                      "results": results}))
+                      "detg_negatives": args.detg_negatives, "task_negatives": task_negatives,
+                      "results": results, "paired": paired}))
 
 
 if __name__ == "__main__":
