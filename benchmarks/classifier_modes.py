@@ -12,8 +12,9 @@ images (``last_block``). This compares the two on a finished run's data, with th
 F1, precision (purity) and recall (completeness) of the positive class at the validation threshold
 and the test average precision (AP, threshold-free), mean ± std over splits; the paired difference of
 the two modes on the same splits; the wall time of each mode: the views (embedding every image once
-for ``frozen``; reading the images for ``last_block``) and the training and scoring of every split. Training settings (epochs, batch, lr)
-are the profile's ``classifiers`` values. Run on one thread; human lines, then one JSON line.
+for ``frozen``; reading the images for ``last_block``) and the training and scoring of every split.
+Training settings (epochs, batch, lr) are the profile's ``classifiers`` values. Run on one thread;
+human lines, then one JSON line.
 
     .venv/bin/python benchmarks/classifier_modes.py                          # the default run's trunk
     .venv/bin/python benchmarks/classifier_modes.py --simclr models/simclr-pretrained   # another trunk
@@ -124,7 +125,8 @@ def paired_differences(per_seed: dict, modes: list[str]) -> list[dict]:
         row = {"task": task, "difference": f"{modes[1]} - {modes[0]}"}
         for name in METRICS:
             d = b[name].to_numpy(float) - a[name].to_numpy(float)
-            row[f"{name}_mean"], row[f"{name}_std"] = round(float(d.mean()), 4), round(float(d.std(ddof=1)), 4)
+            row[f"{name}_mean"] = round(float(d.mean()), 4)
+            row[f"{name}_std"] = round(float(d.std(ddof=1)), 4)
         out.append(row)
     return out
 

@@ -505,8 +505,8 @@ def test_last_block_training_changes_only_the_last_stage_and_head_and_keeps_froz
     model = feat.make_model()
     before = _state(model)
     x, y = _band_images()
-    hist = classifiers.train_binary(model, x[None], y, classifiers.TrainSettings(lr=1e-2, epochs=2, batch_size=8),
-                                    augment=feat.augment)
+    settings = classifiers.TrainSettings(lr=1e-2, epochs=2, batch_size=8)
+    hist = classifiers.train_binary(model, x[None], y, settings, augment=feat.augment)
     assert np.isfinite(hist["loss"]).all()
     after = _state(model)
     changed = {k for k in before if not torch.equal(before[k], after[k])}
@@ -570,6 +570,12 @@ def test_featurizer_from_config_last_block_uses_the_simclr_trunk(tmp_path):
     model = feat.make_model()
     assert model.head.in_features == feat.encoder.feature_dim
     assert any(p.requires_grad for p in model.backbone.last_stage.parameters())
+
+
+def test_featurizer_from_config_frozen_keeps_its_views_and_a_head_on_the_same_trunk(tmp_path):
+    feat = classifiers.featurizer_from_config(_config_with_simclr(tmp_path, "frozen"))
+    assert (feat.mode, feat.image_size, feat.n_views, feat.width) == ("frozen", 32, 2, 0.0625)
+    assert isinstance(feat.make_model().backbone, nn.Identity) and feat.augment is None
 
 
 @pytest.mark.parametrize("values, message", [({"image_size": 48}, "trained at 32 px"),
