@@ -5,6 +5,9 @@
 - ``frozen``: a trained encoder (the SimCLR trunk of notebook 09) is frozen; each image is embedded as
   ``n_views`` kornia-augmented views once, and only the head is trained on those features. Orders of
   magnitude cheaper, so the many small classifiers fit the CPU budget.
+- ``last_block``: between the two — each arm trains its own copy of the SimCLR trunk in which only the
+  last ResNet stage and the head learn (the earlier stages and their BatchNorm statistics fixed), on
+  images with kornia augmentation per batch as ``finetune``.
 """
 from __future__ import annotations
 
@@ -21,9 +24,13 @@ from raregal.paper_b.classifiers import caches
 from raregal.paper_b.classifiers.model import (
     BinaryClassifier,
     head_classifier,
+    last_block_classifier,
     make_augment,
     resnet_classifier,
 )
+
+MODES = ("frozen", "finetune", "last_block")
+IMAGE_MODES = ("finetune", "last_block")  # the views are the images, augmented per batch
 
 
 @torch.no_grad()
@@ -78,6 +85,8 @@ class Featurizer:
     ``frozen``: ``encoder`` (frozen) features of ``n_views`` views, a linear head per arm.
     ``finetune``: the images themselves (one view), a fresh ResNet-18 of ``width`` per arm, kornia
     augmentation per batch (:attr:`augment`).
+    ``last_block``: the images (one view, augmented per batch), per arm a copy of ``encoder`` whose
+    last stage and head train (:func:`raregal.paper_b.classifiers.model.last_block_classifier`).
     """
 
     mode: str
@@ -88,20 +97,28 @@ class Featurizer:
     seed: int = 0
 
     def __post_init__(self):
-        if self.mode not in ("frozen", "finetune"):
-            raise ValueError(f"mode must be 'frozen' or 'finetune', got {self.mode!r}")
-        if self.mode == "frozen" and self.encoder is None:
-            raise ValueError("frozen mode needs a trained encoder (the SimCLR trunk of notebook 09)")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.mode in ("frozen", "last_block") and self.encoder is None:
+            raise ValueError(f"{self.mode} mode needs a trained encoder (the SimCLR trunk of notebook 09)")
         if self.mode == "finetune" and (self.width is None or self.n_views != 1):
             raise ValueError("finetune mode needs a width and n_views=1 (it augments per batch)")
+        if self.mode == "last_block":
+            if self.n_views != 1:
+                raise ValueError(f"last_block mode needs n_views=1 (it augments per batch), got "
+                                 f"{self.n_views}: set classifiers.n_views to 1")
+            last_block_classifier(self.encoder)  # a trunk without ResNet stages fails here, not per arm
 
     @property
     def augment(self) -> nn.Module | None:
-        return make_augment(self.image_size) if self.mode == "finetune" else None
+        return make_augment(self.image_size) if self.mode in IMAGE_MODES else None
 
     def make_model(self) -> BinaryClassifier:
+        """A fresh classifier for one arm (``last_block``: its own copy of the trunk)."""
         if self.mode == "frozen":
             return head_classifier(self.encoder.feature_dim)
+        if self.mode == "last_block":
+            return last_block_classifier(self.encoder)
         return resnet_classifier(self.width)
 
     def images(self, images: np.ndarray) -> np.ndarray:
@@ -111,7 +128,7 @@ class Featurizer:
         x = to_tensor(images)
         if x.shape[-1] != self.image_size:
             x = resize(x, self.image_size).clamp_(0, 1)
-        if self.mode == "finetune":
+        if self.mode in IMAGE_MODES:
             return x.numpy()[None]
         self.encoder.eval()
         return embed_views(x, lambda b: self.encoder(b).numpy(), self.n_views,
@@ -147,20 +164,36 @@ class Featurizer:
         return views, kept, drops
 
 
-def featurizer_from_config(cfg: Any) -> Featurizer:
-    """The profile's featurizer: ``frozen`` loads the SimCLR trunk that notebook 09 trained."""
-    c = cfg.classifiers
-    if c.mode == "frozen":
-        from raregal.core.config import require
-        from raregal.paper_b.simclr.model import load_simclr
+def simclr_trunk(model_dir: Any, image_size: int | None = None) -> tuple[nn.Module, int]:
+    """The frozen SimCLR trunk saved in ``model_dir`` (``simclr.pt`` of notebook 09, or any folder a
+    pretraining wrote in that format) and the image size it was trained at [px].
 
-        model = load_simclr(require(cfg.data_dir("models", "simclr"), made_by="09_simclr"))
-        size = c.image_size or model.settings.image_size
-        if size != model.settings.image_size:
-            raise ValueError(f"classifiers.image_size={size} but the SimCLR encoder was trained at "
-                             f"{model.settings.image_size} px")
-        for p in model.parameters():
-            p.requires_grad_(False)
-        return Featurizer("frozen", size, c.n_views, model.settings.width, model.encoder.eval(),
+    A different ``image_size`` is refused: the trunk's BatchNorm statistics and receptive fields belong
+    to its training size."""
+    from raregal.paper_b.simclr.model import load_simclr
+
+    model = load_simclr(model_dir)
+    size = image_size or model.settings.image_size
+    if size != model.settings.image_size:
+        raise ValueError(f"classifiers.image_size={size} but the SimCLR encoder was trained at "
+                         f"{model.settings.image_size} px")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.encoder.eval(), size
+
+
+def featurizer_from_config(cfg: Any) -> Featurizer:
+    """The profile's featurizer: ``frozen`` and ``last_block`` load the SimCLR trunk that notebook 09
+    trained; ``finetune`` needs none. The image modes take one view (they augment per batch)."""
+    c = cfg.classifiers
+    if c.mode in ("frozen", "last_block"):
+        from raregal.core.config import require
+
+        encoder, size = simclr_trunk(require(cfg.data_dir("models", "simclr"), made_by="09_simclr"),
+                                     c.image_size)
+        if c.mode == "last_block" and c.width is not None and c.width != encoder.width:
+            raise ValueError(f"classifiers.width={c.width} but the SimCLR trunk has width {encoder.width}; "
+                             f"last_block trains a copy of that trunk (set classifiers.width to None)")
+        return Featurizer(c.mode, size, c.n_views if c.mode == "frozen" else 1, encoder.width, encoder,
                           cfg.seed)
     return Featurizer("finetune", c.image_size, 1, c.width, None, cfg.seed)
