@@ -321,3 +321,34 @@ def test_untrained_encoder_weights_depend_on_its_seed_only():
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first if first[k].is_floating_point())
     assert not simclr.untrained_encoder(settings).training
+
+
+def test_a_run_from_a_saved_base_loads_its_trunk_and_names_it(tmp_path):
+    """``pretrained`` = a folder written by ``backbone.save_trunk``: the encoder starts from those
+    weights, the projection head is drawn fresh, and the training state names the base
+    by folder and weights hash; a resume after the base was retrained is refused."""
+    import json
+
+    from raregal.core import training
+    from raregal.paper_b.backbone import save_trunk, trunk_fingerprint
+
+    x = _images()
+    base = SimCLRSettings(epochs=1, **TINY)
+    simclr.train_simclr(x, tmp_path / "base", base, log=lambda m: None)
+    trunk = save_trunk(simclr.load_simclr(tmp_path / "base"), tmp_path / "trunk")
+    settings = SimCLRSettings(epochs=0, **{**TINY, "pretrained": str(trunk)})
+    msgs = []
+    simclr.train_simclr(x, tmp_path / "run", settings, log=msgs.append)
+    assert any("starts from the pretrained trunk" in m and str(trunk) in m for m in msgs), msgs
+    started = simclr.load_simclr(tmp_path / "run")
+    trained_base = simclr.load_simclr(tmp_path / "base")
+    for (k, va), vb in zip(started.encoder.state_dict().items(), trained_base.encoder.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert not torch.equal(started.head[0].weight, trained_base.head[0].weight)  # only the trunk is carried
+
+    simclr.train_simclr(x, tmp_path / "run", dataclasses.replace(settings, epochs=1), log=lambda m: None)
+    record = json.loads((tmp_path / "run" / "last_state" / training.HYPERPARAMETERS_FILE).read_text())
+    assert record["base"] == {"folder": str(trunk), "sha256": trunk_fingerprint(trunk)}
+    save_trunk(simclr.untrained_encoder(SimCLRSettings(**{**TINY, "seed": 9})), trunk)  # base retrained
+    with pytest.raises(ValueError, match="base was retrained"):
+        simclr.train_simclr(x, tmp_path / "run", dataclasses.replace(settings, epochs=2), log=lambda m: None)
