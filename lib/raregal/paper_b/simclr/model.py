@@ -38,10 +38,15 @@ class SimCLRSettings:
     batch_size: int = 256
     epochs: int = 10
     crop_scale: tuple[float, float] = (0.5, 1.0)
+    crop_ratio: tuple[float, float] = (0.75, 4 / 3)  # crop aspect ratios (width / height)
     rotation_deg: float = 180.0
     jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.2, 0.02)  # brightness, contrast, sat, hue:
     # milder than ImageNet SimCLR because a galaxy's colour is morphology (red bulges, blue arms)
     jitter_p: float = 0.8
+    blur_sigma: tuple[float, float] | None = None  # Gaussian blur sigma range in pixels (seeing)
+    blur_p: float = 0.0
+    noise_std: float = 0.0  # Gaussian pixel noise (depth), pixel values in [0, 1]
+    noise_p: float = 0.0
     val_fraction: float = 0.1
     pretrained: str | None = None
     seed: int = 0
@@ -65,7 +70,7 @@ class SimCLRSettings:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SimCLRSettings":
         d = dict(d)
-        for k in ("crop_scale", "jitter"):
+        for k in ("crop_scale", "crop_ratio", "jitter", "blur_sigma"):
             if k in d and d[k] is not None:
                 d[k] = tuple(d[k])
         return cls(**d)
