@@ -4,7 +4,14 @@ import torch
 from torch import nn
 
 from raregal.core.config import torch_threads
-from raregal.paper_b.backbone import RESNET18_DEPTHS, build_resnet18, resnet18_config
+from raregal.paper_b.backbone import (
+    RESNET18_DEPTHS,
+    TRUNK_WEIGHTS,
+    build_resnet18,
+    resnet18_config,
+    save_trunk,
+    trunk_fingerprint,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -50,7 +57,7 @@ def test_refusals():
         net(torch.rand(2, 32, 32, 3))
     with pytest.raises(ValueError, match="width must be > 0"):
         build_resnet18(0)
-    with pytest.raises(ValueError, match="only for width=1.0"):
+    with pytest.raises(ValueError, match="only for width=1.0"):  # refused before any download
         build_resnet18(0.5, pretrained="microsoft/resnet-18")
 
 
@@ -62,6 +69,42 @@ def test_pretrained_from_local_folder_round_trip(tmp_path):
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(net.eval()(x), again(x), atol=1e-6)
+
+
+def test_save_trunk_round_trip_at_a_narrow_width(tmp_path):
+    """A trunk saved at width 0.25 loads back at width 0.25 with identical features (eval mode:
+    BatchNorm running statistics travel too), and the about record sits beside it."""
+    torch.manual_seed(0)
+    net = build_resnet18(0.25)
+    net.train()
+    net(torch.rand(8, 3, 24, 24))  # move the BatchNorm running statistics off their defaults
+    folder = save_trunk(net, tmp_path / "base", about={"n_images": 8})
+    assert (folder / TRUNK_WEIGHTS).is_file() and (folder / "about.json").is_file()
+    again = build_resnet18(0.25, pretrained=folder).eval()
+    x = torch.rand(3, 3, 48, 48)
+    with torch.no_grad():
+        assert torch.equal(net.eval()(x), again(x))
+    assert trunk_fingerprint(folder) == trunk_fingerprint(save_trunk(again, tmp_path / "copy"))
+    other = build_resnet18(0.25)
+    save_trunk(other, folder)  # replaces the trunk there
+    assert trunk_fingerprint(folder) != trunk_fingerprint(tmp_path / "copy")
+
+
+def test_pretrained_trunk_of_another_width_or_without_weights_is_refused(tmp_path):
+    save_trunk(build_resnet18(0.25), tmp_path / "quarter")
+    with pytest.raises(ValueError, match=r"quarter.*hidden sizes \[16, 32, 64, 128\].*width=0.5 needs "
+                                         r"stem 32 and hidden sizes \[32, 64, 128, 256\]"):
+        build_resnet18(0.5, pretrained=tmp_path / "quarter")
+    (tmp_path / "quarter" / TRUNK_WEIGHTS).unlink()
+    with pytest.raises(FileNotFoundError, match=r"quarter.*no weights \(model.safetensors\).*config.json"):
+        build_resnet18(0.25, pretrained=tmp_path / "quarter")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty.*no config.json"):
+        build_resnet18(0.25, pretrained=tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        build_resnet18(0.25, pretrained=tmp_path / "nowhere")
+    with pytest.raises(TypeError, match="ResNet18Features"):
+        save_trunk(nn.Linear(2, 2), tmp_path / "linear")
 
 
 def test_pretrained_that_is_not_resnet18_is_refused(tmp_path):

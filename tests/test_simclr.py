@@ -321,3 +321,109 @@ def test_untrained_encoder_weights_depend_on_its_seed_only():
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first if first[k].is_floating_point())
     assert not simclr.untrained_encoder(settings).training
+
+
+def test_a_run_from_a_saved_base_loads_its_trunk_and_names_it(tmp_path):
+    """``pretrained`` = a folder written by ``backbone.save_trunk``: the encoder starts from those
+    weights, the projection head is drawn fresh, and the training state names the base
+    by folder and weights hash; a resume after the base was retrained is refused."""
+    import json
+
+    from raregal.core import training
+    from raregal.paper_b.backbone import save_trunk, trunk_fingerprint
+
+    x = _images()
+    base = SimCLRSettings(epochs=1, **TINY)
+    simclr.train_simclr(x, tmp_path / "base", base, log=lambda m: None)
+    trunk = save_trunk(simclr.load_simclr(tmp_path / "base"), tmp_path / "trunk")
+    settings = SimCLRSettings(epochs=0, **{**TINY, "pretrained": str(trunk)})
+    msgs = []
+    simclr.train_simclr(x, tmp_path / "run", settings, log=msgs.append)
+    assert any("starts from the pretrained trunk" in m and str(trunk) in m for m in msgs), msgs
+    started = simclr.load_simclr(tmp_path / "run")
+    trained_base = simclr.load_simclr(tmp_path / "base")
+    for (k, va), vb in zip(started.encoder.state_dict().items(), trained_base.encoder.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert not torch.equal(started.head[0].weight, trained_base.head[0].weight)  # only the trunk is carried
+
+    simclr.train_simclr(x, tmp_path / "run", dataclasses.replace(settings, epochs=1), log=lambda m: None)
+    record = json.loads((tmp_path / "run" / "last_state" / training.HYPERPARAMETERS_FILE).read_text())
+    assert record["base"] == {"folder": str(trunk), "sha256": trunk_fingerprint(trunk)}
+    save_trunk(simclr.untrained_encoder(SimCLRSettings(**{**TINY, "seed": 9})), trunk)  # base retrained
+    with pytest.raises(ValueError, match="base was retrained"):
+        simclr.train_simclr(x, tmp_path / "run", dataclasses.replace(settings, epochs=2), log=lambda m: None)
+
+
+def _round_disk(n=8, size=32):
+    yy, xx = np.mgrid[:size, :size]
+    disk = (np.hypot(yy - (size - 1) / 2, xx - (size - 1) / 2) < size / 4).astype(np.float32)
+    return torch.as_tensor(np.repeat(disk[None, None], 3, axis=1).repeat(n, axis=0))
+
+
+def _elongation(images):
+    """Per image, the ratio of the larger to the smaller second moment of the first band."""
+    out = []
+    for im in images[:, 0].numpy():
+        yy, xx = np.nonzero(im > 0.5)
+        out.append(np.sqrt(np.max(np.linalg.eigvalsh(np.cov(xx, yy))) / np.min(np.linalg.eigvalsh(np.cov(xx, yy)))))
+    return np.array(out)
+
+
+def test_square_crops_keep_a_round_galaxy_round_and_noise_stays_in_range():
+    """crop_ratio (1, 1) never squeezes a galaxy (axis ratio is morphology: round vs cigar-shaped);
+    the wide default ratio does; noise views are clamped to [0, 1] and differ from noise-free ones."""
+    torch.manual_seed(0)
+    disk = _round_disk(32)
+    square = simclr.galaxy_augment(32, (0.6, 1.0), crop_ratio=(1.0, 1.0))(disk)
+    squeezed = simclr.galaxy_augment(32, (0.6, 1.0), crop_ratio=(0.5, 2.0))(disk)
+    assert _elongation(square).max() < 1.1
+    assert _elongation(squeezed).max() > 1.3
+    noisy = simclr.galaxy_augment(32, (1.0, 1.0), rotation_deg=0, noise_std=0.2, noise_p=1.0)(disk)
+    assert noisy.min() >= 0 and noisy.max() <= 1
+    assert (noisy - disk).abs().mean() > 0.05
+    blurred = simclr.galaxy_augment(32, (1.0, 1.0), rotation_deg=0, blur_sigma=(2.0, 2.0), blur_p=1.0)(disk)
+    edge = lambda x: (x[..., 1:] - x[..., :-1]).abs().amax()  # noqa: E731 - the sharpest step
+    assert edge(blurred) < 0.5 * edge(disk)
+
+
+def _base_tables():
+    from raregal.paper_b.labels import TAG_NAMES
+
+    ids = np.arange(100, 112, dtype=np.int64)
+    tags = pd.DataFrame({"dr7objid": ids, "known_detg": False, **{f"tag_{t}": False for t in TAG_NAMES}})
+    tags.loc[0, ["tag_smooth", "tag_dust_lane"]] = True   # early type + dust lane: kept out
+    tags.loc[1, ["tag_spiral", "tag_dust_lane"]] = True   # a dusty spiral: allowed
+    tags.loc[2, "known_detg"] = True                      # a known D-ETG
+    catalog = pd.DataFrame({"dr7objid": ids, "true_detg": np.arange(12) == 3})  # untagged true D-ETG
+    return ids, tags, catalog
+
+
+def test_the_base_never_sees_a_detg_and_says_why_each_galaxy_was_kept_out():
+    ids, tags, catalog = _base_tables()
+    out = simclr.pretraining_exclusions(tags, catalog)
+    assert dict(zip(out.dr7objid, out.reason)) == {
+        100: "known D-ETG or early type with a dust-lane tag", 102: "known D-ETG or early type with a "
+        "dust-lane tag", 103: "D-ETG (mock truth)"}
+    assert list(simclr.pretraining_exclusions(tags).dr7objid) == [100, 102]  # a real catalog has no truth
+    train, excluded = simclr.pretraining_sample(tags, catalog, None, np.random.default_rng(0), held_out=[104, 105])
+    assert list(train) == [101, *range(106, 112)] and len(excluded) == 3
+    few, _ = simclr.pretraining_sample(tags, catalog, 4, np.random.default_rng(0))
+    assert len(few) == 4 and not np.isin(few, [100, 102, 103]).any()
+    with pytest.raises(ValueError, match="asked for 9 pretraining galaxies but only 7 remain after 3 "
+                                         "exclusions and 2 held out"):
+        simclr.pretraining_sample(tags, catalog, 9, np.random.default_rng(0), held_out=[104, 105])
+
+
+def test_pretrain_base_leaves_a_trunk_a_later_run_starts_from(tmp_path):
+    import json
+
+    settings = SimCLRSettings(epochs=1, **TINY)
+    trunk = simclr.pretrain_base(_images(), tmp_path / "base", settings, about={"excluded": 3},
+                                 log=lambda m: None)
+    assert trunk == tmp_path / "base" / simclr.TRUNK_DIR
+    about = json.loads((trunk / "about.json").read_text())
+    assert about["excluded"] == 3 and about["epochs_done"] == 1 and about["settings"]["width"] == TINY["width"]
+    later = simclr.SimCLRModel(dataclasses.replace(settings, pretrained=str(trunk)))
+    base = simclr.load_simclr(tmp_path / "base")
+    for (k, va), vb in zip(later.encoder.state_dict().items(), base.encoder.state_dict().values()):
+        assert torch.equal(va, vb), k

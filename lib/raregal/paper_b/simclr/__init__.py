@@ -8,11 +8,18 @@ orientation) and colour jitter. :func:`embed` returns the pooled trunk features 
 as in SimCLR, for the metrics and the probes.
 
 Modules, one concern each: ``augment`` (kornia views), ``model`` (settings, network, checkpoints,
-input checks), ``train`` (NT-Xent, training and resume), ``embed`` (features, ``embeddings.npz``,
+input checks), ``train`` (NT-Xent, training and resume), ``base`` (the pretrained galaxy base
+trunk that replaces ImageNet weights: its D-ETG-free sample, training, saving), ``embed`` (features, ``embeddings.npz``,
 t-SNE), ``probe`` (linear probes, cosine separation). The names below are the package's public
 interface (notebooks 09–11 and :mod:`raregal.paper_b.gen_metrics` use them).
 """
 from raregal.paper_b.simclr.augment import galaxy_augment, make_augment
+from raregal.paper_b.simclr.base import (
+    TRUNK_DIR,
+    pretrain_base,
+    pretraining_exclusions,
+    pretraining_sample,
+)
 from raregal.paper_b.simclr.embed import (
     EMBEDDINGS,
     embed,
@@ -43,8 +50,9 @@ from raregal.paper_b.simclr.probe import (
 )
 from raregal.paper_b.simclr.train import HISTORY, load_history, nt_xent, train_simclr
 
-__all__ = ["CHECKPOINT", "EMBEDDINGS", "HISTORY", "MIN_HELD_OUT", "MORPHOLOGY_ORDER", "PROBE_TASKS",
+__all__ = ["CHECKPOINT", "EMBEDDINGS", "HISTORY", "MIN_HELD_OUT", "MORPHOLOGY_ORDER", "PROBE_TASKS", "TRUNK_DIR",
            "SimCLRModel", "SimCLRSettings", "cosine_separation", "embed", "embed_stored", "galaxy_augment",
            "linear_probe", "load_embeddings", "load_history", "load_simclr", "make_augment",
-           "morphology_class", "nt_xent", "prepare_images", "probe_labels", "probe_table", "save_checkpoint",
+           "morphology_class", "nt_xent", "prepare_images", "pretrain_base", "pretraining_exclusions",
+           "pretraining_sample", "probe_labels", "probe_table", "save_checkpoint",
            "save_embeddings", "train_simclr", "training_sample", "untrained_encoder", "tsne_2d"]

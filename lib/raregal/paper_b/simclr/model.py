@@ -20,7 +20,7 @@ from torch import nn
 
 from raregal.core.images import resize
 from raregal.core.outputs import atomic_path
-from raregal.paper_b.backbone import build_resnet18
+from raregal.paper_b.backbone import TRUNK_WEIGHTS, build_resnet18, trunk_fingerprint
 
 CHECKPOINT = "simclr.pt"  # the trained model (load_simclr)
 STATE_DIR = "last_state"  # the accelerate training state a resume continues from
@@ -38,10 +38,15 @@ class SimCLRSettings:
     batch_size: int = 256
     epochs: int = 10
     crop_scale: tuple[float, float] = (0.5, 1.0)
+    crop_ratio: tuple[float, float] = (0.75, 4 / 3)  # crop aspect ratios (width / height)
     rotation_deg: float = 180.0
     jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.2, 0.02)  # brightness, contrast, sat, hue:
     # milder than ImageNet SimCLR because a galaxy's colour is morphology (red bulges, blue arms)
     jitter_p: float = 0.8
+    blur_sigma: tuple[float, float] | None = None  # Gaussian blur sigma range in pixels (seeing)
+    blur_p: float = 0.0
+    noise_std: float = 0.0  # Gaussian pixel noise (depth), pixel values in [0, 1]
+    noise_p: float = 0.0
     val_fraction: float = 0.1
     pretrained: str | None = None
     seed: int = 0
@@ -65,7 +70,7 @@ class SimCLRSettings:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SimCLRSettings":
         d = dict(d)
-        for k in ("crop_scale", "jitter"):
+        for k in ("crop_scale", "crop_ratio", "jitter", "blur_sigma"):
             if k in d and d[k] is not None:
                 d[k] = tuple(d[k])
         return cls(**d)
@@ -130,14 +135,28 @@ def prepare_images(images: Any, image_size: int) -> torch.Tensor:
     return x
 
 
+def base_record(settings: SimCLRSettings) -> dict | None:
+    """Which pretrained trunk a run started from: ``folder`` and the SHA-256 of its weights (a local
+    folder written by :func:`raregal.paper_b.backbone.save_trunk`), ``folder`` alone for a hub id,
+    None for random initialisation."""
+    if settings.pretrained is None:
+        return None
+    folder = Path(settings.pretrained)
+    if not (folder / TRUNK_WEIGHTS).is_file():
+        return {"folder": str(settings.pretrained), "sha256": None}
+    return {"folder": str(settings.pretrained), "sha256": trunk_fingerprint(folder)}
+
+
 def state_record(settings: SimCLRSettings, n_images: int) -> dict:
-    """What names a run in its training state's ``hyperparameters.json``: its settings and image count."""
-    return {"settings": dataclasses.asdict(settings), "n_images": int(n_images)}
+    """What names a run in its training state's ``hyperparameters.json``: its settings, image count
+    and the pretrained base it started from (:func:`base_record`)."""
+    return {"settings": dataclasses.asdict(settings), "n_images": int(n_images), "base": base_record(settings)}
 
 
 def check_same_run(where: Path, saved: dict, settings: SimCLRSettings, n_images: int) -> None:
     """Refuse to continue a run (``saved``: its :func:`state_record`) with other settings (the epoch
-    count aside) or another number of images: that would be another experiment under the same name."""
+    count aside), another number of images or a base trunk whose weights changed since: that would be
+    another experiment under the same name. (Records written before the base was recorded have none.)"""
     if "settings" not in saved or "n_images" not in saved:
         raise ValueError(f"{where} is not a SimCLR training state; move it away or use resume=False")
     old = SimCLRSettings.from_dict(saved["settings"])
@@ -146,6 +165,11 @@ def check_same_run(where: Path, saved: dict, settings: SimCLRSettings, n_images:
                          f"use another out_dir or resume=False")
     if saved["n_images"] != n_images:
         raise ValueError(f"{where} was trained on {saved['n_images']} images, got {n_images}")
+    before, now = saved.get("base"), base_record(settings)
+    if before is not None and now is not None and before.get("sha256") != now.get("sha256"):
+        raise ValueError(f"{where} started from the base trunk {before['folder']} with weights "
+                         f"{before.get('sha256')}, which are now {now.get('sha256')}: the base was "
+                         f"retrained; use another out_dir or resume=False")
 
 
 def save_checkpoint(path: Path, model: SimCLRModel, settings: SimCLRSettings, history: list[dict],
@@ -156,7 +180,7 @@ def save_checkpoint(path: Path, model: SimCLRModel, settings: SimCLRSettings, hi
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         torch.save({"settings": dataclasses.asdict(settings), "model": weights, "history": history,
-                    "n_images": int(n_images)}, tmp)
+                    "n_images": int(n_images), "base": base_record(settings)}, tmp)
 
 
 def read_older_checkpoint(path: Path) -> dict | None:

@@ -283,6 +283,8 @@ def train_simclr(images: Any, out_dir: Path | str, settings: SimCLRSettings,
     run = _start_run(settings)
     acc = run.accelerator
     say = log if acc.is_main_process else (lambda m: None)
+    if settings.pretrained is not None:
+        say(f"encoder starts from the pretrained trunk {settings.pretrained}; projection head fresh")
     if resume:
         _resume(run, out_dir, len(x), say)
     for epoch in range(len(run.progress.history) + 1, settings.epochs + 1):
