@@ -22,10 +22,14 @@ class SimclrRecipe:
     profile: str = "default"  # width and image size: the profile's simclr section
     n_galaxies: int = 150_000  # the pretraining survey (shared with the diffusion base)
     n_images: int = 50_000
-    epochs: int = 6
-    batch_size: int = 256
+    epochs: int = 8
+    batch_size: int = 64
     lr: float = 1e-3
     temperature: float = 0.5
+    crop_scale_min: float = 0.4  # square random crops of 40–100 % of the image
+    saturation: float = 0.2  # colour jitter: saturation and hue only; brightness and contrast kept,
+    hue: float = 0.05  # since a galaxy's colour and light profile are its morphology
+    jitter_p: float = 0.8
     data_seed: int = survey.DATA_SEED
 
 
@@ -73,7 +77,9 @@ def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe,
     log(f"SimCLR pretraining images: {counts}")
     settings = simclr.SimCLRSettings(image_size=cfg.simclr.image_size, width=cfg.simclr.width,
                                      batch_size=recipe.batch_size, epochs=recipe.epochs, lr=recipe.lr,
-                                     temperature=recipe.temperature, seed=recipe.data_seed)
+                                     temperature=recipe.temperature, crop_scale=(recipe.crop_scale_min, 1.0),
+                                     crop_ratio=(1.0, 1.0), jitter=(0.0, 0.0, recipe.saturation, recipe.hue),
+                                     jitter_p=recipe.jitter_p, seed=recipe.data_seed)
     history = simclr.train_simclr(images.to_tensor(imgs), work_dir, settings, log=log if progress else print)
     model = simclr.load_simclr(work_dir)
     tmp = Path(out).with_name(f".{Path(out).name}.tmp")
