@@ -107,3 +107,37 @@ def test_a_run_with_the_bases_data_seed_is_refused(base):
         finetune.base_components(base.parent, values, images, ["galaxy"], seed=11)
     comps, name = finetune.base_components(base.parent, values, images, ["galaxy"], seed=0)
     assert name == str(base) and comps.info["model_card"]["training"]["samples_seen"] == 8
+
+
+@pytest.fixture(scope="module")
+def simclr_base(tmp_path_factory):
+    """A SimCLR trunk written by the command line: one epoch on 120 images of a 300-galaxy survey."""
+    root = tmp_path_factory.mktemp("pretrain-simclr")
+    out = root / "models" / "tiny-simclr"
+    args = ["simclr", "--out", str(out), "--work", str(root / "work" / "tiny-simclr"), "--n-galaxies", "300",
+            "--n-images", "120", "--epochs", "1", "--batch-size", "32", "--data-seed", "11", "--quiet"]
+    assert cli.main(args) == 0
+    return out
+
+
+def test_the_simclr_base_loads_as_the_trunk_it_saved_and_is_checked(simclr_base, tmp_path):
+    import torch
+
+    from raregal.paper_b.backbone import build_resnet18
+
+    card = model_card.verify(simclr_base)
+    assert card["command"].startswith("python -m raregal.pretrain simclr")
+    assert card["training_data"]["images"] == 120 and card["training_data"]["detg_seen"] == 0
+    trunk = build_resnet18(0.25, simclr_base).eval()
+    x = torch.rand(2, 3, 48, 48)
+    again = build_resnet18(0.25, str(simclr_base)).eval()
+    assert torch.equal(trunk(x), again(x))
+    folder = copy_of(simclr_base, tmp_path)
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(model_card.ModelCardError, match="was altered"):
+        build_resnet18(0.25, folder)
+    with pytest.raises(model_card.ModelCardError, match="python -m raregal.pretrain simclr --out models/nope"):
+        build_resnet18(0.25, "models/nope")

@@ -86,6 +86,23 @@ def _check_trunk_config(cfg: ResNetConfig, where: str, width: float, in_channels
                          f"{list(want.hidden_sizes)}: use the width it was saved at or another folder")
 
 
+def _kept_trunk(name: str) -> Path | None:
+    """A kept base ``models/<name>`` (relative to the repository when not found here): checked against
+    its model card (sha256 of every file; never a base that saw D-ETGs); None for other names."""
+    from raregal.core import model_card
+    from raregal.core.config import repo_root
+
+    model_card.require_kept(name, repo_root(), rebuild="python -m raregal.pretrain simclr")
+    path = Path(name)
+    if not path.is_absolute() and not path.exists() and (repo_root() / path).exists():
+        path = repo_root() / path
+    if not path.is_dir():
+        return None
+    if model_card.read_card(path) is not None:
+        model_card.verify(path)
+    return path
+
+
 def build_resnet18(width: float = 1.0, pretrained: str | Path | None = None,
                    in_channels: int = 3) -> ResNet18Features:
     """A ResNet-18 that returns pooled features; random init unless ``pretrained`` names weights.
@@ -105,13 +122,14 @@ def build_resnet18(width: float = 1.0, pretrained: str | Path | None = None,
     if pretrained is None:
         return ResNet18Features(ResNetModel(resnet18_config(width, in_channels)), width)
     name = str(pretrained)
-    if _is_hub_id(name):
+    pretrained = _kept_trunk(name)
+    if pretrained is None and _is_hub_id(name):
         if width != 1.0:
             raise ValueError(f"hub weights {name!r} exist only for width=1.0, got width={width}; "
                              f"a narrower trunk loads from a local folder written by save_trunk")
         model = ResNetModel.from_pretrained(name)
     else:
-        folder = Path(pretrained)
+        folder = Path(pretrained or name)
         if not (folder / "config.json").is_file():
             raise FileNotFoundError(f"pretrained trunk {name!r}: no config.json there (a folder written "
                                     f"by backbone.save_trunk is expected)")
