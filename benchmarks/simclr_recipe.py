@@ -64,6 +64,23 @@ def probe_split(tags: pd.DataFrame, n_probe: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, 1]).choice(well, min(n_probe, len(well)), replace=False))
 
 
+def untrained_floor(store: ImageStore, probe_ids: np.ndarray, labels: np.ndarray,
+                    settings: simclr.SimCLRSettings, n_seeds: int, probe_seed: int) -> np.ndarray:
+    """Morphology-probe balanced accuracy of untrained encoders of ``n_seeds`` initialisations
+    (seeds ``settings.seed`` onwards).
+
+    Why several: the floor depends on the draw of the random weights much more than the probe's
+    split does (notebook 09 uses one seed), so a gain is judged against their spread.
+    """
+    keep = labels != ""
+    out = []
+    for k in range(n_seeds):
+        enc = simclr.untrained_encoder(dataclasses.replace(settings, pretrained=None, seed=settings.seed + k))
+        feats = simclr.embed_stored(enc, store, probe_ids)[1]
+        out.append(simclr.linear_probe(feats[keep], labels[keep], seed=probe_seed)["balanced_accuracy"])
+    return np.array(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("data"), help="a finished run's data/ folder")
@@ -90,6 +107,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--target-images", type=int, default=50_000, help="survey size to extrapolate to")
+    ap.add_argument("--floor-seeds", type=int, default=5, help="untrained initialisations for the floor")
     ap.add_argument("--save-trunk", type=Path, default=None, help="keep the trained trunk here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -128,6 +146,7 @@ def run_recipe(args: argparse.Namespace, settings: simclr.SimCLRSettings) -> dic
              for name, enc in (("SimCLR", model), ("random init", untrained))}
     labels = {"morphology class": simclr.morphology_class(labelled)}
     table = simclr.probe_table(feats, labels, seed=args.seed)
+    floor = untrained_floor(store, probe_ids, labels["morphology class"], settings, args.floor_seeds, args.seed)
     bal = table[table.quantity == "balanced accuracy"].set_index("encoder")["ours"]
     rate = len(batch.ids) * max(len(history), 1) / train_s
     minutes = args.target_images * settings.epochs / rate / 60
@@ -136,11 +155,16 @@ def run_recipe(args: argparse.Namespace, settings: simclr.SimCLRSettings) -> dic
           f"(gain {bal['SimCLR'] - bal['random init']:+.3f}); training {rate:.0f} img/s on "
           f"{torch.get_num_threads()} thread(s): {settings.epochs} epochs on {args.target_images:,} images "
           f"≈ {minutes:.1f} min")
+    print(f"untrained floor over {len(floor)} initialisations: {floor.mean():.3f} ± {floor.std():.3f} "
+          f"(min {floor.min():.3f}, max {floor.max():.3f}); SimCLR gain over the mean "
+          f"{bal['SimCLR'] - floor.mean():+.3f}")
     return {"settings": dataclasses.asdict(settings), "n_train": int(len(batch.ids)),
             "n_probe": int(len(probe_ids)), "excluded": int(len(excluded)),
             "balanced_accuracy": round(float(bal["SimCLR"]), 4),
             "balanced_accuracy_untrained": round(float(bal["random init"]), 4),
             "gain": round(float(bal["SimCLR"] - bal["random init"]), 4),
+            "floor_mean": round(float(floor.mean()), 4), "floor_sd": round(float(floor.std()), 4),
+            "floor_seeds": len(floor), "gain_over_floor_mean": round(float(bal["SimCLR"] - floor.mean()), 4),
             "final_train_loss": round(float(history.train_loss.iloc[-1]), 4) if len(history) else None,
             "train_seconds": round(train_s, 1), "train_img_per_s": round(rate, 1),
             "threads": torch.get_num_threads(), "target_images": args.target_images,

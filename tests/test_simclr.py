@@ -427,3 +427,11 @@ def test_pretrain_base_leaves_a_trunk_a_later_run_starts_from(tmp_path):
     base = simclr.load_simclr(tmp_path / "base")
     for (k, va), vb in zip(later.encoder.state_dict().items(), base.encoder.state_dict().values()):
         assert torch.equal(va, vb), k
+
+
+def test_a_record_from_before_square_crops_reads_as_the_views_it_was_trained_with():
+    record = dataclasses.asdict(SimCLRSettings(**TINY))
+    del record["crop_ratio"], record["noise_std"]
+    old = SimCLRSettings.from_dict(record)
+    assert old.crop_ratio == (0.75, 4 / 3) and old.noise_std == 0.0
+    assert SimCLRSettings.from_dict(dataclasses.asdict(SimCLRSettings(**TINY))) == SimCLRSettings(**TINY)

@@ -28,9 +28,14 @@ from raregal.core.config import torch_threads
 from raregal.paper_b import simclr
 
 # 25 images: 6 held out (one validation batch, 3 + 3), 19 trained in global batches of 8, 8 and 3 — the
-# last splits 2 / 1 over two processes, so the gather of unequal shares is exercised every epoch
+# last splits 2 / 1 over two processes, so the gather of unequal shares is exercised every epoch.
+# The views are pinned to those the tolerances below were measured with: on this tiny network trained on
+# noise the float gap between the runs grows from epoch to epoch at a rate that depends on the views
+# (with the square crops and saturation/hue-only jitter of today's defaults it reached 1e-4 relative at
+# epoch 2 and 1e-2 at epoch 3, measured), which says nothing about the two-process machinery.
 SETTINGS = simclr.SimCLRSettings(image_size=16, width=0.0625, proj_dim=8, batch_size=8, val_fraction=0.25,
-                                 epochs=3, seed=3)
+                                 epochs=3, seed=3, crop_scale=(0.5, 1.0), crop_ratio=(0.75, 4 / 3),
+                                 jitter=(0.3, 0.3, 0.2, 0.02), jitter_p=0.8)
 
 
 def images() -> np.ndarray:
