@@ -64,23 +64,6 @@ def probe_split(tags: pd.DataFrame, n_probe: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng([seed, 1]).choice(well, min(n_probe, len(well)), replace=False))
 
 
-def untrained_floor(store: ImageStore, probe_ids: np.ndarray, labels: np.ndarray,
-                    settings: simclr.SimCLRSettings, n_seeds: int, probe_seed: int) -> np.ndarray:
-    """Morphology-probe balanced accuracy of untrained encoders of ``n_seeds`` initialisations
-    (seeds ``settings.seed`` onwards).
-
-    Why several: the floor depends on the draw of the random weights much more than the probe's
-    split does (notebook 09 uses one seed), so a gain is judged against their spread.
-    """
-    keep = labels != ""
-    out = []
-    for k in range(n_seeds):
-        enc = simclr.untrained_encoder(dataclasses.replace(settings, pretrained=None, seed=settings.seed + k))
-        feats = simclr.embed_stored(enc, store, probe_ids)[1]
-        out.append(simclr.linear_probe(feats[keep], labels[keep], seed=probe_seed)["balanced_accuracy"])
-    return np.array(out)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("data"), help="a finished run's data/ folder")
@@ -146,7 +129,8 @@ def run_recipe(args: argparse.Namespace, settings: simclr.SimCLRSettings) -> dic
              for name, enc in (("SimCLR", model), ("random init", untrained))}
     labels = {"morphology class": simclr.morphology_class(labelled)}
     table = simclr.probe_table(feats, labels, seed=args.seed)
-    floor = untrained_floor(store, probe_ids, labels["morphology class"], settings, args.floor_seeds, args.seed)
+    floor = simclr.untrained_floor(settings, store, probe_ids, labels["morphology class"], args.floor_seeds,
+                                   args.seed)
     bal = table[table.quantity == "balanced accuracy"].set_index("encoder")["ours"]
     rate = len(batch.ids) * max(len(history), 1) / train_s
     minutes = args.target_images * settings.epochs / rate / 60

@@ -36,8 +36,11 @@
 # AdamW (weight decay 1e-3), one-cycle lr with 400 warm-up steps, peak 1e-7 × batch 16, 10,000 steps
 # at 424 px, fp16, grad-clip 1.0; tags shuffled per sample. Sampling: Euler ancestral
 # (β 0.00085–0.012, scaled_linear), guidance 6.5, 40 steps; `{dust lane:1.3}` scales the phrase's
-# text embeddings. The `default` profile cannot fine-tune SD-1.5 on a CPU, so it trains the same
-# pipeline classes (`pretrained = "tiny"`) from scratch at the mock's native 64 px with a higher lr,
+# text embeddings. The `default` profile cannot fine-tune SD-1.5 on a CPU, so it fine-tunes the same
+# pipeline classes at a tiny size, at the mock's native 64 px, starting — as the paper starts from SD-1.5 —
+# from a base this repository pretrained on a large mock GZ2 survey of its own with every dust-lane early
+# type left out (`models/gz2-diffusion-64`, its model card says how: `python -m raregal.pretrain
+# diffusion`; `pretrained = "tiny"` trains from scratch instead), with a higher lr,
 # min-SNR loss weights and rare tags drawn more often (both off in the paper profile); the sizes used
 # are printed below and every one is a profile value in `raregal.core.config`.
 
@@ -91,9 +94,11 @@ print("example captions:", [labels.prompt_from_tags(t) for t in train_tags[:3]])
 
 # %% [markdown]
 # ## Fine-tune (or load the finished run)
-# Tiny profile: a byte-level BPE CLIP tokenizer is trained on the prompt vocabulary, the VAE is
-# pre-trained on the training images (its latents are then cached), and the UNet + text encoder are
-# trained from scratch. An interrupted run resumes from its latest checkpoint.
+# From a kept base (`models/…`): its sha256 are checked against its model card, and the UNet + text
+# encoder are fine-tuned on this run's images (the VAE stays frozen; its latents are cached).
+# `pretrained = "tiny"`: a byte-level BPE CLIP tokenizer is trained on the prompt vocabulary, the VAE is
+# pre-trained on the training images, and the UNet + text encoder are trained from scratch. An
+# interrupted run resumes from its latest checkpoint. The line `base:` says which base this run used.
 
 # %%
 corpus = list(labels.TAGS.phrase) + list(prompts.TABLE1.prompt)

@@ -36,6 +36,7 @@ seed = 0  # global seed for numpy, torch and random
 epochs = None  # SimCLR epochs (None: profile value; paper 200)
 n_train = None  # galaxies SimCLR trains on (None: profile value; paper: all)
 width = None  # ResNet-18 channel multiplier (None: profile value; paper 1.0)
+n_floor_draws = 5  # untrained encoders (init seeds seed, seed+1, ...) whose probe gives the floor
 torch_threads = None  # CPU threads for torch (None: torch's default; 1 on a shared, busy machine)
 
 # %%
@@ -46,7 +47,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raregal.core import config, gz2_schema, image_store, images, outputs
+from raregal.core import config, gz2_schema, image_store, images, model_card, outputs
 from raregal.paper_b import simclr
 
 if torch_threads:
@@ -91,6 +92,9 @@ history = simclr.train_simclr(images.to_tensor(batch.images), model_dir, setting
 train_s = time.perf_counter() - t0
 print(f"trained in {train_s:.0f} s ({history.seconds.sum():.0f} s of epochs this and earlier runs)")
 model = simclr.load_simclr(model_dir)
+base_line = model_card.describe(sc.pretrained, config.repo_root())
+outputs.record("B-simclr-base", base_line, cfg)
+print("base:", base_line)
 print(f"encoder: ResNet-18 × {sc.width} width, {model.feature_dim}-d features, "
       f"{sum(p.numel() for p in model.encoder.parameters()):,} parameters")
 
@@ -144,6 +148,17 @@ probe_ids = ids[held_out]
 _, random_feats, _ = simclr.embed_stored(random_encoder, store, probe_ids)
 probe = simclr.probe_table({"SimCLR": feats[held_out], "random init": random_feats},
                            simclr.probe_labels(labelled[held_out]), seed=cfg.seed)
+floor_settings = simclr.SimCLRSettings(image_size=sc.image_size, width=sc.width, seed=cfg.seed)
+morph_probe = simclr.probe_labels(labelled[held_out])["morphology class"]
+floor = simclr.untrained_floor(floor_settings, store, probe_ids, morph_probe, n_floor_draws, cfg.seed)
+probe = pd.concat([probe, pd.DataFrame([{
+    "task": "morphology class", "encoder": f"random init, {n_floor_draws} draws", "quantity": "balanced accuracy",
+    "ours": float(floor.mean()), "paper": np.nan, "n": int((morph_probe != "").sum()),
+    "note": f"sd {floor.std(ddof=1) if len(floor) > 1 else 0:.3f} over init seeds {cfg.seed}–"
+            f"{cfg.seed + n_floor_draws - 1}: " + ", ".join(f"{v:.3f}" for v in floor)}])],
+                  ignore_index=True)
+print(f"untrained floor (9-class balanced accuracy): {floor.mean():.3f} ± {floor.std():.3f} "
+      f"over {n_floor_draws} init draws; seed {cfg.seed} alone {floor[0]:.3f}")
 outputs.save_table(probe, "B-table-simclr", cfg,
                    caption=f"Held-out linear-probe accuracy, and cosine gap (mean cosine within a class "
                            f"minus between classes), of the SimCLR embedding of {label} GZ2 galaxies "

@@ -168,8 +168,9 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "paper": {"tag_cap": 2000, "gallery_per_tag": 8},
     },
     # Paper B diffusion fine-tune (Ma et al. 2025 §2: SD-1.5 fully fine-tuned; the authors' code: 10,000
-    # steps, batch 16, lr 1e-7 per sample, guidance 6.5, 40 sampler steps); smoke and default build a
-    # tiny pipeline of the same topology
+    # steps, batch 16, lr 1e-7 per sample, guidance 6.5, 40 sampler steps); default fine-tunes the tiny
+    # pipeline pretrained by `python -m raregal.pretrain diffusion` (models/, as the paper starts from
+    # SD-1.5; the architecture keys must match it); smoke builds a tiny one from scratch
     "diffusion": {
         "smoke": {"pretrained": "tiny", "resolution": 16, "vae_channels": (8, 16),
                   "unet_channels": (16, 32), "cross_attention_levels": None, "text_hidden": 32,
@@ -179,12 +180,12 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
                   "warmup_steps": 1, "checkpoint_every": 1, "checkpoints_total_limit": None,
                   "ema_decay": 0.999, "uncond_prob": 0.1, "snr_gamma": None, "tag_balance": 0.0,
                   "inference_steps": 2, "guidance": 6.5, "strength": 0.8, "n_per_prompt": 3},
-        "default": {"pretrained": "tiny", "resolution": 64, "vae_channels": (16, 32),
+        "default": {"pretrained": "models/gz2-diffusion-64", "resolution": 64, "vae_channels": (16, 32),
                     "unet_channels": (16, 32, 64, 64), "cross_attention_levels": (False, False, True, True),
                     "text_hidden": 64, "text_layers": 2,
                     "text_heads": 4, "max_length": 24, "vae_steps": 300, "vae_batch_size": 16,
-                    "vae_lr": 2e-3, "max_images": None, "steps": 2000, "batch_size": 16,
-                    "lr_per_sample": 6.25e-5, "warmup_steps": 100, "checkpoint_every": 200,
+                    "vae_lr": 2e-3, "max_images": None, "steps": 1000, "batch_size": 16,
+                    "lr_per_sample": 1.5625e-5, "warmup_steps": 50, "checkpoint_every": 200,
                     "checkpoints_total_limit": None, "ema_decay": 0.999, "uncond_prob": 0.1,
                     "snr_gamma": 5.0, "tag_balance": 0.5,
                     "inference_steps": 40, "guidance": 3.0, "strength": 0.8, "n_per_prompt": 3},
@@ -199,12 +200,13 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
                   "inference_steps": 40, "guidance": 6.5, "strength": 0.8,
                   "n_per_prompt": 3},
     },
-    # Paper B SimCLR (Ma et al. 2025 App. A: ImageNet-initialised ResNet-18, 200 epochs, batch 256)
+    # Paper B SimCLR (Ma et al. 2025 App. A: ImageNet-initialised ResNet-18, 200 epochs, batch 256); default
+    # starts from the trunk `python -m raregal.pretrain simclr` pretrained on a mock survey of its own
     "simclr": {
         "smoke": {"epochs": 1, "batch_size": 32, "image_size": 32, "width": 0.125, "n_train": 128,
                   "pretrained": None, "n_tsne": 150},
-        "default": {"epochs": 8, "batch_size": 256, "image_size": 48, "width": 0.25, "n_train": 3000,
-                    "pretrained": None, "n_tsne": 1500},
+        "default": {"epochs": 8, "batch_size": 64, "image_size": 48, "width": 0.25, "n_train": 3000,
+                    "pretrained": "models/gz2-simclr-48", "n_tsne": 1500},
         "paper": {"epochs": 200, "batch_size": 256, "image_size": 224, "width": 1.0, "n_train": None,
                   "pretrained": "microsoft/resnet-18", "n_tsne": 5000},
     },

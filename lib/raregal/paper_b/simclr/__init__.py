@@ -47,10 +47,11 @@ from raregal.paper_b.simclr.probe import (
     probe_labels,
     probe_table,
     training_sample,
+    untrained_floor,
 )
 from raregal.paper_b.simclr.train import HISTORY, load_history, nt_xent, train_simclr
 
-__all__ = ["CHECKPOINT", "EMBEDDINGS", "HISTORY", "MIN_HELD_OUT", "MORPHOLOGY_ORDER", "PROBE_TASKS", "TRUNK_DIR",
+__all__ = ["untrained_floor", "CHECKPOINT", "EMBEDDINGS", "HISTORY", "MIN_HELD_OUT", "MORPHOLOGY_ORDER", "PROBE_TASKS", "TRUNK_DIR",
            "SimCLRModel", "SimCLRSettings", "cosine_separation", "embed", "embed_stored", "galaxy_augment",
            "linear_probe", "load_embeddings", "load_history", "load_simclr", "make_augment",
            "morphology_class", "nt_xent", "prepare_images", "pretrain_base", "pretraining_exclusions",
