@@ -184,8 +184,9 @@ plt.close("all")
 # (`raregal.paper_b.lane_statistic`: a dark, red band through the centre at any angle; thresholds fitted
 # on real galaxies to ≤ 5 % false positives) says how many of them show a lane at all, with its rates on
 # real D-ETGs and early types without a lane (held-out half of its calibration) beside them for scale.
-# Measured on the default mock: 0 of the 300 synthetic D-ETGs, against 78 % of real D-ETGs and 5 % of early
-# types without a lane — the CPU model's D-ETGs are early types without a visible lane.
+# Measured on the default mock (2026-11-30): 34 % of the 300 synthetic D-ETGs from the model fine-tuned on
+# the pretrained base, against 78 % of real D-ETGs and 5 % of early types without a lane; the model trained
+# from scratch (`pretrained = "tiny"`) gave 0 %.
 
 # %%
 lane_calibration = lane_statistic.load_calibration(config.require(lane_statistic.calibration_path(cfg),
