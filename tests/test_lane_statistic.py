@@ -248,7 +248,8 @@ def test_reference_statistics_read_in_batches_count_drops_and_calibrate():
     stats, drops = lane_statistic.reference_statistics(store, groups, FOV, batch_size=4)
     assert [len(stats[g]) for g in groups] == [6, 10, 0, 0]
     assert drops["D-ETG"]["id"].tolist() == [999] and drops["edge-on disk with lane"]["id"].tolist() == [998]
-    np.testing.assert_allclose(stats["D-ETG"].depth, lane_statistic.lane_statistic(lanes, FOV).depth)
+    np.testing.assert_allclose(stats["D-ETG"].depth, lane_statistic.lane_statistic(lanes, FOV).depth,
+                               rtol=1e-5)  # float32 sums in batches of 4 vs 6 differ in the last bits
     cal = lane_statistic.calibrate_groups(stats, 0.05, FOV, seed=0, basis="drawn")
     assert (cal.heldout["n_positive"], cal.heldout["n_negative"]) == (3, 5)
     assert cal.heldout["tpr"] == 1.0 and cal.heldout["fpr"] == 0.0

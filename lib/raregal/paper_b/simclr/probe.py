@@ -169,12 +169,13 @@ def cosine_separation(features: np.ndarray, labels: Any) -> dict[str, float]:
 
 
 def untrained_floor(settings: Any, store: Any, probe_ids: np.ndarray, labels: np.ndarray, n_draws: int,
-                    probe_seed: int = 0) -> np.ndarray:
+                    probe_seed: int = 0, min_class: int = 5) -> np.ndarray:
     """Probe balanced accuracy of ``n_draws`` untrained encoders (init seeds ``settings.seed`` onwards).
 
     Why several: on the mock the floor depends on the draw of the random weights far more than on the
     probe's split (eight draws: 0.52–0.65 balanced accuracy on the 9 morphology classes, split noise
-    ≈0.016), so a gain is judged against their mean and spread, not one draw."""
+    ≈0.016), so a gain is judged against their mean and spread, not one draw. Classes with fewer than
+    ``min_class`` galaxies are left out, as :func:`probe_table` leaves them out."""
     import dataclasses
 
     from raregal.paper_b.simclr.embed import embed_stored
@@ -182,6 +183,8 @@ def untrained_floor(settings: Any, store: Any, probe_ids: np.ndarray, labels: np
 
     labels = np.asarray(labels)
     keep = labels != ""
+    classes, counts = np.unique(labels[keep], return_counts=True)
+    keep &= ~np.isin(labels, classes[counts < min_class])  # as probe_table leaves rare classes out
     out = []
     for k in range(n_draws):
         enc = untrained_encoder(dataclasses.replace(settings, pretrained=None, seed=settings.seed + k))
