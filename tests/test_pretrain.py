@@ -141,3 +141,13 @@ def test_the_simclr_base_loads_as_the_trunk_it_saved_and_is_checked(simclr_base,
         build_resnet18(0.25, folder)
     with pytest.raises(model_card.ModelCardError, match="python -m raregal.pretrain simclr --out models/nope"):
         build_resnet18(0.25, "models/nope")
+
+
+def test_the_base_line_names_the_commit_and_keeps_dirty(base, tmp_path):
+    folder = copy_of(base, tmp_path)
+    card = json.loads((folder / model_card.CARD_FILE).read_text())
+    card["git_commit"] = "0123456789abcdef0123+dirty"
+    (folder / model_card.CARD_FILE).write_text(json.dumps(card))
+    line = model_card.describe(str(folder), tmp_path)
+    assert "8 samples" in line and "data seed 11" in line and "commit 0123456789ab+dirty" in line
+    assert model_card.describe("tiny", tmp_path).startswith("none: trained from scratch")

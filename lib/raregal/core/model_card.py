@@ -165,7 +165,8 @@ def describe(spec: str | Path | None, root: Path | str) -> str:
     if card is None:
         return str(spec)
     data, training = card.get("training_data", {}), card.get("training", {})
-    commit = str(card.get("git_commit", "unknown"))[:12]
+    full = str(card.get("git_commit", "unknown"))
+    commit = full.split("+")[0][:12] + ("+dirty" if full.endswith("+dirty") else "")  # never hide "dirty"
     return (f"{spec}: pretrained here on {training.get('samples_seen', '?'):,} samples of "
             f"{data.get('images', '?'):,} mock GZ2 images (data seed {data.get('data_seed')}, "
             f"{data.get('detg_seen')} D-ETGs seen), commit {commit}")
