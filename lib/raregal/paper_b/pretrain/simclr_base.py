@@ -43,15 +43,14 @@ def simclr_images(survey_dir: Path, n_images: int, image_size: int, seed: int):
     from raregal.paper_b import labels
 
     catalog, bad = gz2_schema.validate_catalog(gz2_schema.read_catalog(survey_dir))
-    flags = labels.well_sampled_tags(catalog)
-    excluded = catalog["true_detg"].to_numpy(bool) | labels.diffusion_excluded(flags)
-    pool = catalog.loc[~excluded, "dr7objid"].to_numpy(np.int64)
+    tags = labels.well_sampled_tags(catalog).reset_index(drop=True).assign(
+        dr7objid=catalog["dr7objid"].to_numpy(np.int64))
+    excluded = survey.pretraining_exclusions(tags, catalog)
+    pool = catalog.loc[~catalog["dr7objid"].isin(excluded.dr7objid), "dr7objid"].to_numpy(np.int64)
     pick = np.sort(np.random.default_rng(seed).choice(pool, size=min(n_images, len(pool)), replace=False))
     batch = read_images(survey_dir / gz2_schema.IMAGES_DIR, pick.tolist(), size=image_size)
     detg = set(catalog.loc[catalog["true_detg"].to_numpy(bool), "dr7objid"])
-    counts = {"galaxies": len(catalog), "invalid_catalog_rows": len(bad),
-              "excluded_true_detg": int(catalog["true_detg"].sum()),
-              "excluded_tagged_early_type_with_dust_lane": int(labels.diffusion_excluded(flags).sum()),
+    counts = {"galaxies": len(catalog), "invalid_catalog_rows": len(bad), **survey.exclusion_counts(excluded),
               "images": len(batch.ids), "unreadable_images": len(batch.drops),
               "detg_seen": int(sum(int(i) in detg for i in batch.ids))}
     return batch.images, counts

@@ -16,38 +16,11 @@ import numpy as np
 import pandas as pd
 
 from raregal.paper_b.backbone import save_trunk
-from raregal.paper_b.labels import diffusion_excluded
+from raregal.paper_b.pretrain.survey import pretraining_exclusions
 from raregal.paper_b.simclr.model import SimCLRSettings, load_simclr
 from raregal.paper_b.simclr.train import train_simclr
 
 TRUNK_DIR = "trunk"  # the saved base inside a pretraining folder: SimCLRSettings.pretrained points here
-TRUE_DETG = "D-ETG (mock truth)"
-TAGGED_DETG = "known D-ETG or early type with a dust-lane tag"
-
-
-def pretraining_exclusions(tags: pd.DataFrame, catalog: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Galaxies the base may not train on, one row each: ``dr7objid``, ``reason``.
-
-    Kept out: what the diffusion fine-tune keeps out (known D-ETGs, and early-type tags with the
-    dust-lane tag: :func:`raregal.paper_b.labels.diffusion_excluded`, Ma et al. 2025 §3.2) and, on a
-    mock survey, every galaxy whose truth is a D-ETG (``true_detg``), tagged or not.
-
-    Parameters
-    ----------
-    tags : DataFrame
-        ``tags.parquet`` rows (``dr7objid``, ``known_detg``, ``tag_*``).
-    catalog : DataFrame, optional
-        The GZ2 catalog; its ``true_detg`` column (mock only) is used when present.
-    """
-    ids = tags["dr7objid"].to_numpy(np.int64)
-    tagged = diffusion_excluded(tags, tags["known_detg"] if "known_detg" in tags else None)
-    true = np.zeros(len(ids), bool)
-    if catalog is not None and "true_detg" in catalog:
-        truth = catalog.set_index("dr7objid")["true_detg"].astype(bool)
-        true = truth.reindex(ids, fill_value=False).to_numpy(bool)
-    reason = np.where(true, TRUE_DETG, np.where(tagged, TAGGED_DETG, ""))
-    out = pd.DataFrame({"dr7objid": ids, "reason": reason})
-    return out[out.reason != ""].reset_index(drop=True)
 
 
 def pretraining_sample(tags: pd.DataFrame, catalog: pd.DataFrame | None, n_train: int | None,
