@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 KEPT_DIR = "models"  # the repository folder of kept bases
 CARD_FILE = "model_card.json"
@@ -78,6 +79,19 @@ def write_card(folder: Path | str, card: dict[str, Any], title: str) -> dict[str
     (folder / CARD_FILE).write_text(json.dumps(card, indent=1, default=str) + "\n")
     (folder / README_FILE).write_text(render_readme(card, title))
     return card
+
+
+def keep(out: Path | str, fill: Callable[[Path], Any], card: dict[str, Any], title: str) -> dict[str, Any]:
+    """Write a kept base: ``fill(folder)`` writes the weights into a fresh temporary folder, the card is
+    written beside them, and the folder replaces ``out`` only then (no half-written base is ever kept)."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    fill(tmp)
+    written = write_card(tmp, card, title)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return written
 
 
 def render_readme(card: dict[str, Any], title: str) -> str:

@@ -121,11 +121,6 @@ def _first_start(work_dir: Path) -> str:
 
 
 def keep_pipeline(pipeline: Path, out: Path, card: dict) -> dict:
-    """Copy a finished pipeline folder to ``out`` (replacing it) and write its model card."""
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(pipeline, tmp)
-    written = model_card.write_card(tmp, card, title=f"Diffusion base `{out.name}`")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return written
+    """Copy a finished pipeline folder to ``out`` (replacing it) with its model card."""
+    return model_card.keep(out, lambda folder: shutil.copytree(pipeline, folder), card,
+                           title=f"Diffusion base `{out.name}`")

@@ -59,7 +59,6 @@ def simclr_images(survey_dir: Path, n_images: int, image_size: int, seed: int):
 def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe, command: str,
                     progress: bool = True, log=print) -> dict:
     """Train (or resume) SimCLR on the pretraining survey; keep the trunk in ``out`` with its card."""
-    import shutil
 
     from raregal.core import config, images
     from raregal.paper_b import simclr
@@ -81,9 +80,6 @@ def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe,
                                      jitter_p=recipe.jitter_p, seed=recipe.data_seed)
     history = simclr.train_simclr(images.to_tensor(imgs), work_dir, settings, log=log if progress else print)
     model = simclr.load_simclr(work_dir)
-    tmp = Path(out).with_name(f".{Path(out).name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_trunk(model.encoder, tmp)
     last = history.iloc[-1].to_dict() if len(history) else {}
     card = {
         "summary": ("SimCLR ResNet-18 trunk (width %g) pretrained on a mock GZ2 survey of its own; the base "
@@ -104,7 +100,5 @@ def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe,
                       "epochs_s": float(history.seconds.sum()) if len(history) else 0.0},
         "git_commit": commit,
     }
-    written = model_card.write_card(tmp, card, title=f"SimCLR base `{Path(out).name}`")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return written
+    return model_card.keep(out, lambda folder: save_trunk(model.encoder, folder), card,
+                           title=f"SimCLR base `{Path(out).name}`")
