@@ -52,6 +52,9 @@ def main() -> None:
         rate = res[f"e2e_{w}_worker{'s' if w > 1 else ''}_per_s"]
         print(f"end to end, {w} worker(s): {rate:.0f} galaxies/s over {args.n} galaxies in {res['shards']} shards "
               f"(decoder {'on' if args.reconstruction else 'off'})")
+    print(f"bound: with drop screening and orientation free, end to end / encode only <= "
+          f"{res['bound_e2e_over_encode']:.2f} (read + eq. 1 + resize + calibration against the encoder); "
+          f"with all preprocessing free <= {res['bound_e2e_over_encode_free_preprocessing']:.2f}")
     print(f"peak memory per worker {res['peak_rss_mb_per_worker']:.0f} MB; load average {res['load_average']}")
     print(f"CPU-hours for {RUBIN_GALAXIES:.0e} galaxies end to end: {res['cpu_hours_2e10']:,.0f} "
           f"(encode only {res['cpu_hours_2e10_encode_only']:,.0f}; paper: ~{res['paper_cpu_hours_2e10']:,.0f}, "

@@ -127,6 +127,21 @@ def test_virtual_survey_shards_cycle_the_base_cutouts_with_new_ids(survey, tmp_p
     assert sum(s.n_expected for s in shards) == 2 * n_base + 5
 
 
+def test_step_times_bound_the_end_to_end_ratio_from_above(survey, bundle_dir, tmp_path):
+    from raregal.paper_a.infer import scale
+    from raregal.paper_a.infer.bundle import load_bundle
+
+    n_base = len(survey["ids"])
+    scale.virtual_survey(survey["h5"], tmp_path, 2 * n_base, shard_size=n_base)
+    ms = {"read": scale.read_time(tmp_path, n_base), **scale.step_times(load_bundle(bundle_dir), survey["images"])}
+    assert all(np.isfinite(v) and v > 0 for v in ms.values()), ms
+    screened_free = scale.bound_over_encode(ms)
+    preprocessing_free = scale.bound_over_encode(ms, ("read", "encode", "calibrate_intervals_svm"))
+    assert 0 < screened_free < preprocessing_free < 1
+    # every step the bound leaves out would only lower it: the full path's ratio sits below
+    assert ms["encode"] / sum(ms.values()) < screened_free
+
+
 def test_rerun_writes_only_missing_or_damaged_shards(survey, bundle_dir, client, tmp_path):
     engine.run_inference(survey["h5"], bundle_dir, tmp_path, client=client, shard_size=SHARD, progress=False)
     shards, _ = discover(survey["h5"], SHARD)
