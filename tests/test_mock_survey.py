@@ -1,4 +1,6 @@
 """Physics of the paper A mock survey (raregal.mock.survey): trends, scalings, noise, classes."""
+import hashlib
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -176,3 +178,21 @@ def test_bad_arguments_and_summary(cat):
     counts = table[table["quantity"] == "count"].set_index("class")
     assert counts.loc["green_pea", "ours"] == 40 and counts.loc["green_pea", "paper"] == 13
     assert counts.loc["all", "ours"] == len(cat)
+
+
+# sha256 of the float32 cutouts of two small surveys, taken from the writer before the fast renderer
+# existed: the default renderer must stay bit-identical, or 01_fetch's survey (and every result
+# trained on it) silently changes.
+DEFAULT_SURVEY_SHA256 = {
+    "chunk 16": "a0fd270e788d05d829431f1f2396b6564f525c303ddcead730421535d67a6b01",
+    "default chunk": "c42979193cea97aa389806775e519cec6a70c30376619fb28b21d29e1894ce7b",
+}
+
+
+def test_default_renderer_is_bit_identical(tmp_path):
+    for key, args, kwargs in (("chunk 16", (40, 2, 2, 0.25), {"seed": 9, "chunk": 16}),
+                              ("default chunk", (300, 3, 3, 0.05), {"seed": 5})):
+        info = mock_survey.write_survey(tmp_path / key.replace(" ", "_"), *args, **kwargs)
+        with h5py.File(info["cutouts"]) as h5:
+            digest = hashlib.sha256(h5["images"][:].tobytes()).hexdigest()
+        assert digest == DEFAULT_SURVEY_SHA256[key], key
