@@ -1,4 +1,6 @@
 """Physics of the paper A mock survey (raregal.mock.survey): trends, scalings, noise, classes."""
+import hashlib
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -176,3 +178,115 @@ def test_bad_arguments_and_summary(cat):
     counts = table[table["quantity"] == "count"].set_index("class")
     assert counts.loc["green_pea", "ours"] == 40 and counts.loc["green_pea", "paper"] == 13
     assert counts.loc["all", "ours"] == len(cat)
+
+
+# sha256 of the float32 cutouts of two small surveys, taken from the writer before the fast renderer
+# existed: the default renderer must stay bit-identical, or 01_fetch's survey (and every result
+# trained on it) silently changes.
+DEFAULT_SURVEY_SHA256 = {
+    "chunk 16": "a0fd270e788d05d829431f1f2396b6564f525c303ddcead730421535d67a6b01",
+    "default chunk": "c42979193cea97aa389806775e519cec6a70c30376619fb28b21d29e1894ce7b",
+}
+
+
+def test_default_renderer_is_bit_identical(tmp_path):
+    for key, args, kwargs in (("chunk 16", (40, 2, 2, 0.25), {"seed": 9, "chunk": 16}),
+                              ("default chunk", (300, 3, 3, 0.05), {"seed": 5})):
+        info = mock_survey.write_survey(tmp_path / key.replace(" ", "_"), *args, **kwargs)
+        with h5py.File(info["cutouts"]) as h5:
+            digest = hashlib.sha256(h5["images"][:].tobytes()).hexdigest()
+        assert digest == DEFAULT_SURVEY_SHA256[key], key
+
+
+def second_moments(images):
+    """Flux-weighted orientation [rad] and size (trace of the second moments) [px²] per cutout."""
+    w = images.sum(1)
+    y, x = np.mgrid[0:128, 0:128].astype(np.float64)
+    tot = w.sum((1, 2))
+    cx, cy = (w * x).sum((1, 2)) / tot, (w * y).sum((1, 2)) / tot
+    dx, dy = x - cx[:, None, None], y - cy[:, None, None]
+    mxx, myy, mxy = ((w * a).sum((1, 2)) / tot for a in (dx * dx, dy * dy, dx * dy))
+    return 0.5 * np.arctan2(2 * mxy, mxx - myy), mxx + myy
+
+
+def test_fast_renderer_keeps_fluxes_shapes_and_noise():
+    cat = mock_survey.sample_catalog(120, 4, 6, 0.0, seed=21)
+    args = dict(noise=False, neighbours=False)
+    slow = mock_survey.render_cutouts(cat, np.random.default_rng(1), **args)
+    fast = mock_survey.render_cutouts_fast(cat, np.random.default_rng(1), **args)
+    assert fast.dtype == np.float32 and fast.shape == slow.shape
+    true_flux = cat[[f"true_flux_{b}" for b in mock_survey.BANDS]].to_numpy()
+    unclipped = (slow < mock_survey.SATURATION_NMGY).all((1, 2, 3))
+    np.testing.assert_allclose(fast.sum((2, 3))[unclipped], slow.sum((2, 3))[unclipped], rtol=2e-3)
+    no_arms = unclipped & (cat["true_arm_amplitude"] == 0)  # arms move a little flux (avg ~0)
+    np.testing.assert_allclose(fast.sum((2, 3))[no_arms], true_flux[no_arms], rtol=2e-3)
+    assert np.abs(fast - slow).max() < 1e-3 * slow.max()  # same galaxy model and PSF
+    bright = (cat["true_mag_r"] < 19.5) & (cat["true_q_disk"] < 0.8) & unclipped
+    assert bright.sum() > 10
+    (a_slow, s_slow), (a_fast, s_fast) = second_moments(slow[bright]), second_moments(fast[bright])
+    np.testing.assert_allclose(np.angle(np.exp(2j * (a_fast - a_slow))) / 2, 0, atol=0.01)
+    np.testing.assert_allclose(s_fast, s_slow, rtol=0.01)
+    # noise: σ of empty sky per band, its Gaussian tails, and S/N at the 5σ depth as the default's
+    row = point_source_row(0, band_mags=mock_survey.DEPTH_5SIGMA)
+    reps = pd.concat([row] * 150, ignore_index=True)
+    img = mock_survey.render_cutouts_fast(reps, np.random.default_rng(0), neighbours=False)
+    blank = img[:, :, :20, :20]
+    sky = np.array([mock_survey.noise_sigma_per_pixel()[b] for b in mock_survey.BANDS])
+    np.testing.assert_allclose(blank.std((0, 2, 3)), sky, rtol=0.02)
+    pulls = blank / sky[None, :, None, None]
+    assert abs((np.abs(pulls) > 2).mean() - 0.0455) < 0.003 and 2.9 < (pulls**4).mean() < 3.1
+    psf = mock_survey.moffat_psf(128, mock_survey.PSF_FWHM_ARCSEC / mock_survey.PIXEL_SCALE)
+    flux = (img * psf).sum((2, 3)) / (psf**2).sum()
+    np.testing.assert_allclose(flux.mean(0) / flux.std(0), 5.0, rtol=0.15)
+
+
+def test_fast_unit_normals_are_unit_normal():
+    from raregal.mock.survey.fast_rendering import fast_unit_normals
+
+    z = fast_unit_normals(np.random.default_rng(3), 400_001)
+    assert z.dtype == np.float32 and z.shape == (400_001,)
+    assert abs(z.mean()) < 0.005 and abs(z.std() - 1) < 0.005
+    assert abs((z < -1).mean() - 0.1587) < 0.002 and 4.2 < np.abs(z).max() < 4.4
+    again = fast_unit_normals(np.random.default_rng(3), 400_001)
+    np.testing.assert_array_equal(z, again)
+
+
+def test_fast_survey_defects_and_bad_arguments(tmp_path):
+    info = mock_survey.write_survey(tmp_path, 40, 2, 2, 0.25, seed=9, chunk=16, renderer="fast")
+    cat = pd.read_parquet(info["catalog"])
+    with h5py.File(info["cutouts"]) as h5:
+        images = h5["images"][:]
+        assert h5["images"].attrs["renderer"] == "fast"
+    miss = np.flatnonzero(cat["true_defect"] == "missing_band")
+    star = np.flatnonzero(cat["true_defect"] == "bright_star")
+    assert miss.size and star.size
+    assert all((images[i] == 0).all((1, 2)).sum() == 1 for i in miss)
+    assert all((images[i] == mock_survey.SATURATION_NMGY).sum() >= 5 for i in star)
+    ok = np.flatnonzero(cat["true_defect"] == "")
+    assert (images[ok] < mock_survey.SATURATION_NMGY).all() and np.isfinite(images).all()
+    with pytest.raises(ValueError, match="renderer"):
+        mock_survey.write_survey(tmp_path, 4, 0, 0, 0.0, seed=0, renderer="quick")
+    with pytest.raises(ValueError, match="shard_size"):
+        mock_survey.write_survey(tmp_path, 4, 0, 0, 0.0, seed=0, shard_size=0)
+
+
+def test_sharded_survey_equals_one_file_and_is_discovered(tmp_path):
+    from raregal.paper_a.infer import shards
+
+    whole = mock_survey.write_survey(tmp_path / "one", 28, 1, 1, 0.1, seed=4, chunk=16)
+    mock_survey.write_survey(tmp_path / "many", 28, 1, 1, 0.1, seed=4, chunk=16, shard_size=4)
+    info = mock_survey.write_survey(tmp_path / "many", 28, 1, 1, 0.1, seed=4, chunk=16, shard_size=7)
+    files = sorted(info["cutouts"].glob("*.h5"))
+    assert files == info["shards"] and len(files) == 5  # 30 rows in 7s; the 4-row shards are gone
+    with h5py.File(whole["cutouts"]) as h5:
+        ids, images = h5["id"][:], h5["images"][:]
+    parts = [h5py.File(f) for f in files]
+    try:
+        assert [p["id"].shape[0] for p in parts] == [7, 7, 7, 7, 2]
+        np.testing.assert_array_equal(np.concatenate([p["id"][:] for p in parts]), ids)
+        np.testing.assert_array_equal(np.concatenate([p["images"][:] for p in parts]), images)
+    finally:
+        for p in parts:
+            p.close()
+    found, drops = shards.discover(info["cutouts"], shard_size=7)
+    assert drops == [] and [(s.start, s.stop) for s in found] == [(0, 7)] * 4 + [(0, 2)]

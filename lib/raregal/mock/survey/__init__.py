@@ -20,14 +20,18 @@ package draws a physically grounded population and renders it the way DECaLS wou
 * ``rendering`` — bulge (Sérsic n≈2–5) + exponential disk with log-spiral arms, van der Wel et al.
   (2014) sizes, PSF, sky and shot noise, faint field neighbours; bad cutouts with a missing band
   (zeros, as the cutout service returns) or a bright saturated star beside the target.
-* ``io`` — ``cutouts.h5`` + ``catalog.parquet`` (CONTRIBUTING contract), streamed in chunks, and the
-  summary table beside paper A §2.
+* ``fast_rendering`` — the same science drawn faster, not bit-identical (table normals, tighter FFT
+  stamps), for test surveys at scale.
+* ``io`` — ``cutouts.h5`` + ``catalog.parquet`` (CONTRIBUTING contract), streamed in chunks, or a
+  folder of HDF5 shards of any size for survey-scale inference, and the summary table beside paper
+  A §2.
 
 Orientation convention (CONTRIBUTING.md): radians, major axis measured from the +x (column) axis
 towards +y (row index), i.e. counter-clockwise when the image is shown with ``origin="lower"``, in
 [-π/2, π/2). Units: images are nanomaggies (m_AB = 22.5 − 2.5 log10 f), float32, shape
 (N, 3, 128, 128), bands g, r, z.
 """
+from raregal.mock.survey.fast_rendering import render_cutouts_fast
 from raregal.mock.survey.instrument import (
     BANDS,
     CUTOUT_SIZE,
@@ -40,6 +44,7 @@ from raregal.mock.survey.io import (
     CONTRACT_COLUMNS,
     PAPER_COUNTS,
     RENDER_CHUNK,
+    RENDERERS,
     summary_table,
     write_survey,
     write_survey_for,
@@ -58,8 +63,8 @@ from raregal.mock.survey.rendering import moffat_psf, noise_sigma_per_pixel, ren
 
 __all__ = [
     "BANDS", "CLASSES", "CONTRACT_COLUMNS", "CUTOUT_SIZE", "DEFECTS", "DEPTH_5SIGMA", "PAPER_COUNTS",
-    "PARENT_SAMPLES", "PIXEL_SCALE", "PSF_FWHM_ARCSEC", "RENDER_CHUNK", "SATURATION_NMGY",
+    "PARENT_SAMPLES", "PIXEL_SCALE", "PSF_FWHM_ARCSEC", "RENDER_CHUNK", "RENDERERS", "SATURATION_NMGY",
     "kpc_to_pixels", "main_sequence_logsfr", "moffat_psf", "nmgy_to_mag", "noise_sigma_per_pixel",
-    "observed_fluxes", "quenched_fraction", "render_cutouts", "sample_catalog", "size_kpc",
+    "observed_fluxes", "quenched_fraction", "render_cutouts", "render_cutouts_fast", "sample_catalog", "size_kpc",
     "summary_table", "write_survey", "write_survey_for",
 ]

@@ -29,13 +29,14 @@ N_NEIGHBOUR_SLOTS = 3
 TRUNCATION_RE = 3.8  # profiles fade to zero between 2.8 and 3.8 R_e (disk truncation ~4 scale lengths)
 
 
-def _moffat_alpha(fwhm_px: float, beta: float) -> float:
+def moffat_alpha(fwhm_px: float, beta: float) -> float:
+    """Moffat core width α [px] of a PSF of FWHM ``fwhm_px`` [px] and index ``beta``."""
     return fwhm_px / (2 * np.sqrt(2 ** (1 / beta) - 1))
 
 
 def moffat_psf(size: int, fwhm_px: float, beta: float = MOFFAT_BETA, centred: bool = True) -> np.ndarray:
     """Unit-sum Moffat PSF on a size×size grid (centred, or at pixel (0, 0) with wrap for FFTs)."""
-    alpha = _moffat_alpha(fwhm_px, beta)
+    alpha = moffat_alpha(fwhm_px, beta)
     c = np.arange(size) - (size // 2 if centred else 0)
     if not centred:
         c = np.where(c >= size / 2, c - size, c)
@@ -45,7 +46,8 @@ def moffat_psf(size: int, fwhm_px: float, beta: float = MOFFAT_BETA, centred: bo
 
 
 @functools.lru_cache(maxsize=8)
-def _otf(size: int) -> np.ndarray:
+def psf_otf(size: int) -> np.ndarray:
+    """rfft2 of the Moffat PSF on a size×size grid centred at pixel (0, 0): convolution by product."""
     from scipy import fft
 
     return fft.rfft2(moffat_psf(size, PSF_FWHM_ARCSEC / PIXEL_SCALE, centred=False)).astype(np.complex64)
@@ -73,7 +75,7 @@ def _column(rows: dict, name: str) -> np.ndarray:
     return rows[name].astype(np.float32)[:, None, None]
 
 
-def _disk_and_arms(rows: dict, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def disk_and_arms(rows: dict, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Truncated exponential disk and its two log-spiral arms (pitch 18°), unnormalised (B, S, S)."""
     f32 = np.float32
     re = np.maximum(rows["true_re_px"], 0.3)
@@ -91,7 +93,7 @@ def _disk_and_arms(rows: dict, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray
     return disk, arms
 
 
-def _bulge(rows: dict, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def bulge_profile(rows: dict, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Truncated Sérsic bulge of index ``true_n_bulge``, unnormalised (B, S, S); 0 where B/T = 0."""
     f32 = np.float32
     bt = rows["true_bt"]
@@ -108,10 +110,9 @@ def _bulge(rows: dict, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return bulge
 
 
-def _galaxy_stamps(rows: dict, size: int) -> np.ndarray:
-    """(B, 3, size, size) PSF-convolved noiseless galaxy images [nmgy], centred in the stamp."""
-    from scipy import fft
-
+def stamp_coordinates(rows: dict, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(B, size, size) float32 pixel offsets [px] from each galaxy centre along (u) and across (v)
+    its major axis, on a stamp centred in the cutout."""
     f32 = np.float32
     c = np.arange(size, dtype=f32)
     off = (CUTOUT_SIZE - size) / 2
@@ -119,11 +120,17 @@ def _galaxy_stamps(rows: dict, size: int) -> np.ndarray:
     dy = c[None, :, None] - (rows["true_cy"] - off).astype(f32)[:, None, None]
     phi = rows["true_orientation"]
     cp, sp = np.cos(phi).astype(f32)[:, None, None], np.sin(phi).astype(f32)[:, None, None]
-    u = dx * cp + dy * sp  # along the major axis
-    v = dy * cp - dx * sp
-    del dx, dy
-    disk, arms = _disk_and_arms(rows, u, v)
-    bulge = _bulge(rows, u, v)
+    return dx * cp + dy * sp, dy * cp - dx * sp
+
+
+def _galaxy_stamps(rows: dict, size: int) -> np.ndarray:
+    """(B, 3, size, size) PSF-convolved noiseless galaxy images [nmgy], centred in the stamp."""
+    from scipy import fft
+
+    f32 = np.float32
+    u, v = stamp_coordinates(rows, size)
+    disk, arms = disk_and_arms(rows, u, v)
+    bulge = bulge_profile(rows, u, v)
     del u, v
 
     disk_sum = np.maximum(disk.sum((1, 2), keepdims=True), 1e-20)
@@ -137,7 +144,7 @@ def _galaxy_stamps(rows: dict, size: int) -> np.ndarray:
     fb = (flux * bt.astype(f32)[:, None])[:, :, None, None]
     fd = (flux * (1 - bt).astype(f32)[:, None])[:, :, None, None]
     img = fb * bulge[:, None] + fd * (disk[:, None] + arm_colour[:, :, None, None] * arms[:, None])
-    img = fft.irfft2(fft.rfft2(img, workers=1) * _otf(size), s=(size, size), workers=1)
+    img = fft.irfft2(fft.rfft2(img, workers=1) * psf_otf(size), s=(size, size), workers=1)
     return img.astype(f32)
 
 
@@ -175,7 +182,7 @@ def _add_bright_star(images: np.ndarray, rng: np.random.Generator) -> None:
     ang, dist = rng.uniform(0, 2 * np.pi, b), rng.uniform(6, 20, b)
     x, y = 63.5 + dist * np.cos(ang), 63.5 + dist * np.sin(ang)
     c = np.arange(CUTOUT_SIZE, dtype=np.float32)
-    alpha = _moffat_alpha(PSF_FWHM_ARCSEC / PIXEL_SCALE, MOFFAT_BETA)
+    alpha = moffat_alpha(PSF_FWHM_ARCSEC / PIXEL_SCALE, MOFFAT_BETA)
     r2 = (c[None, None, :] - x[:, None, None]) ** 2 + (c[None, :, None] - y[:, None, None]) ** 2
     prof = (1 + r2 / alpha**2) ** -MOFFAT_BETA
     prof *= (MOFFAT_BETA - 1) / (np.pi * alpha**2)
@@ -185,7 +192,8 @@ def _add_bright_star(images: np.ndarray, rng: np.random.Generator) -> None:
         images[:, k] += (10 ** (-0.4 * (r_mag + colours[k] - 22.5)))[:, None, None] * prof
 
 
-def _star_layer(n: int, rng: np.random.Generator) -> np.ndarray:
+def star_layer(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 3, 128, 128) saturated foreground stars [nmgy], one per cutout (unclipped)."""
     layer = np.zeros((n, len(BANDS), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
     _add_bright_star(layer, rng)
     return layer
@@ -228,7 +236,7 @@ def render_cutouts(catalog: pd.DataFrame, rng: np.random.Generator, noise: bool 
         images[idx, :, lo:lo + size, lo:lo + size] = _galaxy_stamps(sub, int(size))
     star = rows["true_defect"] == "bright_star"
     if star.any():
-        images[star] = images[star] + _star_layer(int(star.sum()), rng)
+        images[star] = images[star] + star_layer(int(star.sum()), rng)
     if neighbours:
         _add_neighbours(images, rng)
     if noise:
