@@ -3,7 +3,10 @@ is known: the conformal intervals must cover what they claim (±2 % on held-out 
 ones must be narrower where σ tracks the error, and a fitted linear map must be recovered."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from raregal.paper_a.infer.calibration import PropertyCalibration, fit_calibration
@@ -14,6 +17,7 @@ from raregal.paper_a.infer.intervals import (
     coverage_by_sigma,
     coverage_rows,
     fit_intervals,
+    score_methods,
 )
 
 
@@ -99,13 +103,132 @@ def test_intervals_table_puts_coverage_and_width_beside_the_baseline():
     catalog = pd.DataFrame({"split": "val", **truth})
     good = {q: t + rng.normal(0, 0.2, n) for q, t in truth.items()}  # the "CVAE"
     poor = {q: t + rng.normal(0, 0.6, n) for q, t in truth.items()}  # the "baseline"
-    comparison = compare_methods(truth, good, None, seed=0, methods=("conformal",))
-    table = coverage.intervals_table(comparison, coverage.baseline_comparison(poor, catalog, seed=0), "conformal")
+    comparison = compare_methods(truth, good, None, seed=0, methods=("conformal",)).assign(scored_on="validation half")
+    table = coverage.intervals_table(comparison, coverage.score_baseline(poor, catalog, seed=0), "conformal")
     assert set(table["method"]) == {"physics CVAE, conformal", "photometry + MLP, conformal"}
     assert len(table) == 2 * 3 * 2 * 2  # models × quantities × levels × (coverage, width)
     cov = table[table["statistic"] == "coverage"]
     assert (abs(cov["ours"] - cov["level"]) < 0.03).all()
+    assert (cov["n"] == n // 2).all() and (cov["n_calibration"] == n // 2).all()
+    np.testing.assert_allclose(cov["std"], np.sqrt(cov["ours"] * (1 - cov["ours"]) / cov["n"]))
     assert cov["note"].str.contains("the bundle's intervals").sum() == 6
     ratio = coverage.width_ratio(table, "conformal")
     for q in truth:
         assert ratio[q] == pytest.approx(0.2 / 0.6, rel=0.1)
+
+
+def test_binomial_standard_error_matches_the_scatter_of_repeated_coverage_measurements():
+    """The ``se`` of a coverage row is what a second draw of test galaxies would move it by."""
+    truth, est, _ = _heteroscedastic(4000, 7)
+    cal = fit_intervals("conformal", truth, est)
+    rng = np.random.default_rng(8)
+    measured = []
+    for _ in range(300):
+        t = rng.normal(0.3, 0.2, 500)
+        row = coverage_rows(cal, {"z": t + 0.3 * rng.standard_t(5, 500)}, {"z": t})[0]
+        measured.append((row["coverage"], row["se"]))
+    coverage_values, se = np.array(measured).T
+    assert coverage_values.std() == pytest.approx(se.mean(), rel=0.15)
+    with pytest.raises(ValueError, match="no galaxy with a finite value"):
+        coverage_rows(cal, {"z": np.full(3, np.nan)}, {"z": np.zeros(3)})
+
+
+def test_score_methods_calibrates_on_one_sample_and_scores_another():
+    cal_set, test_set = _heteroscedastic(3000, 9), _heteroscedastic(30000, 10)
+    table = score_methods(cal_set, test_set).set_index(["method", "quantity", "level"])
+    assert (table["n_calibration"] == 3000).all() and (table["n"] == 30000).all()
+    for method in ("conformal", "conformal_sigma"):
+        for level in (0.68, 0.95):
+            assert abs(table.loc[(method, "z", level), "coverage"] - level) < 0.02
+    only_constant = score_methods((*cal_set[:2], None), (*test_set[:2], None))
+    assert set(only_constant["method"]) == {"conformal"}
+
+
+def _linear_catalog(n_train, n_val, rng):
+    """A processed-catalog stand-in: latents μ (N, 5), σ, and z / log M* / log SFR linear in μ + noise."""
+    n = n_train + n_val
+    mu = rng.normal(size=(n, 5))
+    coef = {"z": [0, 0.1, 0, 0, 0], "logmstar": [0, 0, 0.5, 0, 0.1], "logsfr": [0, 0, 0.2, 0.6, 0]}
+    values = {q: mu @ np.array(c) + rng.normal(0, 0.1 + 0.2 * (q == "logsfr"), n) for q, c in coef.items()}
+    catalog = pd.DataFrame({"split": ["train"] * n_train + ["val"] * n_val, "class": "normal", **values})
+    return mu, np.full((n, 5), 0.3), catalog
+
+
+def test_bundle_intervals_are_calibrated_on_all_validation_galaxies_and_scored_on_the_held_out_ones():
+    from raregal.paper_a.infer.from_run import fit_calibration_parts
+    from raregal.paper_a.infer.heldout import HeldOut
+
+    rng = np.random.default_rng(12)
+    mu, sigma, catalog = _linear_catalog(3000, 4000, rng)
+    fresh_mu, _, fresh = _linear_catalog(0, 20000, rng)
+    frame = fresh.assign(**{f"mu_{k + 1}": fresh_mu[:, k] for k in range(5)},
+                         **{f"sigma_{k + 1}": 0.3 for k in range(5)})
+    held_out = HeldOut(frame, pd.DataFrame({"id": [], "reason": []}), seed=99, n_drawn=20000)
+    calibration, intervals, table = fit_calibration_parts(mu, sigma, catalog, "conformal", held_out=held_out)
+    assert intervals.n == 4000  # every validation galaxy, not a half
+    assert set(table["scored_on"]) == {"held-out mock"} and (table["n"] == 20000).all()
+    constant = table[table["method"] == "conformal"]
+    assert (abs(constant["coverage"] - constant["level"]) < 0.02).all(), constant
+    assert intervals.measured == json.loads(json.dumps(intervals.measured))  # stored in intervals.json
+    assert [r["coverage"] for r in intervals.measured] == constant["coverage"].tolist()
+
+    _, halves, half_table = fit_calibration_parts(mu, sigma, catalog, "conformal")
+    assert halves.scales == intervals.scales  # the shipped intervals do not depend on how they are scored
+    assert set(half_table["scored_on"]) == {"validation half"}
+    assert (half_table["n"] == 2000).all() and (half_table["n_calibration"] == 2000).all()
+
+
+def test_misses_lists_only_the_bundle_cells_outside_two_percent():
+    from raregal.paper_a.infer import coverage
+
+    rows = pd.DataFrame({"method": "conformal", "quantity": ["z", "z", "logmstar", "logmstar"],
+                         "level": [0.68, 0.95, 0.68, 0.95], "coverage": [0.69, 0.945, 0.656, 0.95],
+                         "se": 0.004, "mean_width": 1.0, "n": 12000, "n_calibration": 1188,
+                         "scored_on": "held-out mock"})
+    table = coverage.intervals_table(rows, rows.iloc[:0].assign(model=coverage.BASELINE), "conformal")
+    missed = coverage.misses(table, "conformal")
+    assert missed[["quantity", "level"]].values.tolist() == [["logmstar", 0.68]]
+    assert "outside ±2 %, by 1.0 SE" in missed["note"].iloc[0]
+
+
+def test_held_out_seed_is_derived_from_the_run_seed_and_never_the_run_seed():
+    from raregal.paper_a.infer.heldout import held_out_seed
+
+    seeds = [held_out_seed(s) for s in range(50)]
+    assert seeds == [held_out_seed(s) for s in range(50)]  # deterministic
+    assert len(set(seeds)) == 50 and all(d != s for s, d in enumerate(seeds))
+
+
+def test_held_out_galaxies_are_the_mock_survey_of_the_derived_seed_through_the_survey_path(tmp_path):
+    """The drawn cutouts equal what write_survey writes for the derived seed; every drawn galaxy is
+    either kept with the notebooks' μ (eq. 1 with the given ⟨max⟩, resize, latents.encode) or a
+    counted drop with the drop checks' reason."""
+    import h5py
+    import torch
+
+    from raregal.mock.survey import write_survey
+    from raregal.paper_a import latents
+    from raregal.paper_a.cvae.model import Arch, ConvVAE
+    from raregal.paper_a.infer import heldout, steps
+
+    n, bad, seed = 40, 0.1, 5
+    write_survey(tmp_path, n, 0, 0, bad, heldout.held_out_seed(seed))
+    with h5py.File(tmp_path / "cutouts.h5", "r") as h5:
+        images, ids = h5["images"][:], h5["id"][:]
+    drawn = list(heldout.draw_cutouts(n, bad, heldout.held_out_seed(seed)))
+    np.testing.assert_array_equal(np.concatenate([im for _, im in drawn]), images)
+
+    torch.manual_seed(0)
+    model = ConvVAE(Arch(channels=(4, 8))).eval()
+    pre = {"band_max_mean": [0.08, 0.16, 0.29], "beta": steps.BETA, "size": 69, "orientation_method": "fast"}
+    held = heldout.encode_held_out(model, pre, n, seed, bad)
+    reasons, _ = steps.screen(images)
+    keep = reasons == ""
+    assert held.n_drawn == n and len(held.frame) + len(held.drops) == n and len(held.drops) >= 1
+    assert dict(zip(held.drops["id"], held.drops["reason"])) == dict(zip(ids[~keep], reasons[~keep]))
+    np.testing.assert_array_equal(held.frame["id"], ids[keep])
+    expected = latents.encode(model, steps.model_input(images[keep], np.float32(pre["band_max_mean"]), steps.BETA, 69))
+    np.testing.assert_allclose(held.latents()[0], expected, rtol=1e-5, atol=1e-5)
+    truth = pd.read_parquet(tmp_path / "catalog.parquet").set_index("id").loc[ids[keep]]
+    np.testing.assert_allclose(held.values()["logmstar"], truth["logmstar"])
+    np.testing.assert_allclose(held.fluxes(), latents.cutout_fluxes(tmp_path / "cutouts.h5", ids[keep]), rtol=1e-5)

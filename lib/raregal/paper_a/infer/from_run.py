@@ -8,9 +8,12 @@ from saved artifacts (processed images + catalog + ``norm.json`` of 02, the phys
 03), so :func:`bundle_from_run` can also refit all parts of any finished run in one call.
 
 Splits (02_preprocess's fixed-seed split): the latent → value calibration is fitted on ``train``;
-the intervals on one seeded half of ``val`` and their coverage measured on the other half (so the
-coverage stored with the bundle is that of the intervals it ships); the SVM on ``val`` + ``anomaly``
-(notebook 05's sample) with all five physics latents.
+the intervals on every ``val`` galaxy (the training galaxies are no calibration sample: the CVAE was
+fitted to them, see :mod:`.intervals`); the SVM on ``val`` + ``anomaly`` (notebook 05's sample)
+with all five physics latents. The coverage stored with the bundle is measured on fresh mock
+galaxies when the run is a mock one (:mod:`.heldout`, the very intervals the bundle ships); on real
+data there are no fresh labelled galaxies, so it is measured by calibrating the same recipe on one
+seeded half of ``val`` and scoring the other half (``scored_on`` in each row says which).
 """
 from __future__ import annotations
 
@@ -28,9 +31,8 @@ from raregal.paper_a.infer.intervals import (
     METHODS,
     IntervalCalibration,
     compare_methods,
-    coverage_rows,
     fit_intervals,
-    split_halves,
+    score_methods,
 )
 
 #: chosen from compare_methods on the default mock run (numbers in the .intervals docstring); the
@@ -66,34 +68,40 @@ def encode_processed(model, images, chunk: int = steps.ENCODE_CHUNK):
 
 
 def fit_calibration_parts(mu: np.ndarray, sigma: np.ndarray, catalog: pd.DataFrame, interval_method: str,
-                          features: str = DEFAULT_FEATURES, seed: int = 0):
+                          features: str = DEFAULT_FEATURES, seed: int = 0, held_out=None):
     """(calibration, intervals, comparison table) from latents aligned with the processed catalog.
 
-    The comparison table has every interval method's coverage and mean width on the held-out half
-    of ``val`` (long format: method, quantity, level, coverage, mean_width, n)."""
+    The intervals are calibrated on every ``val`` galaxy. The comparison table has every interval
+    method's coverage (± binomial ``se``) and mean width, long format (method, quantity, level,
+    coverage, se, mean_width, n, n_calibration, scored_on): with ``held_out``
+    (:class:`.heldout.HeldOut`, fresh mock galaxies encoded by the same model) each method is
+    calibrated on all of ``val`` and scored on them; without, calibrated on one seeded half of
+    ``val`` and scored on the other half. ``intervals.measured`` keeps the shipped method's rows.
+    """
     if interval_method not in METHODS:
         raise ValueError(f"interval_method must be one of {METHODS}, got {interval_method!r}")
     split = catalog["split"].to_numpy()
     train, val = split == "train", split == "val"
     values = {q: catalog[q].to_numpy(np.float64) for q in QUANTITIES}
     calibration = fit_calibration(mu[train], {q: v[train] for q, v in values.items()}, features)
-    est, sig = calibration.predict(mu[val]), calibration.sigma(sigma[val])
     truth = {q: v[val] for q, v in values.items()}
-    comparison = compare_methods(truth, est, sig, seed=seed)
-    cal_idx, test_idx = split_halves(int(val.sum()), seed)
-
-    def pick(d, idx):
-        return {q: np.asarray(a)[idx] for q, a in d.items()}
-
-    intervals = fit_intervals(interval_method, pick(truth, cal_idx), pick(est, cal_idx), pick(sig, cal_idx), LEVELS)
-    intervals.measured = coverage_rows(intervals, pick(truth, test_idx), pick(est, test_idx), pick(sig, test_idx))
+    est, sig = calibration.predict(mu[val]), calibration.sigma(sigma[val])
+    intervals = fit_intervals(interval_method, truth, est, sig, LEVELS)
+    if held_out is None:
+        comparison = compare_methods(truth, est, sig, seed=seed).assign(scored_on="validation half")
+    else:
+        held_mu, held_sigma = held_out.latents()
+        test = (held_out.values(), calibration.predict(held_mu), calibration.sigma(held_sigma))
+        comparison = score_methods((truth, est, sig), test).assign(scored_on="held-out mock")
+    intervals.measured = comparison[comparison["method"] == interval_method].to_dict("records")
     return calibration, intervals, comparison
 
 
 def fit_parts(mu: np.ndarray, sigma: np.ndarray, catalog: pd.DataFrame, interval_method: str,
-              features: str = DEFAULT_FEATURES, seed: int = 0):
+              features: str = DEFAULT_FEATURES, seed: int = 0, held_out=None):
     """(calibration, intervals, svm, comparison table): :func:`fit_calibration_parts` and the SVM."""
-    calibration, intervals, comparison = fit_calibration_parts(mu, sigma, catalog, interval_method, features, seed)
+    calibration, intervals, comparison = fit_calibration_parts(mu, sigma, catalog, interval_method, features, seed,
+                                                               held_out)
     sample = np.isin(catalog["split"].to_numpy(), ["val", "anomaly"])
     svm = fit_svm(mu[sample], catalog["class"].to_numpy()[sample], seed)
     return calibration, intervals, svm, comparison
@@ -118,17 +126,32 @@ def _physics_checkpoint(cfg) -> Path:
     return require(steps.models_dir(cfg, "physics") / "best.pt", made_by="03_train_cvae")
 
 
+def held_out_for_run(cfg, n: int | None = None):
+    """Notebook 04 on the mock: :func:`.heldout.encode_held_out` with this run's physics CVAE and
+    preprocessing constants (the ones 05 puts in the bundle), ``n`` galaxies (default
+    :func:`.heldout.held_out_size`) drawn with the profile's bad-cutout fraction."""
+    from raregal.paper_a.infer import heldout
+
+    if cfg.source != "mock":
+        raise ValueError(f"fresh labelled galaxies exist only for the mock survey, not source {cfg.source!r}")
+    model, payload = steps.load_model(_physics_checkpoint(cfg))
+    preprocess, _ = _preprocess_and_source(cfg, payload)
+    return heldout.encode_held_out(model, preprocess, heldout.held_out_size(cfg, n), cfg.seed,
+                                   float(cfg.survey_a.bad_fraction))
+
+
 def calibrate_run(cfg, images, catalog: pd.DataFrame, interval_method: str = DEFAULT_INTERVAL_METHOD,
-                  features: str = DEFAULT_FEATURES):
+                  features: str = DEFAULT_FEATURES, held_out=None):
     """Notebook 04: encode the processed galaxies with the physics CVAE, fit the calibration and the
-    intervals (:func:`fit_calibration_parts`), save both in :func:`calibration_dir`; returns
-    (calibration, intervals, comparison table)."""
+    intervals (:func:`fit_calibration_parts`, scored on ``held_out`` when given, see
+    :func:`held_out_for_run`), save both in :func:`calibration_dir`; returns (calibration,
+    intervals, comparison table)."""
     from raregal.core.outputs import atomic_path
 
     model, _ = steps.load_model(_physics_checkpoint(cfg))
     mu, sigma = encode_processed(model, images)
     calibration, intervals, comparison = fit_calibration_parts(mu, sigma, catalog, interval_method, features,
-                                                               cfg.seed)
+                                                               cfg.seed, held_out)
     folder = calibration_dir(cfg)
     for name, part in (("calibration.json", calibration), ("intervals.json", intervals)):
         with atomic_path(folder / name) as tmp:
@@ -170,12 +193,13 @@ def save_run_bundle(cfg, svm, folder: Path | str | None = None) -> Path:
 
 
 def bundle_from_run(cfg, folder: Path | str | None = None, interval_method: str = DEFAULT_INTERVAL_METHOD,
-                    features: str = DEFAULT_FEATURES) -> tuple[Path, pd.DataFrame]:
+                    features: str = DEFAULT_FEATURES, held_out=None) -> tuple[Path, pd.DataFrame]:
     """Refit every part from a finished run of 02-03 and bundle the physics CVAE; returns (folder,
     interval comparison table). The notebooks' own bundle is :func:`save_run_bundle` (05).
 
     ``folder`` defaults to :func:`bundle_dir`. The comparison table has every interval method's
-    coverage and mean width on the held-out half of ``val``.
+    coverage and mean width on ``held_out`` (:func:`held_out_for_run`) or, without it, on the
+    held-out half of ``val`` (see :func:`fit_calibration_parts`).
     """
     if interval_method not in METHODS:
         raise ValueError(f"interval_method must be one of {METHODS}, got {interval_method!r}")
@@ -183,7 +207,8 @@ def bundle_from_run(cfg, folder: Path | str | None = None, interval_method: str 
     images, catalog = steps.load_processed(cfg)
     model, payload = steps.load_model(checkpoint)
     mu, sigma = encode_processed(model, images)
-    calibration, intervals, svm, comparison = fit_parts(mu, sigma, catalog, interval_method, features, cfg.seed)
+    calibration, intervals, svm, comparison = fit_parts(mu, sigma, catalog, interval_method, features, cfg.seed,
+                                                        held_out)
     preprocess, source = _preprocess_and_source(cfg, payload)
     source["n_val"] = int((catalog["split"] == "val").sum())
     folder = Path(folder) if folder is not None else bundle_dir(cfg)

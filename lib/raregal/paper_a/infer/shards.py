@@ -5,7 +5,9 @@ Input kinds (CONTRIBUTING.md "File contracts"):
 - an HDF5 file, or a folder of them, with dataset ``images`` float32 (N, 3, 128, 128) g, r, z in
   nanomaggies and dataset ``id`` int64 (what the mock survey and the real fetch write): each file is
   cut into shards of ``shard_size`` rows;
-- a Zarr store (or a folder of ``*.zarr``) with the same two arrays (needs the ``zarr`` package);
+- a Zarr store (or a folder of ``*.zarr``) with the same two arrays (zarr-python 3, Zarr format 2 or
+  3, chunked or sharded); a chunk file absent from the store is a drop of the rows it held, not the
+  fill value Zarr would read in its place (:func:`zarr_absent_rows`);
 - a folder of FITS cutouts ``<id>.fits`` (one (3, 128, 128) g, r, z cube each), cut into shards of
   ``shard_size`` files in sorted order;
 - a table of (id, ra, dec) is fetched first (see :func:`raregal.paper_a.infer.engine.fetch_table`) and
@@ -18,6 +20,7 @@ their reason (:class:`Drop`), and the run goes on.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +81,7 @@ def _array_length(path: Path, kind: str) -> int | None:
         if kind == "zarr":
             import zarr
 
-            return int(zarr.open(str(path), mode="r")["id"].shape[0])
+            return int(zarr.open_group(str(path), mode="r")["id"].shape[0])
         import h5py
 
         with h5py.File(path, "r") as h5:
@@ -136,48 +139,116 @@ def discover(source: Path | str, shard_size: int = DEFAULT_SHARD_SIZE) -> tuple[
 # --------------------------------------------------------------------------------------------
 # Reading a shard (on a worker)
 # --------------------------------------------------------------------------------------------
-def _open_arrays(shard: Shard):
+def _open_store(shard: Shard):
+    """The open HDF5 file or Zarr group of an array shard (closed by the caller when it can be)."""
     if shard.kind == "zarr":
         import zarr
 
-        store = zarr.open(shard.path, mode="r")
-        return store, store["images"], store["id"]
+        return zarr.open_group(shard.path, mode="r")
     import h5py
 
-    h5 = h5py.File(shard.path, "r")
-    return h5, h5["images"], h5["id"]
+    return h5py.File(shard.path, "r")
+
+
+def zarr_absent_rows(store: str, array, start: int, stop: int) -> tuple[np.ndarray, list[str]]:
+    """Rows [start, stop) of a Zarr array in a local store whose stored chunk (or shard) file is absent,
+    and the absent keys.
+
+    Why: Zarr reads an absent chunk as the array's fill value without an error, so a chunk file lost in
+    a copy would silently become galaxies with id 0 or blank cutouts. (A writer may also leave out a
+    chunk that held only the fill value; for cutouts that is an all-zero block, a drop either way.)
+    """
+    stored = array.shards or array.chunks  # the shape of one stored object along each axis
+    span = int(stored[0])
+    others = [range(-(-int(n) // int(c))) for n, c in zip(array.shape[1:], stored[1:])]
+    absent = np.zeros(max(stop - start, 0), bool)
+    keys = []
+    for k in range(start // span, -(-stop // span)):
+        for rest in itertools.product(*others):
+            key = array.metadata.encode_chunk_key((k, *rest))
+            if not (Path(store) / array.path / key).exists():
+                absent[max(k * span, start) - start:min((k + 1) * span, stop) - start] = True
+                keys.append(f"{array.path}/{key}")
+    return absent, keys
+
+
+def _empty_block(shape, drops: list[Drop]) -> Block:
+    return Block(np.zeros(0, np.int64), np.zeros((0, *shape), np.float32), drops)
+
+
+def _stored_span(images) -> int:
+    """Rows per stored object (Zarr chunk or shard, HDF5 chunk; 1 for contiguous HDF5): the smallest
+    read that damaged bytes elsewhere cannot spoil."""
+    if hasattr(images, "metadata"):  # Zarr
+        return int((images.shards or images.chunks)[0])
+    return int(images.chunks[0]) if getattr(images, "chunks", None) else 1
+
+
+def _read_rows(images, shard: Shard, all_ids: np.ndarray, rows: np.ndarray, shape) -> Block:
+    """The cutouts of ``rows`` (indices into the shard, increasing) in one read; when that read fails
+    (a truncated or corrupted chunk), again one stored chunk at a time, so only the rows of the
+    damaged chunks are lost — each a drop with the error."""
+    def read(r):
+        return np.asarray(images[shard.start + r[0]:shard.start + r[-1] + 1], np.float32)[r - r[0]]
+
+    try:
+        return Block(all_ids[rows], read(rows))
+    except Exception:
+        pass
+    span = _stored_span(images)
+    kept, batches, drops = [], [], []
+    for piece in np.split(rows, np.flatnonzero(np.diff((shard.start + rows) // span)) + 1):
+        try:
+            batches.append(read(piece))
+            kept.append(piece)
+        except Exception as err:
+            drops += [Drop(shard.name, int(i), "unreadable", f"{shard.path}: {type(err).__name__}: {err}")
+                      for i in all_ids[piece]]
+    kept = np.concatenate(kept) if kept else np.zeros(0, int)
+    return Block(all_ids[kept], np.concatenate(batches) if batches else np.zeros((0, *shape), np.float32), drops)
 
 
 def _array_blocks(shard: Shard, raw_size: int, block: int) -> Iterator[Block]:
+    """Blocks of an HDF5 or Zarr shard. Why so many checks: a shard can be unreadable as a whole,
+    have unreadable ids or images, the wrong shape, absent Zarr chunks or damaged chunk bytes; each
+    loses exactly the rows it touches, as drops with the reason, and the rest of the shard goes on."""
     shape = (len(steps.BANDS), raw_size, raw_size)
+    handle = None
     try:
-        handle, images, ids = _open_arrays(shard)
-    except Exception as err:
-        yield Block(np.zeros(0, np.int64), np.zeros((0, *shape), np.float32),
-                    [Drop(shard.name, None, "unreadable_shard", f"{shard.path}: {type(err).__name__}: {err}")])
-        return
-    try:
-        stop = len(ids) if shard.stop is None else min(shard.stop, len(ids))
         try:
+            handle = _open_store(shard)
+            ids = handle["id"]
+            stop = int(ids.shape[0]) if shard.stop is None else min(shard.stop, int(ids.shape[0]))
             all_ids = np.asarray(ids[shard.start:stop], np.int64)
         except Exception as err:
-            yield Block(np.zeros(0, np.int64), np.zeros((0, *shape), np.float32),
-                        [Drop(shard.name, None, "unreadable_shard", f"{shard.path} id: {type(err).__name__}: {err}")])
+            yield _empty_block(shape, [Drop(shard.name, None, "unreadable_shard",
+                                            f"{shard.path}: {type(err).__name__}: {err}")])
             return
-        if tuple(images.shape[1:]) != shape or images.shape[0] != len(ids):
-            detail = f"{shard.path}: images {tuple(images.shape)} for {len(ids)} ids; need (N, {shape})"
-            yield Block(np.zeros(0, np.int64), np.zeros((0, *shape), np.float32),
-                        [Drop(shard.name, int(i), "wrong_shape", detail) for i in all_ids])
+        try:
+            images = handle["images"]
+        except Exception as err:
+            yield _empty_block(shape, [Drop(shard.name, int(i), "unreadable",
+                                            f"{shard.path} images: {type(err).__name__}: {err}") for i in all_ids])
             return
+        zarr_kind = shard.kind == "zarr"
+        no_id, id_keys = zarr_absent_rows(shard.path, ids, shard.start, stop) if zarr_kind else (None, [])
+        known = [None if no_id is not None and no_id[r] else int(i) for r, i in enumerate(all_ids)]
+        if tuple(images.shape[1:]) != shape or images.shape[0] != ids.shape[0]:
+            detail = f"{shard.path}: images {tuple(images.shape)} for {ids.shape[0]} ids; need (N, {shape})"
+            yield _empty_block(shape, [Drop(shard.name, i, "wrong_shape", detail) for i in known])
+            return
+        lost = np.zeros(len(all_ids), bool)
+        if zarr_kind:
+            no_image, image_keys = zarr_absent_rows(shard.path, images, shard.start, stop)
+            lost = no_id | no_image
+            detail = f"{shard.path}: chunk file(s) absent from the store: {', '.join(id_keys + image_keys)}"
+            yield _empty_block(shape, [Drop(shard.name, known[r], "unreadable", detail) for r in np.flatnonzero(lost)])
         for s in range(0, len(all_ids), block):
-            part = all_ids[s:s + block]
-            try:
-                batch = np.asarray(images[shard.start + s:shard.start + s + len(part)], np.float32)
-            except Exception as err:  # a truncated or corrupted chunk: these rows are lost, counted
-                yield Block(np.zeros(0, np.int64), np.zeros((0, *shape), np.float32),
-                            [Drop(shard.name, int(i), "unreadable", f"{type(err).__name__}: {err}") for i in part])
+            rows = np.arange(s, min(s + block, len(all_ids)))
+            rows = rows[~lost[rows]]
+            if not len(rows):
                 continue
-            yield Block(part, batch)
+            yield _read_rows(images, shard, all_ids, rows, shape)
     finally:
         close = getattr(handle, "close", None)
         if close is not None:
