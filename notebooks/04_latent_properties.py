@@ -30,7 +30,8 @@
 #   the same pixels with eq. 1 undone (whether that information is lost or only compressed).
 # - `A-table-intervals` (table; the survey catalog of `python -m raregal.infer`): 68 % and 95 % intervals
 #   for z, log M*, log SFR from the physics latents (linear calibration fitted on the training galaxies,
-#   intervals calibrated on every validation galaxy): empirical coverage ± its binomial standard error
+#   intervals calibrated on every validation galaxy, on the mock joined by fresh mock galaxies): empirical
+#   coverage ± its binomial standard error
 #   and mean width, beside the same conformal intervals around the photometry + MLP baseline. On the
 #   mock, scored on thousands of fresh mock galaxies (never used in training) put through the run's
 #   preprocessing and encoder; on real data, on one half of the validation galaxies after calibrating
@@ -47,6 +48,7 @@ n_components = 32  # PCA components of the pixel embedding baseline
 knn_k = 16  # neighbours of the kNN baseline
 interval_method = "conformal"  # intervals the survey bundle ships: conformal | conformal_sigma | sigma_recalibrated
 n_held_out = None  # fresh mock galaxies the coverage is scored on (mock only); None: twice the profile's normal galaxies
+n_extra_calibration = None  # fresh mock galaxies that join the validation ones in calibrating (mock only); None: the profile's normal galaxies
 
 # %%
 import pandas as pd
@@ -113,7 +115,7 @@ for q in latents.TABLE1_QUANTITIES:
 # ## Survey intervals: coverage on held-out galaxies, width beside the photometry + MLP baseline
 
 # %%
-held_out = from_run.held_out_for_run(cfg, n_held_out) if source == "mock" else None
+held_out = from_run.held_out_for_run(cfg, n_held_out, n_extra_calibration) if source == "mock" else None
 if held_out is not None:
     print(f"held-out mock galaxies (seed {held_out.seed}): {len(held_out.frame)} kept of {held_out.n_drawn}; "
           f"dropped: {held_out.drops['reason'].value_counts().to_dict()}")

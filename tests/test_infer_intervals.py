@@ -161,19 +161,24 @@ def test_bundle_intervals_are_calibrated_on_all_validation_galaxies_and_scored_o
     rng = np.random.default_rng(12)
     mu, sigma, catalog = _linear_catalog(3000, 4000, rng)
     fresh_mu, _, fresh = _linear_catalog(0, 20000, rng)
-    frame = fresh.assign(**{f"mu_{k + 1}": fresh_mu[:, k] for k in range(5)},
+    frame = fresh.assign(role=np.where(np.arange(20000) < 2000, "calibration", "test"),
+                         **{f"mu_{k + 1}": fresh_mu[:, k] for k in range(5)},
                          **{f"sigma_{k + 1}": 0.3 for k in range(5)})
     held_out = HeldOut(frame, pd.DataFrame({"id": [], "reason": []}), seed=99, n_drawn=20000)
     calibration, intervals, table = fit_calibration_parts(mu, sigma, catalog, "conformal", held_out=held_out)
-    assert intervals.n == 4000  # every validation galaxy, not a half
-    assert set(table["scored_on"]) == {"held-out mock"} and (table["n"] == 20000).all()
+    assert intervals.n == 4000 + 2000  # every validation galaxy (not a half) and the fresh calibration ones
+    assert set(table["scored_on"]) == {"held-out mock"} and (table["n"] == 18000).all()
+    assert (table["n_calibration"] == 6000).all()
     constant = table[table["method"] == "conformal"]
     assert (abs(constant["coverage"] - constant["level"]) < 0.02).all(), constant
     assert intervals.measured == json.loads(json.dumps(intervals.measured))  # stored in intervals.json
     assert [r["coverage"] for r in intervals.measured] == constant["coverage"].tolist()
 
+    all_test = HeldOut(frame.assign(role="test"), held_out.drops, seed=99, n_drawn=20000)
+    _, val_only, _ = fit_calibration_parts(mu, sigma, catalog, "conformal", held_out=all_test)
     _, halves, half_table = fit_calibration_parts(mu, sigma, catalog, "conformal")
-    assert halves.scales == intervals.scales  # the shipped intervals do not depend on how they are scored
+    assert halves.scales == val_only.scales  # the shipped intervals do not depend on how they are scored
+    assert val_only.n == 4000 and val_only.scales != intervals.scales
     assert set(half_table["scored_on"]) == {"validation half"}
     assert (half_table["n"] == 2000).all() and (half_table["n_calibration"] == 2000).all()
 
@@ -221,12 +226,14 @@ def test_held_out_galaxies_are_the_mock_survey_of_the_derived_seed_through_the_s
     torch.manual_seed(0)
     model = ConvVAE(Arch(channels=(4, 8))).eval()
     pre = {"band_max_mean": [0.08, 0.16, 0.29], "beta": steps.BETA, "size": 69, "orientation_method": "fast"}
-    held = heldout.encode_held_out(model, pre, n, seed, bad)
+    held = heldout.encode_held_out(model, pre, n - 10, seed, bad, n_calibration=10)
     reasons, _ = steps.screen(images)
     keep = reasons == ""
     assert held.n_drawn == n and len(held.frame) + len(held.drops) == n and len(held.drops) >= 1
     assert dict(zip(held.drops["id"], held.drops["reason"])) == dict(zip(ids[~keep], reasons[~keep]))
     np.testing.assert_array_equal(held.frame["id"], ids[keep])
+    assert held.frame["role"].tolist() == np.where(np.arange(n)[keep] < 10, "calibration", "test").tolist()
+    assert len(held.part("calibration").frame) + len(held.part("test").frame) == len(held.frame)
     expected = latents.encode(model, steps.model_input(images[keep], np.float32(pre["band_max_mean"]), steps.BETA, 69))
     np.testing.assert_allclose(held.latents()[0], expected, rtol=1e-5, atol=1e-5)
     truth = pd.read_parquet(tmp_path / "catalog.parquet").set_index("id").loc[ids[keep]]

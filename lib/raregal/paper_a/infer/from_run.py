@@ -8,8 +8,9 @@ from saved artifacts (processed images + catalog + ``norm.json`` of 02, the phys
 03), so :func:`bundle_from_run` can also refit all parts of any finished run in one call.
 
 Splits (02_preprocess's fixed-seed split): the latent → value calibration is fitted on ``train``;
-the intervals on every ``val`` galaxy (the training galaxies are no calibration sample: the CVAE was
-fitted to them, see :mod:`.intervals`); the SVM on ``val`` + ``anomaly`` (notebook 05's sample)
+the intervals on every ``val`` galaxy, joined on the mock by fresh calibration galaxies
+(:mod:`.heldout`; the training galaxies are no calibration sample: the CVAE was fitted to them, see
+:mod:`.intervals`); the SVM on ``val`` + ``anomaly`` (notebook 05's sample)
 with all five physics latents. The coverage stored with the bundle is measured on fresh mock
 galaxies when the run is a mock one (:mod:`.heldout`, the very intervals the bundle ships); on real
 data there are no fresh labelled galaxies, so it is measured by calibrating the same recipe on one
@@ -32,6 +33,7 @@ from raregal.paper_a.infer.intervals import (
     IntervalCalibration,
     compare_methods,
     fit_intervals,
+    joined,
     score_methods,
 )
 
@@ -75,8 +77,8 @@ def fit_calibration_parts(mu: np.ndarray, sigma: np.ndarray, catalog: pd.DataFra
     method's coverage (± binomial ``se``) and mean width, long format (method, quantity, level,
     coverage, se, mean_width, n, n_calibration, scored_on): with ``held_out``
     (:class:`.heldout.HeldOut`, fresh mock galaxies encoded by the same model) each method is
-    calibrated on all of ``val`` and scored on them; without, calibrated on one seeded half of
-    ``val`` and scored on the other half. ``intervals.measured`` keeps the shipped method's rows.
+    calibrated on all of ``val`` plus the held-out ``calibration`` galaxies and scored on the
+    ``test`` ones; without, calibrated on one seeded half of ``val`` and scored on the other half. ``intervals.measured`` keeps the shipped method's rows.
     """
     if interval_method not in METHODS:
         raise ValueError(f"interval_method must be one of {METHODS}, got {interval_method!r}")
@@ -86,15 +88,22 @@ def fit_calibration_parts(mu: np.ndarray, sigma: np.ndarray, catalog: pd.DataFra
     calibration = fit_calibration(mu[train], {q: v[train] for q, v in values.items()}, features)
     truth = {q: v[val] for q, v in values.items()}
     est, sig = calibration.predict(mu[val]), calibration.sigma(sigma[val])
-    intervals = fit_intervals(interval_method, truth, est, sig, LEVELS)
     if held_out is None:
+        intervals = fit_intervals(interval_method, truth, est, sig, LEVELS)
         comparison = compare_methods(truth, est, sig, seed=seed).assign(scored_on="validation half")
     else:
-        held_mu, held_sigma = held_out.latents()
-        test = (held_out.values(), calibration.predict(held_mu), calibration.sigma(held_sigma))
-        comparison = score_methods((truth, est, sig), test).assign(scored_on="held-out mock")
+        cal = joined((truth, est, sig), estimates(calibration, held_out.part("calibration")))
+        intervals = fit_intervals(interval_method, *cal, LEVELS)
+        test = estimates(calibration, held_out.part("test"))
+        comparison = score_methods(cal, test).assign(scored_on="held-out mock")
     intervals.measured = comparison[comparison["method"] == interval_method].to_dict("records")
     return calibration, intervals, comparison
+
+
+def estimates(calibration, held_out) -> tuple[dict, dict, dict]:
+    """(truth, estimate, σ) of held-out galaxies (:class:`.heldout.HeldOut`) under a calibration."""
+    mu, sigma = held_out.latents()
+    return held_out.values(), calibration.predict(mu), calibration.sigma(sigma)
 
 
 def fit_parts(mu: np.ndarray, sigma: np.ndarray, catalog: pd.DataFrame, interval_method: str,
@@ -126,10 +135,11 @@ def _physics_checkpoint(cfg) -> Path:
     return require(steps.models_dir(cfg, "physics") / "best.pt", made_by="03_train_cvae")
 
 
-def held_out_for_run(cfg, n: int | None = None):
+def held_out_for_run(cfg, n: int | None = None, n_calibration: int | None = None):
     """Notebook 04 on the mock: :func:`.heldout.encode_held_out` with this run's physics CVAE and
-    preprocessing constants (the ones 05 puts in the bundle), ``n`` galaxies (default
-    :func:`.heldout.held_out_size`) drawn with the profile's bad-cutout fraction."""
+    preprocessing constants (the ones 05 puts in the bundle), ``n`` test galaxies (default
+    :func:`.heldout.held_out_size`) and ``n_calibration`` more for the calibration (default
+    :func:`.heldout.calibration_size`), drawn with the profile's bad-cutout fraction."""
     from raregal.paper_a.infer import heldout
 
     if cfg.source != "mock":
@@ -137,7 +147,8 @@ def held_out_for_run(cfg, n: int | None = None):
     model, payload = steps.load_model(_physics_checkpoint(cfg))
     preprocess, _ = _preprocess_and_source(cfg, payload)
     return heldout.encode_held_out(model, preprocess, heldout.held_out_size(cfg, n), cfg.seed,
-                                   float(cfg.survey_a.bad_fraction))
+                                   float(cfg.survey_a.bad_fraction),
+                                   n_calibration=heldout.calibration_size(cfg, n_calibration))
 
 
 def calibrate_run(cfg, images, catalog: pd.DataFrame, interval_method: str = DEFAULT_INTERVAL_METHOD,

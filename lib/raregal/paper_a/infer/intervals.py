@@ -172,6 +172,13 @@ def split_halves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[: n // 2]), np.sort(perm[n // 2:])
 
 
+def joined(*samples) -> tuple[dict | None, ...]:
+    """(truth, estimate, σ) samples joined galaxy-wise (a σ of None stays None)."""
+    return tuple(None if any(s[k] is None for s in samples) else
+                 {q: np.concatenate([np.asarray(s[k][q]) for s in samples]) for q in samples[0][k]}
+                 for k in range(3))
+
+
 def score_methods(calibration: tuple, test: tuple, methods=METHODS, levels=LEVELS) -> pd.DataFrame:
     """Each method fitted on the ``calibration`` galaxies and scored on the ``test`` galaxies.
 
