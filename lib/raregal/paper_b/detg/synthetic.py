@@ -4,6 +4,10 @@ D-ETGs were left out of the diffusion model's training; it has to combine two co
 early type and a dust lane — from the weighted prompts of Fig. 7. Each synthetic D-ETG starts from a
 real early type that nobody flagged with a dust lane (img2img, Ma et al. 2025 §2), so the model has
 to add the lane.
+
+The prompt weights, img2img strength and guidance are arguments (None: the values notebook 12 has
+always used), so ``benchmarks/detg_synthesis.py`` can measure which setting makes synthetic D-ETGs
+that a classifier transfers to real ones.
 """
 from __future__ import annotations
 
@@ -14,10 +18,22 @@ import pandas as pd
 
 from raregal.paper_b import classifiers
 
-# Weighted prompts of Ma et al. (2025) Fig. 7 for synthetic D-ETGs.
-DETG_PROMPTS = ("sdss, {completely round:1.2} galaxy, {dust lane:1.3}",
-                "sdss, in-between round galaxy, {dust lane:1.3}")
+ROUND_WEIGHT, LANE_WEIGHT = 1.2, 1.3  # the weights of Ma et al. (2025) Fig. 7
+PROMPT_NAMES = ("detg_round", "detg_in_between")  # one cache folder each (data/processed/…/synthetic/)
 ETG_TAGS = ("completely_round", "in_between_round")  # the early types the D-ETG prompts name
+
+
+def detg_prompts(round_weight: float = ROUND_WEIGHT, lane_weight: float = LANE_WEIGHT) -> tuple[str, str]:
+    """The two weighted prompts of Ma et al. (2025) Fig. 7 (round, in-between early type) with the
+    given weights on "completely round" and "dust lane" (> 1 stresses the phrase)."""
+    for name, w in (("round_weight", round_weight), ("lane_weight", lane_weight)):
+        if not 0 < float(w) < 100:
+            raise ValueError(f"{name} must be a positive prompt weight below 100, got {w}")
+    return (f"sdss, {{completely round:{float(round_weight):g}}} galaxy, {{dust lane:{float(lane_weight):g}}}",
+            f"sdss, in-between round galaxy, {{dust lane:{float(lane_weight):g}}}")
+
+
+DETG_PROMPTS = detg_prompts()  # the prompts of Fig. 7 as notebook 12 uses them
 
 
 def clean_etgs(tags: pd.DataFrame, catalog: pd.DataFrame) -> np.ndarray:
@@ -32,25 +48,65 @@ def clean_etgs(tags: pd.DataFrame, catalog: pd.DataFrame) -> np.ndarray:
     return tags["dr7objid"].to_numpy(np.int64)[etg & quiet & ~known]
 
 
-def synthetic_detgs(cfg: Any, featurizer: classifiers.Featurizer, etg_ids: Sequence[int], store: Any,
-                    n: int, n_references: int = 64) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-    """``n`` synthetic D-ETGs split over the weighted prompts of Fig. 7, each started (img2img,
-    Ma et al. 2025 §2) from a random real early type of ``etg_ids`` (see :func:`clean_etgs`), read
-    from ``store`` (:class:`raregal.core.image_store.ImageStore`) at its size and field of view.
-    Returns ``(views, uint8 images, note)``; ``(None, None, why)`` when there is no generator."""
+def detg_references(etg_ids: Sequence[int], store: Any, seed: int, n_references: int = 64
+                    ) -> dict[str, tuple[np.ndarray | None, list | None]]:
+    """Per prompt name, the real early types its images start from: ``n_references`` random
+    ``etg_ids`` (seeded; drawn for the round prompt first), read from ``store`` as (uint8 images, ids).
+    Image k of a prompt starts from reference ``k % n_references``."""
     etg_ids = np.asarray(etg_ids, np.int64)
     if len(etg_ids) == 0:
         raise ValueError("no early-type reference galaxies to start the synthetic D-ETGs from")
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(seed)
     refs = {}
-    for name in ("detg_round", "detg_in_between"):
+    for name in PROMPT_NAMES:
         pick = rng.choice(etg_ids, min(n_references, len(etg_ids)), replace=False)
         batch = store.read(pick.tolist())
         refs[name] = (batch.images, batch.ids.tolist()) if len(batch.ids) else (None, None)
-    prompts = dict(zip(("detg_round", "detg_in_between"), DETG_PROMPTS))
-    counts = {"detg_round": n - n // 2, "detg_in_between": n // 2}
+    return refs
+
+
+def prompt_counts(n: int) -> dict[str, int]:
+    """How ``n`` synthetic D-ETGs split over the two prompts (the round one takes the odd one)."""
+    return {"detg_round": n - n // 2, "detg_in_between": n // 2}
+
+
+def synthetic_detgs(cfg: Any, featurizer: classifiers.Featurizer, etg_ids: Sequence[int], store: Any,
+                    n: int, n_references: int = 64, prompts: Sequence[str] | None = None,
+                    strength: float | None = None, guidance: float | None = None
+                    ) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """``n`` synthetic D-ETGs split over the weighted prompts of Fig. 7, each started (img2img,
+    Ma et al. 2025 §2) from a random real early type of ``etg_ids`` (see :func:`clean_etgs`), read
+    from ``store`` (:class:`raregal.core.image_store.ImageStore`) at its size and field of view.
+
+    Parameters
+    ----------
+    prompts : (round prompt, in-between prompt), optional
+        Default :data:`DETG_PROMPTS`; :func:`detg_prompts` makes them with other weights.
+    strength : float, optional
+        img2img strength in (0, 1] (fraction of the schedule re-run); default the profile's
+        ``classifiers.synthetic_strength``.
+    guidance : float, optional
+        Classifier-free guidance scale; default the profile's ``diffusion.guidance``.
+
+    Returns
+    -------
+    (views, uint8 images, note)
+        ``(None, None, why)`` when there is no generator.
+    """
+    prompts = tuple(DETG_PROMPTS if prompts is None else prompts)
+    if len(prompts) != len(PROMPT_NAMES):
+        raise ValueError(f"need {len(PROMPT_NAMES)} prompts (round, in-between), got {len(prompts)}")
+    overrides = {}
+    if strength is not None:
+        overrides["classifiers"] = {"synthetic_strength": float(strength)}
+    if guidance is not None:
+        overrides["diffusion"] = {"guidance": float(guidance)}
+    if overrides:
+        cfg = cfg.with_overrides(**overrides)
+    refs = detg_references(etg_ids, store, cfg.seed, n_references)
+    counts = prompt_counts(n)
     views, images, notes = {}, {}, {}
-    for name, prompt in prompts.items():
+    for name, prompt in zip(PROMPT_NAMES, prompts):
         v, im, nt = classifiers.task_synthetic(cfg, featurizer, {name: prompt}, counts[name],
                                                {name: refs[name]})
         views.update(v)
@@ -59,5 +115,5 @@ def synthetic_detgs(cfg: Any, featurizer: classifiers.Featurizer, etg_ids: Seque
     note = "; ".join(notes.values())
     if len(views) < len(prompts):
         return None, None, note
-    return (np.concatenate([views[k] for k in prompts], axis=1),
-            np.concatenate([images[k] for k in prompts]), note)
+    return (np.concatenate([views[k] for k in PROMPT_NAMES], axis=1),
+            np.concatenate([images[k] for k in PROMPT_NAMES]), note)
