@@ -86,7 +86,8 @@ print(f"{len(ids)} galaxies ({len(drops)} images dropped), {known.sum()} in the 
 
 # %%
 etg_ids = detg.clean_etgs(tags, catalog)
-syn_views, syn_images, syn_note = detg.synthetic_detgs(cfg, feat, etg_ids, store, d.n_synthetic)
+syn_views, syn_images, syn_note = detg.synthetic_detgs(cfg, feat, etg_ids, store, d.n_synthetic,
+                                                       guidance=d.synthetic_guidance)
 print(syn_note)
 lane_rows = tags[tags["tag_dust_lane"] & ~tags["tag_smooth"]]["dr7objid"].head(6)
 rows6 = [("real early type", store.read(etg_ids[:6].tolist()).images),
@@ -184,9 +185,11 @@ plt.close("all")
 # (`raregal.paper_b.lane_statistic`: a dark, red band through the centre at any angle; thresholds fitted
 # on real galaxies to ≤ 5 % false positives) says how many of them show a lane at all, with its rates on
 # real D-ETGs and early types without a lane (held-out half of its calibration) beside them for scale.
-# Measured on the default mock (2026-11-30): 34 % of the 300 synthetic D-ETGs from the model fine-tuned on
-# the pretrained base, against 78 % of real D-ETGs and 5 % of early types without a lane; the model trained
-# from scratch (`pretrained = "tiny"`) gave 0 %.
+# Measured on the default mock (2026-11-30), model fine-tuned on the pretrained base: 14 % of the 300
+# synthetic D-ETGs at the profile's guidance 1.5 (`detg.synthetic_guidance`), 34 % at 3.0 and 52 % at 6.5,
+# against 78 % of real D-ETGs and 5 % of early types without a lane; from scratch (`pretrained = "tiny"`)
+# 0 %. Fainter lanes transfer better: a head trained on synthetic D-ETGs alone finds held-out real ones with
+# average precision 0.245 at guidance 1.5 against 0.145 at 3.0 (`benchmarks/detg_synthesis.py`).
 
 # %%
 lane_calibration = lane_statistic.load_calibration(config.require(lane_statistic.calibration_path(cfg),

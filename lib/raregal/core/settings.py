@@ -203,6 +203,7 @@ class DetgSettings(Section):
     positive_ratio: float  # positives : negatives of the Table 3 task
     n_seeds: int  # repeats with consecutive seeds
     n_synthetic: int  # synthetic D-ETGs in the search's training set
+    synthetic_guidance: float | None  # classifier-free guidance of the synthetic D-ETGs (None: diffusion's)
     search_negatives: int  # random galaxies in the search's training set
     n_rounds: int  # search rounds
     max_candidates: int | None  # candidates vetted per round (None: all flagged)
