@@ -34,13 +34,12 @@ from raregal.mock.survey.instrument import (
 )
 from raregal.mock.survey.rendering import (
     N_NEIGHBOUR_SLOTS,
-    TRUNCATION_RE,
     bulge_profile,
     disk_and_arms,
     noise_sigma_per_pixel,
     psf_otf,
+    render_with,
     stamp_coordinates,
-    star_layer,
 )
 
 FAST_STAMP_SIZES = (32, 40, 48, 64, 80, 96, 128)  # FFT-friendly (2^a 3^b 5^c) stamp sides [px]
@@ -150,30 +149,6 @@ def _add_noise_and_clip(images: np.ndarray, rng: np.random.Generator, noise: boo
 def render_cutouts_fast(catalog: pd.DataFrame, rng: np.random.Generator, noise: bool = True,
                         neighbours: bool = True) -> np.ndarray:
     """Render catalog rows into (N, 3, 128, 128) float32 grz cutouts [nmgy], fast (not bit-identical
-    to :func:`render_cutouts`; see the module docstring for what differs).
-
-    Parameters
-    ----------
-    catalog : rows of :func:`sample_catalog` (the ``true_*`` and ``true_flux_<band>`` columns).
-    rng : draws stars, neighbours, noise and missing bands, in that order.
-    noise, neighbours : leave out the noise or the field neighbours (for tests).
-    """
-    n = len(catalog)
-    rows = {c: catalog[c].to_numpy() for c in catalog.columns}
-    images = np.zeros((n, len(BANDS), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
-    sizes = _fast_stamp_size(TRUNCATION_RE * rows["true_re_px"] * (1 + 0.3 * rows["true_bt"]) + 5)
-    for size in np.unique(sizes):
-        idx = np.flatnonzero(sizes == size)
-        lo = (CUTOUT_SIZE - size) // 2
-        images[idx, :, lo:lo + size, lo:lo + size] = _galaxy_stamps_fast(
-            {k: v[idx] for k, v in rows.items()}, int(size))
-    star = np.flatnonzero(rows["true_defect"] == "bright_star")
-    if star.size:
-        images[star] += star_layer(star.size, rng)
-    if neighbours:
-        _add_neighbours_fast(images, rng)
-    _add_noise_and_clip(images, rng, noise)
-    missing = np.flatnonzero(rows["true_defect"] == "missing_band")
-    if missing.size:
-        images[missing, rng.integers(0, len(BANDS), missing.size)] = 0.0
-    return images
+    to :func:`render_cutouts`; see the module docstring for what differs). Arguments as there."""
+    return render_with(catalog, rng, _fast_stamp_size, _galaxy_stamps_fast, _add_neighbours_fast,
+                       _add_noise_and_clip, noise, neighbours)

@@ -210,6 +210,39 @@ def _add_noise(images: np.ndarray, rng: np.random.Generator) -> None:
     images += sigma
 
 
+def _add_noise_and_clip(images: np.ndarray, rng: np.random.Generator, noise: bool) -> None:
+    if noise:
+        _add_noise(images, rng)
+    np.minimum(images, SATURATION_NMGY, out=images)
+
+
+def render_with(catalog: pd.DataFrame, rng: np.random.Generator, stamp_size, galaxy_stamps, add_neighbours,
+                add_noise_and_clip, noise: bool = True, neighbours: bool = True) -> np.ndarray:
+    """The order every renderer follows (galaxy stamps, bright stars, neighbours, noise and the
+    saturation clip, missing bands), so the draws from ``rng`` come in the same order; the steps are
+    the renderer's own (:func:`render_cutouts`, :func:`.fast_rendering.render_cutouts_fast`)."""
+    n = len(catalog)
+    rows = {c: catalog[c].to_numpy() for c in catalog.columns}
+    images = np.zeros((n, len(BANDS), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
+    re = rows["true_re_px"] * (1 + 0.3 * rows["true_bt"])
+    sizes = stamp_size(TRUNCATION_RE * re + 5)
+    for size in np.unique(sizes):
+        idx = np.flatnonzero(sizes == size)
+        sub = {k: v[idx] for k, v in rows.items()}
+        lo = (CUTOUT_SIZE - size) // 2
+        images[idx, :, lo:lo + size, lo:lo + size] = galaxy_stamps(sub, int(size))
+    star = rows["true_defect"] == "bright_star"
+    if star.any():
+        images[star] = images[star] + star_layer(int(star.sum()), rng)
+    if neighbours:
+        add_neighbours(images, rng)
+    add_noise_and_clip(images, rng, noise)
+    missing = np.flatnonzero(rows["true_defect"] == "missing_band")
+    if missing.size:
+        images[missing, rng.integers(0, len(BANDS), missing.size)] = 0.0
+    return images
+
+
 def render_cutouts(catalog: pd.DataFrame, rng: np.random.Generator, noise: bool = True,
                    neighbours: bool = True) -> np.ndarray:
     """Render catalog rows into (N, 3, 128, 128) float32 grz cutouts [nmgy].
@@ -224,25 +257,5 @@ def render_cutouts(catalog: pd.DataFrame, rng: np.random.Generator, noise: bool 
     rng : draws stars, neighbours, noise and missing bands, in that order.
     noise, neighbours : leave out the noise or the field neighbours (for tests).
     """
-    n = len(catalog)
-    rows = {c: catalog[c].to_numpy() for c in catalog.columns}
-    images = np.zeros((n, len(BANDS), CUTOUT_SIZE, CUTOUT_SIZE), np.float32)
-    re = rows["true_re_px"] * (1 + 0.3 * rows["true_bt"])
-    sizes = _stamp_size(TRUNCATION_RE * re + 5)
-    for size in np.unique(sizes):
-        idx = np.flatnonzero(sizes == size)
-        sub = {k: v[idx] for k, v in rows.items()}
-        lo = (CUTOUT_SIZE - size) // 2
-        images[idx, :, lo:lo + size, lo:lo + size] = _galaxy_stamps(sub, int(size))
-    star = rows["true_defect"] == "bright_star"
-    if star.any():
-        images[star] = images[star] + star_layer(int(star.sum()), rng)
-    if neighbours:
-        _add_neighbours(images, rng)
-    if noise:
-        _add_noise(images, rng)
-    np.minimum(images, SATURATION_NMGY, out=images)
-    missing = np.flatnonzero(rows["true_defect"] == "missing_band")
-    if missing.size:
-        images[missing, rng.integers(0, len(BANDS), missing.size)] = 0.0
-    return images
+    return render_with(catalog, rng, _stamp_size, _galaxy_stamps, _add_neighbours, _add_noise_and_clip,
+                       noise, neighbours)
