@@ -70,9 +70,10 @@ print("known D-ETG list:", f"{len(known_ids)} galaxies" if known_list is not Non
       f"none — Table 3 and 'new vs known' {detg.NO_KNOWN_LIST}; the search runs from synthetic D-ETGs")
 tags = pd.read_parquet(config.require(cfg.data_dir("processed", "gz2") / "tags.parquet",
                                       made_by="07_gz2_labels"))
-feat = classifiers.featurizer_from_config(cfg)
-views, ids, drops = feat.catalog(store, tags["dr7objid"],
-                                 cache=cfg.data_dir("processed", "classifiers", "catalog_views.npz"))
+feat = classifiers.featurizer_from_config(cfg, mode=d.classifier_mode)  # Table 3 and the search
+views, ids, drops = feat.catalog(store, tags["dr7objid"],  # frozen features are cached for the next run
+                                 cache=cfg.data_dir("processed", "classifiers", "catalog_views.npz")
+                                 if feat.mode == "frozen" else None)
 physical = detg.catalog_rows(catalog, ids)
 known = physical["dr7objid"].isin(known_ids).to_numpy()
 truth = physical["true_detg"].to_numpy(bool) if "true_detg" in physical else None

@@ -572,6 +572,14 @@ def test_featurizer_from_config_last_block_uses_the_simclr_trunk(tmp_path):
     assert any(p.requires_grad for p in model.backbone.last_stage.parameters())
 
 
+def test_featurizer_from_config_mode_replaces_the_profile_mode(tmp_path):
+    cfg = _config_with_simclr(tmp_path, "frozen")
+    feat = classifiers.featurizer_from_config(cfg, mode="last_block")  # notebook 12's detg.classifier_mode
+    assert (feat.mode, feat.n_views) == ("last_block", 1)
+    assert any(p.requires_grad for p in feat.make_model().backbone.last_stage.parameters())
+    assert classifiers.featurizer_from_config(cfg).mode == "frozen"  # the profile itself is unchanged
+
+
 def test_featurizer_from_config_frozen_keeps_its_views_and_a_head_on_the_same_trunk(tmp_path):
     feat = classifiers.featurizer_from_config(_config_with_simclr(tmp_path, "frozen"))
     assert (feat.mode, feat.image_size, feat.n_views, feat.width) == ("frozen", 32, 2, 0.0625)

@@ -204,6 +204,7 @@ class DetgSettings(Section):
     n_seeds: int  # repeats with consecutive seeds
     n_synthetic: int  # synthetic D-ETGs in the search's training set
     synthetic_guidance: float | None  # classifier-free guidance of the synthetic D-ETGs (None: diffusion's)
+    classifier_mode: str | None  # Table 3 and search classifiers' mode (None: classifiers.mode)
     search_negatives: int  # random galaxies in the search's training set
     n_rounds: int  # search rounds
     max_candidates: int | None  # candidates vetted per round (None: all flagged)

@@ -182,18 +182,20 @@ def simclr_trunk(model_dir: Any, image_size: int | None = None) -> tuple[nn.Modu
     return model.encoder.eval(), size
 
 
-def featurizer_from_config(cfg: Any) -> Featurizer:
+def featurizer_from_config(cfg: Any, mode: str | None = None) -> Featurizer:
     """The profile's featurizer: ``frozen`` and ``last_block`` load the SimCLR trunk that notebook 09
-    trained; ``finetune`` needs none. The image modes take one view (they augment per batch)."""
+    trained; ``finetune`` needs none. The image modes take one view (they augment per batch).
+    ``mode`` replaces ``classifiers.mode`` (notebook 12's ``detg.classifier_mode``)."""
     c = cfg.classifiers
-    if c.mode in ("frozen", "last_block"):
+    mode = mode or c.mode
+    if mode in ("frozen", "last_block"):
         from raregal.core.config import require
 
         encoder, size = simclr_trunk(require(cfg.data_dir("models", "simclr"), made_by="09_simclr"),
                                      c.image_size)
-        if c.mode == "last_block" and c.width is not None and c.width != encoder.width:
+        if mode == "last_block" and c.width is not None and c.width != encoder.width:
             raise ValueError(f"classifiers.width={c.width} but the SimCLR trunk has width {encoder.width}; "
                              f"last_block trains a copy of that trunk (set classifiers.width to None)")
-        return Featurizer(c.mode, size, c.n_views if c.mode == "frozen" else 1, encoder.width, encoder,
+        return Featurizer(mode, size, c.n_views if mode == "frozen" else 1, encoder.width, encoder,
                           cfg.seed)
     return Featurizer("finetune", c.image_size, 1, c.width, None, cfg.seed)
