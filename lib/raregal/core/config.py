@@ -235,7 +235,8 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # search on 10,000 synthetic D-ETGs + 10,000 random galaxies), trained as "classifiers" says
     "detg": {
         "smoke": {"n_negatives": 100, "positive_ratio": 0.01, "n_seeds": 1, "n_synthetic": 8,
-                  "synthetic_guidance": None, "classifier_mode": None, "search_negatives": 50, "n_rounds": 2, "max_candidates": 20,
+                  "synthetic_guidance": None, "classifier_mode": None, "search_negatives": 50, "n_rounds": 2,
+                  "max_candidates": 20,
                   "reviewer_miss_rate": 0.15, "reviewer_false_yes_rate": 0.03, "n_control": 50,
                   "n_boot": 20},
         "default": {"n_negatives": 10000, "positive_ratio": 0.01, "n_seeds": 5, "n_synthetic": 300,

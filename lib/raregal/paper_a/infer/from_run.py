@@ -10,8 +10,8 @@ from saved artifacts (processed images + catalog + ``norm.json`` of 02, the phys
 Splits (02_preprocess's fixed-seed split): the latent → value calibration is fitted on ``train``;
 the intervals on every ``val`` galaxy, joined on the mock by fresh calibration galaxies
 (:mod:`.heldout`; the training galaxies are no calibration sample: the CVAE was fitted to them, see
-:mod:`.intervals`); the SVM on ``val`` + ``anomaly`` (notebook 05's sample)
-with all five physics latents. The coverage stored with the bundle is measured on fresh mock
+:mod:`.intervals`); the SVM on ``val`` + ``anomaly`` (notebook 05's sample) with all five physics
+latents. The coverage stored with the bundle is measured on fresh mock
 galaxies when the run is a mock one (:mod:`.heldout`, the very intervals the bundle ships); on real
 data there are no fresh labelled galaxies, so it is measured by calibrating the same recipe on one
 seeded half of ``val`` and scoring the other half (``scored_on`` in each row says which).
@@ -78,7 +78,8 @@ def fit_calibration_parts(mu: np.ndarray, sigma: np.ndarray, catalog: pd.DataFra
     coverage, se, mean_width, n, n_calibration, scored_on): with ``held_out``
     (:class:`.heldout.HeldOut`, fresh mock galaxies encoded by the same model) each method is
     calibrated on all of ``val`` plus the held-out ``calibration`` galaxies and scored on the
-    ``test`` ones; without, calibrated on one seeded half of ``val`` and scored on the other half. ``intervals.measured`` keeps the shipped method's rows.
+    ``test`` ones; without, calibrated on one seeded half of ``val`` and scored on the other half.
+    ``intervals.measured`` keeps the shipped method's rows.
     """
     if interval_method not in METHODS:
         raise ValueError(f"interval_method must be one of {METHODS}, got {interval_method!r}")

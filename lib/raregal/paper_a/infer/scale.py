@@ -95,20 +95,26 @@ def read_time(survey: Path, shard_size: int) -> float:
     from raregal.paper_a.infer.shards import discover, iter_blocks
 
     shard = discover(survey, shard_size)[0][0]
-    best = np.inf
-    for _ in range(3):
-        t = time.perf_counter()
-        n = sum(len(blk.ids) for blk in iter_blocks(shard))
-        best = min(best, time.perf_counter() - t)
-    return 1e3 * best / max(n, 1)
+
+    def read() -> int:
+        return sum(len(blk.ids) for blk in iter_blocks(shard))
+
+    n = read()
+    if n == 0:
+        raise ValueError(f"{shard.name}: no cutouts to time")
+    return 1e3 / best_rate(read, n)
 
 
-def bound_over_encode(ms_per_step: dict[str, float],
-                      needed=("read", "eq1_resize", "encode", "calibrate_intervals_svm")) -> float:
+#: steps a run cannot do without: with drop screening and orientation free (another method could
+#: replace them), and with every preprocessing step free
+BOUND_STEPS = ("read", "eq1_resize", "encode", "calibrate_intervals_svm")
+CEILING_STEPS = ("read", "encode", "calibrate_intervals_svm")
+
+
+def bound_over_encode(ms_per_step: dict[str, float], needed=BOUND_STEPS) -> float:
     """The highest end to end / encode-only ratio the measured steps allow when only the ``needed``
-    steps cost anything: by default drop screening and orientation (the steps another method could
-    replace) are free. Dask, Parquet and the decoder are left out, so a real run is lower still;
-    ``needed=("read", "encode", "calibrate_intervals_svm")`` is the ceiling of any preprocessing."""
+    steps cost anything (:data:`BOUND_STEPS` by default; :data:`CEILING_STEPS` is the ceiling of any
+    preprocessing). Dask, Parquet and the decoder are left out, so a real run is lower still."""
     return ms_per_step["encode"] / sum(ms_per_step[k] for k in needed)
 
 
@@ -198,7 +204,7 @@ def measure(bundle_folder: Path | str, base_cutouts: Path | str, workdir: Path |
            "ms_per_galaxy_steps": {k: round(v, 4) for k, v in per_step.items()},
            "bound_e2e_over_encode": round(bound_over_encode(per_step), 3),
            "bound_e2e_over_encode_free_preprocessing": round(
-               bound_over_encode(per_step, ("read", "encode", "calibrate_intervals_svm")), 3),
+               bound_over_encode(per_step, CEILING_STEPS), 3),
            "load_average": [round(float(v), 2) for v in _load_average()]}
     if len(runs) > 1:
         res["speedup_2_workers"] = round(runs[max(workers)]["galaxies_per_s"] / e2e, 2)

@@ -67,7 +67,8 @@ def detg_references(etg_ids: Sequence[int], store: Any, seed: int, n_references:
 
 def prompt_counts(n: int) -> dict[str, int]:
     """How ``n`` synthetic D-ETGs split over the two prompts (the round one takes the odd one)."""
-    return {"detg_round": n - n // 2, "detg_in_between": n // 2}
+    round_name, in_between_name = PROMPT_NAMES
+    return {round_name: n - n // 2, in_between_name: n // 2}
 
 
 def synthetic_detgs(cfg: Any, featurizer: classifiers.Featurizer, etg_ids: Sequence[int], store: Any,
