@@ -134,7 +134,8 @@ def test_step_times_bound_the_end_to_end_ratio_from_above(survey, bundle_dir, tm
     n_base = len(survey["ids"])
     scale.virtual_survey(survey["h5"], tmp_path, 2 * n_base, shard_size=n_base)
     ms = {"read": scale.read_time(tmp_path, n_base), **scale.step_times(load_bundle(bundle_dir), survey["images"])}
-    assert all(np.isfinite(v) and v > 0 for v in ms.values()), ms
+    # (decode is a difference of two timings, which noise can make negative on 40 cutouts: not used here)
+    assert all(np.isfinite(ms[k]) and ms[k] > 0 for k in (*scale.BOUND_STEPS, "screen_orientation")), ms
     screened_free = scale.bound_over_encode(ms)
     preprocessing_free = scale.bound_over_encode(ms, scale.CEILING_STEPS)
     assert 0 < screened_free < preprocessing_free < 1
