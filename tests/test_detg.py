@@ -64,6 +64,37 @@ def test_table3_summary_carries_the_published_value_of_each_row():
     assert rows.drop(index="augmented", level="method")["ours"].notna().all()
 
 
+def test_table3_on_the_mock_draws_no_unlisted_true_detg_as_a_negative(monkeypatch):
+    # half the true D-ETGs are in the known list; the other half must never be drawn as negatives
+    x, _, truth, _ = survey(n=4000, frac=0.05)
+    known = truth & (np.cumsum(truth) % 2 == 0)
+    eligible = detg.clean_negatives(known, truth)
+    assert eligible[known].all() and not eligible[truth & ~known].any() and eligible[~truth].all()
+    assert detg.clean_negatives(known, None) is None  # real data: every galaxy may be drawn
+    with pytest.raises(ValueError, match="truth flags"):
+        detg.clean_negatives(known, truth[:-1])
+    drawn = []
+    real_split = classifiers.split_task
+
+    def spy(*args, **kwargs):
+        split = real_split(*args, **kwargs)
+        drawn.append(np.concatenate(list(split.values())))
+        return split
+
+    from raregal.paper_b.classifiers import table2
+
+    monkeypatch.setattr(table2, "split_task", spy)
+    per = detg.run_table3(x[None], known, TRAIN_ONE_EPOCH, head8, n_negatives=1000, seeds=[0, 1],
+                          eligible=eligible)
+    assert len(drawn) == 2 and per["ours"].notna().any()
+    for rows in drawn:
+        assert not (truth & ~known)[rows].any() and known[rows].sum() == 10
+    # without the mask the same draw does take unlisted D-ETGs as negatives (the test can fail)
+    drawn.clear()
+    detg.run_table3(x[None], known, TRAIN_ONE_EPOCH, head8, n_negatives=1000, seeds=[0])
+    assert (truth & ~known)[drawn[0]].any()
+
+
 def test_detg_prompts_name_the_trained_concepts():
     # the extrapolation combines two concepts the fine-tune saw: an early type and a dust lane, as
     # the tag phrases of notebook 07 spell them; and the generator must accept the weights

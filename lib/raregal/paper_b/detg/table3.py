@@ -34,7 +34,8 @@ def run_table3(views: Any, known: Any, settings: classifiers.TrainSettings,
                make_model: Callable[[], classifiers.BinaryClassifier], n_negatives: int,
                seeds: Sequence[int], positive_ratio: float = TABLE3_RATIO, synthetic_views: Any = None,
                synthetic_note: str = "not run: no synthetic images",
-               augment: nn.Module | None = None, setting: str = "detg.n_negatives") -> pd.DataFrame:
+               augment: nn.Module | None = None, setting: str = "detg.n_negatives",
+               eligible: Any = None) -> pd.DataFrame:
     """Every seed × arm of Table 3 on ``views`` (row i ↔ ``known`` row i), as
     :func:`raregal.paper_b.classifiers.table2.run_table2` runs one task.
 
@@ -59,6 +60,9 @@ def run_table3(views: Any, known: Any, settings: classifiers.TrainSettings,
         Why there are no synthetic D-ETGs (the note of the not-run arm).
     setting : str
         The profile value behind ``n_negatives``, named when a split cannot be drawn.
+    eligible : bool array (N,), optional
+        Galaxies a split may draw (default all). On the mock, :func:`clean_negatives` keeps the true
+        D-ETGs that the known list lacks out of the negatives.
 
     Returns
     -------
@@ -68,12 +72,29 @@ def run_table3(views: Any, known: Any, settings: classifiers.TrainSettings,
     if known is None:
         return pd.concat([not_run_rows(f"not run: {NO_KNOWN_LIST}").assign(task="detg", seed=s)
                           for s in seeds], ignore_index=True)
-    labels = pd.DataFrame({"detg": np.asarray(known, bool), "eligible": True})
+    labels = pd.DataFrame({"detg": np.asarray(known, bool),
+                           "eligible": True if eligible is None else np.asarray(eligible, bool)})
     return classifiers.run_table2(views, labels, settings, make_model, n_negatives, list(seeds),
                                   synthetic={"detg": synthetic_views} if synthetic_views is not None else {},
                                   augment=augment, tasks=["detg"],
                                   fractions={"detg": positive_ratio / (1 + positive_ratio)},
                                   synthetic_notes={"detg": synthetic_note}, setting=setting)
+
+
+def clean_negatives(known: Any, truth: Any) -> np.ndarray | None:
+    """Galaxies Table 3 may draw on the mock: the known D-ETGs and every galaxy that is truly not one.
+
+    Why: the mock has 2 % D-ETGs, about 15 × the sky's share, and its known list holds only some of
+    them; drawn at random, Table 3's 10,000 "other galaxies" would hold about as many unlisted true
+    D-ETGs as there are known positives (≈ 12 in a 1,000-galaxy test split against 10 positives), and a
+    classifier that finds them would be scored as wrong. ``truth`` None (real data): None, every galaxy
+    eligible, as in Ma et al. (2025)."""
+    if truth is None:
+        return None
+    known, truth = np.asarray(known, bool), np.asarray(truth, bool)
+    if known.shape != truth.shape:
+        raise ValueError(f"{known.shape} known flags but {truth.shape} truth flags")
+    return known | ~truth
 
 
 def table3_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
