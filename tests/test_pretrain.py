@@ -143,6 +143,28 @@ def test_the_simclr_base_loads_as_the_trunk_it_saved_and_is_checked(simclr_base,
         build_resnet18(0.25, "models/nope")
 
 
+def test_the_morphology_base_learns_the_classes_of_its_survey_without_a_detg(tmp_path):
+    import torch
+
+    from raregal.paper_b import simclr
+    from raregal.paper_b.backbone import build_resnet18
+
+    out = tmp_path / "models" / "tiny-morphology"
+    args = ["morphology", "--out", str(out), "--work", str(tmp_path / "work" / "tiny-morphology"),
+            "--n-galaxies", "300", "--n-images", "100", "--epochs", "2", "--batch-size", "32",
+            "--data-seed", "11", "--quiet"]
+    assert cli.main(args) == 0
+    card = model_card.verify(out)
+    data = card["training_data"]
+    assert card["command"] == "python -m raregal.pretrain " + " ".join(args)
+    assert data["detg_seen"] == 0 and data["images"] == sum(data["per_class"].values()) <= 100
+    assert set(data["per_class"]) == set(simclr.MORPHOLOGY_ORDER) and card["training"]["samples_seen"] == 2 * data["images"]
+    trunk = build_resnet18(0.25, out).eval()
+    untrained = build_resnet18(0.25).eval()
+    x = torch.rand(2, 3, 48, 48)
+    assert trunk(x).shape == untrained(x).shape and not torch.allclose(trunk(x), untrained(x))
+
+
 def test_the_base_line_names_the_commit_and_keeps_dirty(base, tmp_path):
     folder = copy_of(base, tmp_path)
     card = json.loads((folder / model_card.CARD_FILE).read_text())

@@ -1,4 +1,4 @@
-"""``python -m raregal.pretrain diffusion|simclr``: build a pretrained galaxy base in ``models/``.
+"""``python -m raregal.pretrain diffusion|simclr|morphology``: build a pretrained galaxy base in ``models/``.
 
 The tool lives in :mod:`raregal.paper_b.pretrain`; this module only makes the short command work.
 """

@@ -1,4 +1,4 @@
-"""Command line of the pretraining: ``python -m raregal.pretrain diffusion|simclr [recipe flags]``.
+"""Command line of the pretraining: ``python -m raregal.pretrain diffusion|simclr|morphology [recipe flags]``.
 
 Every field of a recipe is a flag (its default is the value that built the kept base), so the model
 card's command rebuilds the base exactly. Work files go to ``--work`` (resumable: rerun the same
@@ -18,6 +18,8 @@ BASES = {
                   "models/gz2-diffusion-64"),
     "simclr": ("raregal.paper_b.pretrain.simclr_base", "SimclrRecipe", "pretrain_simclr",
                "models/gz2-simclr-48"),
+    "morphology": ("raregal.paper_b.pretrain.morphology_base", "MorphologyRecipe", "pretrain_morphology",
+                   "models/gz2-morphology-48"),
 }
 
 

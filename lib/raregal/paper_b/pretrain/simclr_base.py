@@ -33,29 +33,6 @@ class SimclrRecipe:
     data_seed: int = survey.DATA_SEED
 
 
-def simclr_images(survey_dir: Path, n_images: int, image_size: int, seed: int):
-    """``n_images`` random pretraining-survey galaxies at ``image_size`` (tagged or not: SimCLR needs no
-    labels), never a D-ETG nor a galaxy tagged as an early type with a dust lane; and the counts."""
-    import numpy as np
-
-    from raregal.core import gz2_schema
-    from raregal.core.images import read_images
-    from raregal.paper_b import labels
-
-    catalog, bad = gz2_schema.validate_catalog(gz2_schema.read_catalog(survey_dir))
-    tags = labels.well_sampled_tags(catalog).reset_index(drop=True).assign(
-        dr7objid=catalog["dr7objid"].to_numpy(np.int64))
-    excluded = survey.pretraining_exclusions(tags, catalog)
-    pool = catalog.loc[~catalog["dr7objid"].isin(excluded.dr7objid), "dr7objid"].to_numpy(np.int64)
-    pick = np.sort(np.random.default_rng(seed).choice(pool, size=min(n_images, len(pool)), replace=False))
-    batch = read_images(survey_dir / gz2_schema.IMAGES_DIR, pick.tolist(), size=image_size)
-    detg = set(catalog.loc[catalog["true_detg"].to_numpy(bool), "dr7objid"])
-    counts = {"galaxies": len(catalog), "invalid_catalog_rows": len(bad), **survey.exclusion_counts(excluded),
-              "images": len(batch.ids), "unreadable_images": len(batch.drops),
-              "detg_seen": int(sum(int(i) in detg for i in batch.ids))}
-    return batch.images, counts
-
-
 def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe, command: str,
                     progress: bool = True, log=print) -> dict:
     """Train (or resume) SimCLR on the pretraining survey; keep the trunk in ``out`` with its card."""
@@ -71,7 +48,7 @@ def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe,
     geometry = cfg.survey_b
     survey_dir = survey.write_pretraining_survey(work_dir.parent, recipe.n_galaxies, geometry.image_size,
                                                  geometry.fov_r90, recipe.data_seed, log=log)
-    imgs, counts = simclr_images(survey_dir, recipe.n_images, cfg.simclr.image_size, recipe.data_seed)
+    imgs, _, counts = survey.pretraining_images(survey_dir, recipe.n_images, cfg.simclr.image_size, recipe.data_seed)
     log(f"SimCLR pretraining images: {counts}")
     settings = simclr.SimCLRSettings(image_size=cfg.simclr.image_size, width=cfg.simclr.width,
                                      batch_size=recipe.batch_size, epochs=recipe.epochs, lr=recipe.lr,

@@ -122,3 +122,30 @@ def load_pretraining_set(survey_dir: Path | str, tag_cap: int, image_size: int,
     detg_ids = catalog.loc[catalog["true_detg"].to_numpy(bool), "dr7objid"]
     counts["detg_seen"] = int(pd.Index(batch.ids).isin(detg_ids).sum())
     return PretrainingSet(batch.images, list(batch.ids), [t.split("|") for t in kept["tags"]], counts)
+
+
+def pretraining_images(survey_dir: Path, n_images: int, image_size: int, seed: int,
+                       eligible=None):
+    """``n_images`` random pretraining-survey galaxies at ``image_size``, never a D-ETG nor a galaxy
+    tagged as an early type with a dust lane: (uint8 images, their rows of the tag table, counts).
+
+    ``eligible``: optional function of the tag table → bool per row, further limiting the draw (the
+    morphology base draws only galaxies that carry a morphology class); SimCLR needs no labels."""
+    from raregal.paper_b import labels
+
+    catalog, bad = gz2_schema.validate_catalog(gz2_schema.read_catalog(survey_dir))
+    tags = labels.well_sampled_tags(catalog).reset_index(drop=True).assign(
+        dr7objid=catalog["dr7objid"].to_numpy(np.int64))
+    excluded = pretraining_exclusions(tags, catalog)
+    ok = ~tags["dr7objid"].isin(excluded.dr7objid).to_numpy()
+    if eligible is not None:
+        ok &= np.asarray(eligible(tags), bool)
+    pool = tags["dr7objid"].to_numpy(np.int64)[ok]
+    pick = np.sort(np.random.default_rng(seed).choice(pool, size=min(n_images, len(pool)), replace=False))
+    batch = read_images(Path(survey_dir) / gz2_schema.IMAGES_DIR, pick.tolist(), size=image_size)
+    detg = set(catalog.loc[catalog["true_detg"].to_numpy(bool), "dr7objid"])
+    counts = {"galaxies": len(catalog), "invalid_catalog_rows": len(bad), **exclusion_counts(excluded),
+              "images": len(batch.ids), "unreadable_images": len(batch.drops),
+              "detg_seen": int(sum(int(i) in detg for i in batch.ids))}
+    rows = tags.set_index("dr7objid").loc[np.asarray(batch.ids, np.int64)].reset_index()
+    return batch.images, rows, counts
