@@ -26,8 +26,11 @@
 # Paper B Appendix A: a ResNet-18 encoder trained with SimCLR (NT-Xent, τ = 0.5, Adam lr 1e-3,
 # batch 256, 200 epochs, ImageNet initialisation) on GZ2 images, with random crops, flips and colour
 # jitter (we add rotation by any angle: a galaxy has no preferred orientation). The default profile
-# keeps the topology and shrinks width, image size, sample and epochs (printed below); it starts from
-# random weights (nothing is downloaded). The embedding f_φ is the pooled trunk output.
+# keeps the topology and shrinks width, image size, sample and epochs (printed below). Nothing can be
+# downloaded, so in place of ImageNet weights (learned by supervised classification) it starts from
+# `models/gz2-morphology-48`: the same trunk trained to classify a mock survey of its own by its volunteer
+# morphology tags, D-ETGs left out (`python -m raregal.pretrain morphology`), fine-tuned at lr 1e-4 so the
+# few epochs here do not wash it out. The embedding f_φ is the pooled trunk output.
 
 # %% tags=["parameters"]
 profile = "default"  # smoke | default | paper
@@ -86,7 +89,7 @@ print(f"{len(batch.ids):,} training images at {sc.image_size} px; {len(batch.dro
 
 # %%
 settings = simclr.SimCLRSettings(image_size=sc.image_size, width=sc.width, batch_size=sc.batch_size,
-                                 epochs=sc.epochs, pretrained=sc.pretrained, seed=cfg.seed)
+                                 epochs=sc.epochs, lr=sc.lr, pretrained=sc.pretrained, seed=cfg.seed)
 t0 = time.perf_counter()
 history = simclr.train_simclr(images.to_tensor(batch.images), model_dir, settings)
 train_s = time.perf_counter() - t0
@@ -137,7 +140,8 @@ print(f"{held_out.sum():,} of them were not in the SimCLR training sample")
 # ## Linear probe
 # A logistic regression on the frozen features (70/30 split, balanced class weights) for the
 # morphology class and the main binary labels, beside the same probe on an encoder of the same shape
-# with random weights: the difference is what SimCLR learned. Realism and diversity are cosine
+# with random weights: the difference is what the base and SimCLR learned. On the mock the morphology
+# classes are those the base was trained on, in another survey's galaxies. Realism and diversity are cosine
 # similarities, so the table also gives the cosine gap: mean cosine within a class minus between
 # classes (an untrained network puts every galaxy at nearly the same direction).
 

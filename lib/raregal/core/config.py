@@ -200,15 +200,15 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
                   "inference_steps": 40, "guidance": 6.5, "strength": 0.8,
                   "n_per_prompt": 3},
     },
-    # Paper B SimCLR (Ma et al. 2025 App. A: ImageNet-initialised ResNet-18, 200 epochs, batch 256); default
-    # starts from the trunk `python -m raregal.pretrain simclr` pretrained on a mock survey of its own
+    # Paper B SimCLR (Ma et al. 2025 App. A: ImageNet-initialised ResNet-18, 200 epochs, batch 256, lr 1e-3);
+    # default starts from the trunk `python -m raregal.pretrain morphology` trained on a mock survey of its own
     "simclr": {
         "smoke": {"epochs": 1, "batch_size": 32, "image_size": 32, "width": 0.125, "n_train": 128,
-                  "pretrained": None, "n_tsne": 150},
+                  "pretrained": None, "lr": 1e-3, "n_tsne": 150},
         "default": {"epochs": 8, "batch_size": 64, "image_size": 48, "width": 0.25, "n_train": 3000,
-                    "pretrained": "models/gz2-simclr-48", "n_tsne": 1500},
+                    "pretrained": "models/gz2-morphology-48", "lr": 1e-4, "n_tsne": 1500},
         "paper": {"epochs": 200, "batch_size": 256, "image_size": 224, "width": 1.0, "n_train": None,
-                  "pretrained": "microsoft/resnet-18", "n_tsne": 5000},
+                  "pretrained": "microsoft/resnet-18", "lr": 1e-3, "n_tsne": 5000},
     },
     # Paper B realism / diversity / consistency (Ma et al. 2025 §4.1; samples per prompt not stated)
     "metrics": {

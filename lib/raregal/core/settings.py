@@ -159,6 +159,7 @@ class SimclrSettings(Section):
     width: float  # ResNet-18 channel multiplier (1.0 = paper)
     n_train: int | None  # galaxies SimCLR trains on (None: all)
     pretrained: str | None  # None: random init; a kept base models/<name>; or a transformers ResNet-18
+    lr: float  # Adam learning rate (paper 1e-3; lower to fine-tune a base without forgetting it)
     n_tsne: int  # points in Fig. A2
 
 
