@@ -90,9 +90,7 @@ def pretrain_diffusion(out: Path | str, work_dir: Path | str, recipe: DiffusionR
         "command": command,
         "training_data": {"survey": "mock GZ2 (raregal.mock.gz2)", "data_seed": recipe.data_seed,
                           "image_size_px": size, "fov_r90": geometry["fov_r90"], **data.counts},
-        "exclusions": ("no D-ETG drawn (detg_fraction 0); galaxies that are early types with a dust lane "
-                       "(mock truth) and galaxies tagged as an early type with a dust lane left out "
-                       "(Ma et al. 2025 §3.2)"),
+        "exclusions": survey.EXCLUSIONS,
         "recipe": asdict(recipe),
         "training": {"vae_steps": recipe.vae_steps, "unet_text_steps": recipe.steps,
                      "batch_size": recipe.batch_size, "samples_seen": recipe.steps * recipe.batch_size,

@@ -86,12 +86,10 @@ def pretrain_morphology(out: Path | str, work_dir: Path | str, recipe: Morpholog
     t0 = time.perf_counter()
     work_dir = Path(work_dir)
     commit = model_card.git_commit(config.repo_root())
-    cfg = config.setup(recipe.profile, "mock", 0, make_dirs=False)
-    geometry, size = cfg.survey_b, cfg.simclr.image_size
-    survey_dir = survey.write_pretraining_survey(work_dir.parent, recipe.n_galaxies, geometry.image_size,
-                                                 geometry.fov_r90, recipe.data_seed, log=log)
+    cfg, survey_dir = survey.profile_survey(recipe.profile, recipe.n_galaxies, recipe.data_seed, work_dir, log)
+    size = cfg.simclr.image_size
     imgs, rows, counts = survey.pretraining_images(survey_dir, recipe.n_images, size, recipe.data_seed,
-                                            eligible=lambda tags: simclr.morphology_class(tags) != "")
+                                                   eligible=lambda tags: simclr.morphology_class(tags) != "")
     classes = list(simclr.MORPHOLOGY_ORDER)
     names = simclr.morphology_class(rows)
     y = np.array([classes.index(c) for c in names], np.int64)
@@ -107,9 +105,7 @@ def pretrain_morphology(out: Path | str, work_dir: Path | str, recipe: Morpholog
         "command": command,
         "training_data": {"survey": "mock GZ2 (raregal.mock.gz2)", "data_seed": recipe.data_seed,
                           "image_size_px": size, "labels": "first tag of " + ", ".join(classes), **counts},
-        "exclusions": ("no D-ETG drawn (detg_fraction 0); galaxies that are early types with a dust lane "
-                       "(mock truth) and galaxies tagged as an early type with a dust lane left out "
-                       "(Ma et al. 2025 §3.2)"),
+        "exclusions": survey.EXCLUSIONS,
         "recipe": asdict(recipe),
         "training": {"epochs": recipe.epochs, "batch_size": recipe.batch_size,
                      "samples_seen": recipe.epochs * counts["images"],

@@ -44,10 +44,7 @@ def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe,
     t0 = time.perf_counter()
     work_dir = Path(work_dir)
     commit = model_card.git_commit(config.repo_root())
-    cfg = config.setup(recipe.profile, "mock", 0, make_dirs=False)
-    geometry = cfg.survey_b
-    survey_dir = survey.write_pretraining_survey(work_dir.parent, recipe.n_galaxies, geometry.image_size,
-                                                 geometry.fov_r90, recipe.data_seed, log=log)
+    cfg, survey_dir = survey.profile_survey(recipe.profile, recipe.n_galaxies, recipe.data_seed, work_dir, log)
     imgs, _, counts = survey.pretraining_images(survey_dir, recipe.n_images, cfg.simclr.image_size, recipe.data_seed)
     log(f"SimCLR pretraining images: {counts}")
     settings = simclr.SimCLRSettings(image_size=cfg.simclr.image_size, width=cfg.simclr.width,
@@ -65,9 +62,7 @@ def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe,
         "command": command,
         "training_data": {"survey": "mock GZ2 (raregal.mock.gz2)", "data_seed": recipe.data_seed,
                           "image_size_px": settings.image_size, **counts},
-        "exclusions": ("no D-ETG drawn (detg_fraction 0); galaxies that are early types with a dust lane "
-                       "(mock truth) and galaxies tagged as an early type with a dust lane left out "
-                       "(Ma et al. 2025 §3.2)"),
+        "exclusions": survey.EXCLUSIONS,
         "recipe": asdict(recipe),
         "training": {"epochs": recipe.epochs, "batch_size": recipe.batch_size,
                      "samples_seen": recipe.epochs * counts["images"], "final_epoch": last,

@@ -23,6 +23,8 @@ from raregal.paper_b.labels import diffusion_excluded
 DATA_SEED = 20250101  # the pretraining survey's seed; runs with this seed are refused
 TRUE_DETG = "D-ETG (mock truth)"
 TAGGED_DETG = "known D-ETG or early type with a dust-lane tag"
+EXCLUSIONS = ("no D-ETG drawn (detg_fraction 0); galaxies that are early types with a dust lane (mock truth) "
+              "and galaxies tagged as an early type with a dust lane left out (Ma et al. 2025 §3.2)")  # cards
 
 
 @dataclass
@@ -149,3 +151,14 @@ def pretraining_images(survey_dir: Path, n_images: int, image_size: int, seed: i
               "detg_seen": int(sum(int(i) in detg for i in batch.ids))}
     rows = tags.set_index("dr7objid").loc[np.asarray(batch.ids, np.int64)].reset_index()
     return batch.images, rows, counts
+
+
+def profile_survey(profile: str, n_galaxies: int, data_seed: int, work_dir: Path | str, log=print):
+    """The profile's settings (a mock run at seed 0) and the pretraining survey at its geometry, written
+    once beside ``work_dir`` and shared by every base of that size: ``(cfg, survey_dir)``."""
+    from raregal.core import config
+
+    cfg = config.setup(profile, "mock", 0, make_dirs=False)
+    geometry = cfg.survey_b
+    return cfg, write_pretraining_survey(Path(work_dir).parent, n_galaxies, geometry.image_size,
+                                         geometry.fov_r90, data_seed, log=log)
