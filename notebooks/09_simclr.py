@@ -40,6 +40,7 @@ epochs = None  # SimCLR epochs (None: profile value; paper 200)
 n_train = None  # galaxies SimCLR trains on (None: profile value; paper: all)
 width = None  # ResNet-18 channel multiplier (None: profile value; paper 1.0)
 n_floor_draws = 5  # untrained encoders (init seeds seed, seed+1, ...) whose probe gives the floor
+resume = True  # continue from last_state/ when it exists (settings must match; False: train afresh)
 torch_threads = None  # CPU threads for torch (None: torch's default; 1 on a shared, busy machine)
 
 # %%
@@ -91,7 +92,7 @@ print(f"{len(batch.ids):,} training images at {sc.image_size} px; {len(batch.dro
 settings = simclr.SimCLRSettings(image_size=sc.image_size, width=sc.width, batch_size=sc.batch_size,
                                  epochs=sc.epochs, lr=sc.lr, pretrained=sc.pretrained, seed=cfg.seed)
 t0 = time.perf_counter()
-history = simclr.train_simclr(images.to_tensor(batch.images), model_dir, settings)
+history = simclr.train_simclr(images.to_tensor(batch.images), model_dir, settings, resume=resume)
 train_s = time.perf_counter() - t0
 print(f"trained in {train_s:.0f} s ({history.seconds.sum():.0f} s of epochs this and earlier runs)")
 model = simclr.load_simclr(model_dir)
