@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import torch
-from two_processes import launch_two
+from two_processes import end_processes, launch_two
 
 from raregal.core.config import torch_threads
 from raregal.paper_b import classifiers
@@ -91,3 +91,4 @@ if __name__ == "__main__":  # the launched training (one per process); the main 
     if PartialState().is_main_process:
         torch.save(result, sys.argv[1])
     PartialState().wait_for_everyone()
+    end_processes()

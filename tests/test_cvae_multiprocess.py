@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from two_processes import launch_two
+from two_processes import end_processes, launch_two
 
 from raregal.core import training
 from raregal.core.config import torch_threads
@@ -142,3 +142,4 @@ def test_two_processes_follow_the_one_process_run(tmp_path):
 
 if __name__ == "__main__":  # the launched training (one per rank)
     train_interrupted(Path(sys.argv[1]))
+    end_processes()

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from two_processes import launch_two
+from two_processes import end_processes, launch_two
 
 from raregal.core import training
 from raregal.core.config import torch_threads
@@ -86,3 +86,4 @@ def test_two_processes_follow_the_one_process_curve(prepared):
 
 if __name__ == "__main__":  # the launched fine-tune (one per rank)
     run_finetune(*(Path(a) for a in sys.argv[1:4]))
+    end_processes()

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from two_processes import launch_two
+from two_processes import end_processes, launch_two
 
 from raregal.core import training
 from raregal.core.config import torch_threads
@@ -89,3 +89,4 @@ def test_two_processes_follow_the_one_process_run(tmp_path):
 
 if __name__ == "__main__":  # the launched training (one per rank)
     train_with_resume(Path(sys.argv[1]))
+    end_processes()

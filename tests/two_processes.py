@@ -33,3 +33,14 @@ def launch_two(script: str | Path, *args: str, timeout: float = 240) -> subproce
     done = subprocess.run(launch, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done
+
+
+def end_processes() -> None:
+    """End a launched script: wait for every rank, then close the process group. Why: a rank that exits
+    with the gloo group still open can abort in its teardown ("terminate called without an active
+    exception", seen once in CI after a finished training) and fail the launch."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
