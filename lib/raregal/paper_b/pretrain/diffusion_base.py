@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -83,25 +83,17 @@ def pretrain_diffusion(out: Path | str, work_dir: Path | str, recipe: DiffusionR
         tag_balance=float(values["tag_balance"]), seed=recipe.data_seed)
     summary = finetune.finetune(comps, TrainingSet(latents, data.tags, data.ids), settings, model_dir,
                                 base=base, caption_fn=tag_caption, progress=progress)
-    card = {
-        "summary": ("Tiny text-to-image diffusion pipeline (VAE, CLIP text encoder, UNet) pretrained on a mock "
-                    "GZ2 survey of its own; the base the default profile fine-tunes from, as the paper "
-                    "fine-tunes SD-1.5 (Ma et al. 2025 §2)."),
-        "command": command,
-        "training_data": {"survey": "mock GZ2 (raregal.mock.gz2)", "data_seed": recipe.data_seed,
-                          "image_size_px": size, "fov_r90": geometry["fov_r90"], **data.counts},
-        "exclusions": survey.EXCLUSIONS,
-        "recipe": asdict(recipe),
-        "training": {"vae_steps": recipe.vae_steps, "unet_text_steps": recipe.steps,
-                     "batch_size": recipe.batch_size, "samples_seen": recipe.steps * recipe.batch_size,
-                     "resumed_from_step": summary["resumed_from"], "final_loss": summary["final_loss"],
-                     "peak_lr": summary["peak_lr"], "n_params": summary["n_params"],
-                     "weights": "EMA (decay %g)" % settings.ema_decay},
-        "hardware": model_card.hardware(),
-        "wall_time": {"first_started": started, "finished": _now(),
-                      "this_invocation_s": round(time.perf_counter() - t0, 1)},
-        "git_commit": commit,
-    }
+    card = survey.base_card(
+        "Tiny text-to-image diffusion pipeline (VAE, CLIP text encoder, UNet) pretrained on a mock GZ2 survey "
+        "of its own; the base the default profile fine-tunes from, as the paper fine-tunes SD-1.5 "
+        "(Ma et al. 2025 §2).", command, recipe,
+        {"image_size_px": size, "fov_r90": geometry["fov_r90"], **data.counts},
+        {"vae_steps": recipe.vae_steps, "unet_text_steps": recipe.steps, "batch_size": recipe.batch_size,
+         "samples_seen": recipe.steps * recipe.batch_size, "resumed_from_step": summary["resumed_from"],
+         "final_loss": summary["final_loss"], "peak_lr": summary["peak_lr"], "n_params": summary["n_params"],
+         "weights": "EMA (decay %g)" % settings.ema_decay},
+        {"first_started": started, "finished": _now(), "this_invocation_s": round(time.perf_counter() - t0, 1)},
+        commit)
     return keep_pipeline(model_dir / "pipeline", Path(out), card)
 
 

@@ -11,7 +11,7 @@ temperature, crops, colour jitter or epochs; this base gives 0.85 after notebook
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,14 +79,13 @@ def train_classifier(trunk, images, classes: np.ndarray, n_classes: int, recipe:
 def pretrain_morphology(out: Path | str, work_dir: Path | str, recipe: MorphologyRecipe, command: str,
                         progress: bool = True, log=print) -> dict:
     """Train the trunk on the pretraining survey's morphology classes; keep it in ``out`` with its card."""
-    from raregal.core import config, images
+    from raregal.core import images
     from raregal.paper_b import simclr
     from raregal.paper_b.backbone import build_resnet18, save_trunk
 
     t0 = time.perf_counter()
     work_dir = Path(work_dir)
-    commit = model_card.git_commit(config.repo_root())
-    cfg, survey_dir = survey.profile_survey(recipe.profile, recipe.n_galaxies, recipe.data_seed, work_dir, log)
+    cfg, survey_dir, commit = survey.begin_base(recipe, work_dir, log)
     size = cfg.simclr.image_size
     imgs, rows, counts = survey.pretraining_images(survey_dir, recipe.n_images, size, recipe.data_seed,
                                                    eligible=lambda tags: simclr.morphology_class(tags) != "")
@@ -98,22 +97,14 @@ def pretrain_morphology(out: Path | str, work_dir: Path | str, recipe: Morpholog
     trunk = build_resnet18(cfg.simclr.width)
     history = train_classifier(trunk, images.to_tensor(imgs), y, len(classes), recipe, size,
                                log=log if progress else (lambda *a: None))
-    card = {
-        "summary": ("ResNet-18 trunk (width %g, %d px) trained to classify a mock GZ2 survey of its own by "
-                    "its volunteer morphology tags; the base the default profile's SimCLR starts from, as the "
-                    "paper's starts from ImageNet weights (Ma et al. 2025 App. A)." % (cfg.simclr.width, size)),
-        "command": command,
-        "training_data": {"survey": "mock GZ2 (raregal.mock.gz2)", "data_seed": recipe.data_seed,
-                          "image_size_px": size, "labels": "first tag of " + ", ".join(classes), **counts},
-        "exclusions": survey.EXCLUSIONS,
-        "recipe": asdict(recipe),
-        "training": {"epochs": recipe.epochs, "batch_size": recipe.batch_size,
-                     "samples_seen": recipe.epochs * counts["images"],
-                     "final_epoch": history[-1] if history else {}},
-        "hardware": model_card.hardware(),
-        "wall_time": {"this_invocation_s": round(time.perf_counter() - t0, 1),
-                      "epochs_s": float(sum(h["seconds"] for h in history))},
-        "git_commit": commit,
-    }
+    card = survey.base_card(
+        "ResNet-18 trunk (width %g, %d px) trained to classify a mock GZ2 survey of its own by its volunteer "
+        "morphology tags; the base the default profile's SimCLR starts from, as the paper's starts from "
+        "ImageNet weights (Ma et al. 2025 App. A)." % (cfg.simclr.width, size), command, recipe,
+        {"image_size_px": size, "labels": "first tag of " + ", ".join(classes), **counts},
+        {"epochs": recipe.epochs, "batch_size": recipe.batch_size,
+         "samples_seen": recipe.epochs * counts["images"], "final_epoch": history[-1] if history else {}},
+        {"this_invocation_s": round(time.perf_counter() - t0, 1),
+         "epochs_s": float(sum(h["seconds"] for h in history))}, commit)
     return model_card.keep(out, lambda folder: save_trunk(trunk, folder), card,
                            title=f"Morphology base `{Path(out).name}`")

@@ -36,15 +36,13 @@ class SimclrRecipe:
 def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe, command: str,
                     progress: bool = True, log=print) -> dict:
     """Train (or resume) SimCLR on the pretraining survey; keep the trunk in ``out`` with its card."""
-
-    from raregal.core import config, images
+    from raregal.core import images
     from raregal.paper_b import simclr
     from raregal.paper_b.backbone import save_trunk
 
     t0 = time.perf_counter()
     work_dir = Path(work_dir)
-    commit = model_card.git_commit(config.repo_root())
-    cfg, survey_dir = survey.profile_survey(recipe.profile, recipe.n_galaxies, recipe.data_seed, work_dir, log)
+    cfg, survey_dir, commit = survey.begin_base(recipe, work_dir, log)
     imgs, _, counts = survey.pretraining_images(survey_dir, recipe.n_images, cfg.simclr.image_size, recipe.data_seed)
     log(f"SimCLR pretraining images: {counts}")
     settings = simclr.SimCLRSettings(image_size=cfg.simclr.image_size, width=cfg.simclr.width,
@@ -55,22 +53,13 @@ def pretrain_simclr(out: Path | str, work_dir: Path | str, recipe: SimclrRecipe,
     history = simclr.train_simclr(images.to_tensor(imgs), work_dir, settings, log=log if progress else print)
     model = simclr.load_simclr(work_dir)
     last = history.iloc[-1].to_dict() if len(history) else {}
-    card = {
-        "summary": ("SimCLR ResNet-18 trunk (width %g) pretrained on a mock GZ2 survey of its own; the base "
-                    "the default profile's SimCLR starts from, as the paper starts from ImageNet weights "
-                    "(Ma et al. 2025 App. A)." % settings.width),
-        "command": command,
-        "training_data": {"survey": "mock GZ2 (raregal.mock.gz2)", "data_seed": recipe.data_seed,
-                          "image_size_px": settings.image_size, **counts},
-        "exclusions": survey.EXCLUSIONS,
-        "recipe": asdict(recipe),
-        "training": {"epochs": recipe.epochs, "batch_size": recipe.batch_size,
-                     "samples_seen": recipe.epochs * counts["images"], "final_epoch": last,
-                     "settings": asdict(settings)},
-        "hardware": model_card.hardware(),
-        "wall_time": {"this_invocation_s": round(time.perf_counter() - t0, 1),
-                      "epochs_s": float(history.seconds.sum()) if len(history) else 0.0},
-        "git_commit": commit,
-    }
+    card = survey.base_card(
+        "SimCLR ResNet-18 trunk (width %g) pretrained on a mock GZ2 survey of its own; the base the default "
+        "profile's SimCLR starts from, as the paper starts from ImageNet weights (Ma et al. 2025 App. A)."
+        % settings.width, command, recipe, {"image_size_px": settings.image_size, **counts},
+        {"epochs": recipe.epochs, "batch_size": recipe.batch_size,
+         "samples_seen": recipe.epochs * counts["images"], "final_epoch": last, "settings": asdict(settings)},
+        {"this_invocation_s": round(time.perf_counter() - t0, 1),
+         "epochs_s": float(history.seconds.sum()) if len(history) else 0.0}, commit)
     return model_card.keep(out, lambda folder: save_trunk(model.encoder, folder), card,
                            title=f"SimCLR base `{Path(out).name}`")

@@ -153,12 +153,31 @@ def pretraining_images(survey_dir: Path, n_images: int, image_size: int, seed: i
     return batch.images, rows, counts
 
 
-def profile_survey(profile: str, n_galaxies: int, data_seed: int, work_dir: Path | str, log=print):
-    """The profile's settings (a mock run at seed 0) and the pretraining survey at its geometry, written
-    once beside ``work_dir`` and shared by every base of that size: ``(cfg, survey_dir)``."""
-    from raregal.core import config
+def begin_base(recipe, work_dir: Path | str, log=print):
+    """What a trunk base starts from: the commit of the code that runs (for its card), the profile's
+    settings (a mock run at seed 0) and the pretraining survey at the profile's geometry, written once
+    beside ``work_dir`` and shared by every base of that size. ``recipe`` has ``profile``,
+    ``n_galaxies`` and ``data_seed``. Returns ``(cfg, survey_dir, commit)``."""
+    from raregal.core import config, model_card
 
-    cfg = config.setup(profile, "mock", 0, make_dirs=False)
+    commit = model_card.git_commit(config.repo_root())
+    cfg = config.setup(recipe.profile, "mock", 0, make_dirs=False)
     geometry = cfg.survey_b
-    return cfg, write_pretraining_survey(Path(work_dir).parent, n_galaxies, geometry.image_size,
-                                         geometry.fov_r90, data_seed, log=log)
+    survey_dir = write_pretraining_survey(Path(work_dir).parent, recipe.n_galaxies, geometry.image_size,
+                                          geometry.fov_r90, recipe.data_seed, log=log)
+    return cfg, survey_dir, commit
+
+
+def base_card(summary: str, command: str, recipe, data: dict, training: dict, wall_time: dict,
+              commit: str) -> dict:
+    """A base's model card: what every base states (the command, the pretraining survey with its seed
+    and counts, the exclusions, the recipe, hardware, wall time, commit) around its own ``data`` counts
+    and ``training`` record. ``recipe`` is the base's recipe dataclass (with ``data_seed``)."""
+    from dataclasses import asdict
+
+    from raregal.core import model_card
+
+    return {"summary": summary, "command": command,
+            "training_data": {"survey": "mock GZ2 (raregal.mock.gz2)", "data_seed": recipe.data_seed, **data},
+            "exclusions": EXCLUSIONS, "recipe": asdict(recipe), "training": training,
+            "hardware": model_card.hardware(), "wall_time": wall_time, "git_commit": commit}
