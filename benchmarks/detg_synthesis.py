@@ -75,8 +75,6 @@ class Setting:
         return f"s{self.strength:g}-g{self.guidance:g}-r{self.round_weight:g}-l{self.lane_weight:g}"
 
 
-
-
 def notebook12_setting(cfg) -> Setting:
     """The setting notebook 12 uses in ``cfg``'s profile (strength, guidance; Fig. 7's weights)."""
     guidance = cfg.detg.synthetic_guidance
