@@ -251,3 +251,22 @@ def test_cli_runs_on_an_existing_scheduler_and_resumes(survey, bundle_dir, clien
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (second["written"], second["skipped"]) == (0, 3)
     assert "--scheduler" in cli.build_parser().format_help() and "dask-jobqueue" in cli.build_parser().format_help()
+
+
+def test_local_cluster_workers_spawn_with_the_allocator_settings():
+    client = engine.make_client(workers=1, threads=1, processes=True)
+    try:
+        env = list(client.run(engine._allocator_env).values())
+        assert env == [engine.WORKER_MALLOC_ENV] and engine.allocator_hint(client) is None
+    finally:
+        engine.close_client(client)
+
+
+def test_workers_without_the_allocator_settings_get_a_hint_that_names_them(client, monkeypatch):
+    for key in engine.WORKER_MALLOC_ENV:  # the in-process workers share this process's environment
+        monkeypatch.delenv(key, raising=False)
+    hint = engine.allocator_hint(client)
+    assert hint.startswith("2 worker(s)") and all(f"{k}={v}" in hint for k, v in engine.WORKER_MALLOC_ENV.items())
+    for key, value in engine.WORKER_MALLOC_ENV.items():
+        monkeypatch.setenv(key, value)
+    assert engine.allocator_hint(client) is None

@@ -42,7 +42,9 @@ worker per core). To use a cluster, start a Dask scheduler there and pass --sche
   Kubernetes (dask-kubernetes operator) or any host: `dask scheduler` then `dask worker ADDRESS`
   then: python -m raregal.infer survey/ --model bundle/ --out cat/ --scheduler tcp://HOST:8786
 Workers must see INPUT, --model and --out at the same paths (a shared file system) and have this
-package installed. Memory per worker is bounded by --block cutouts (~50 MB per 256).
+package installed. Memory per worker is bounded by --block cutouts (~50 MB per 256). Start workers with
+MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728 (the LocalCluster does): under Dask's
+default MALLOC_TRIM_THRESHOLD_=65536 a shard takes 1.6x as long; the tool prints a line when they lack it.
 
 The model bundle (--model): notebook 05 writes it to data/models/<source>-<profile>/cvae/bundle (with
 04's calibration and intervals and 05's SVM); raregal.paper_a.infer.from_run.bundle_from_run(cfg) refits

@@ -151,8 +151,9 @@ def engine_runs(survey: Path, warm_up: np.ndarray, bundle_folder: Path, out: Pat
     runs = {}
     try:
         for w in sorted(workers):
-            client.cluster.scale(w)
-            client.wait_for_workers(w)
+            with engine.worker_environ():
+                client.cluster.scale(w)
+                client.wait_for_workers(w)
             client.register_plugin(engine.BundleLoader(str(bundle_folder), torch_threads=1))
             client.run(_warm_worker, str(bundle_folder), warm_up, reconstruction)
             runs[w] = _timed_run(client, survey, bundle_folder, out / f"run-{w}", shard_size, reconstruction)
