@@ -96,6 +96,20 @@ def test_fast_orientation_matches_truth_and_photutils():
         assert ref["centre_dist"] < 2
 
 
+def test_detection_kernel_pass_equals_scipy_correlation_in_chunks_with_zeros_outside():
+    from scipy import ndimage
+
+    stacks = np.random.default_rng(4).normal(0, 1, (37, 20, 24)).astype(np.float32)  # 37: a partial chunk
+    k1 = orientation._kernel().sum(0).astype(np.float32)
+    ours = orientation.smooth(stacks, k1, chunk=8)
+    ref = ndimage.correlate1d(ndimage.correlate1d(stacks, k1, axis=1, mode="constant"), k1, axis=2, mode="constant")
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-6)
+    spike = np.zeros((1, 9, 9), np.float32)
+    spike[0, 0, 4] = 1.0  # at the edge: the kernel's rows below it, nothing wraps to the far side
+    np.testing.assert_allclose(orientation.smooth(spike, k1)[0, :3, 2:7], np.outer(k1[2:], k1), atol=1e-7)
+    assert not orientation.smooth(spike, k1)[0, 3:].any()
+
+
 def test_orientation_uses_the_source_nearest_the_centre():
     centre = galaxy(0.3, flux=20.0)
     neighbour = galaxy(-1.0, flux=200.0, cx=98.0, cy=40.0)  # brighter, elsewhere
