@@ -234,18 +234,18 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # Paper B D-ETG task and search (Ma et al. 2025 §4.3, Table 3: 100 known D-ETGs : 10,000 galaxies;
     # search on 10,000 synthetic D-ETGs + 10,000 random galaxies), trained as "classifiers" says
     "detg": {
-        "smoke": {"n_negatives": 100, "positive_ratio": 0.01, "n_seeds": 1, "n_synthetic": 8,
+        "smoke": {"n_negatives": 100, "positive_ratio": 0.01, "n_seeds": 1, "few_known": 1, "n_synthetic": 8,
                   "synthetic_guidance": None, "classifier_mode": None, "search_negatives": 50, "n_rounds": 2,
                   "max_candidates": 20,
                   "reviewer_miss_rate": 0.15, "reviewer_false_yes_rate": 0.03, "n_control": 50,
                   "n_boot": 20},
-        "default": {"n_negatives": 10000, "positive_ratio": 0.01, "n_seeds": 5, "n_synthetic": 300,
-                    "synthetic_guidance": 1.5, "classifier_mode": "last_block",
+        "default": {"n_negatives": 10000, "positive_ratio": 0.01, "n_seeds": 5, "few_known": 5,
+                    "n_synthetic": 300, "synthetic_guidance": 1.5, "classifier_mode": "last_block",
                     "search_negatives": 3000, "n_rounds": 3, "max_candidates": 600,
                     "reviewer_miss_rate": 0.15, "reviewer_false_yes_rate": 0.03, "n_control": 1000,
                     "n_boot": 200},
-        "paper": {"n_negatives": 10000, "positive_ratio": 0.01, "n_seeds": 3, "n_synthetic": 10000,
-                  "synthetic_guidance": None, "classifier_mode": None,
+        "paper": {"n_negatives": 10000, "positive_ratio": 0.01, "n_seeds": 3, "few_known": 5,
+                  "n_synthetic": 10000, "synthetic_guidance": None, "classifier_mode": None,
                   "search_negatives": 10000, "n_rounds": 3, "max_candidates": None,
                   "reviewer_miss_rate": 0.15, "reviewer_false_yes_rate": 0.03, "n_control": 4000,
                   "n_boot": 1000},

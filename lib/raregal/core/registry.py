@@ -81,7 +81,8 @@ NOTEBOOKS: tuple[Notebook, ...] = (
     Notebook("11", "augmented_classifiers", "Paper B: classifiers with synthetic augmentation", (
         _tab("B-table2", "paper B Table 2"),), ("B",)),
     Notebook("12", "detg_search", "Paper B: dust-lane early-type galaxy search", (
-        _tab("B-table3", "paper B Table 3"), _tab("B-table-search"),
+        _tab("B-table3", "paper B Table 3"), _tab("B-table3-few-known", "paper B Table 3, few known D-ETGs"),
+        _tab("B-table-search"),
         _fig("B-fig6", "paper B Fig. 6"), _fig("B-fig7", "paper B Fig. 7"),
         _fig("B-fig8", "paper B Fig. 8"), _fig("B-fig9", "paper B Fig. 9"),
         _fig("B-figD4", "paper B Fig. D4"),

@@ -203,6 +203,7 @@ class DetgSettings(Section):
     n_negatives: int  # random galaxies beside the known D-ETGs (Table 3)
     positive_ratio: float  # positives : negatives of the Table 3 task
     n_seeds: int  # repeats with consecutive seeds
+    few_known: int | None  # known D-ETGs left in Table 3's training splits for B-table3-few-known
     n_synthetic: int  # synthetic D-ETGs in the search's training set
     synthetic_guidance: float | None  # classifier-free guidance of the synthetic D-ETGs (None: diffusion's)
     classifier_mode: str | None  # Table 3 and search classifiers' mode (None: classifiers.mode)

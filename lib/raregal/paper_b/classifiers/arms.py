@@ -49,10 +49,11 @@ def run_arms(views: Any, labels: Any, split: dict[str, np.ndarray], settings: Tr
     return pd.DataFrame(rows)
 
 
-def not_run_rows(note: str) -> pd.DataFrame:
+def not_run_rows(note: str, methods: Sequence[str] = METHODS) -> pd.DataFrame:
     """Every method × quantity as NaN with ``note``: an experiment that could not be drawn."""
-    return pd.DataFrame({"method": list(METHODS) * 3, "quantity": np.repeat(QUANTITIES, 3).tolist(),
-                         "ours": np.nan, "note": note})
+    return pd.DataFrame({"method": list(methods) * len(QUANTITIES),
+                         "quantity": np.repeat(QUANTITIES, len(methods)).tolist(), "ours": np.nan,
+                         "note": note})
 
 
 def summarise_seeds(per_seed: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
