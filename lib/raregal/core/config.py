@@ -151,7 +151,7 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "smoke": {"n_trials": 2, "n_neighbours": 10, "timing_batches": (1, 64), "timing_galaxies": 128,
                   "scale_galaxies": 256, "scale_shard_size": 128},
         "default": {"n_trials": 5, "n_neighbours": 10, "timing_batches": (1, 128, 4096),
-                    "timing_galaxies": 4096, "scale_galaxies": 2048, "scale_shard_size": 128},
+                    "timing_galaxies": 4096, "scale_galaxies": 8192, "scale_shard_size": 512},
         "paper": {"n_trials": 5, "n_neighbours": 10, "timing_batches": (1, 128, 4096),
                   "timing_galaxies": 4096, "scale_galaxies": 8192, "scale_shard_size": 256},
     },
