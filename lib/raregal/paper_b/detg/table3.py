@@ -22,12 +22,21 @@ NO_KNOWN_LIST = ("needs the known D-ETG list (Kaviraj et al. 2012: data/raw/cata
                  "read by notebook 01)")
 
 
+def positive_fraction(ratio: float) -> float:
+    """Share of positives in the whole set at ``ratio`` positives per negative (what Table 2's
+    machinery takes): :func:`run_table3` and :func:`table3_split` draw the same number from it."""
+    return ratio / (1 + ratio)
+
+
 def table3_split(known: Any, n_negatives: int, seed: int, ratio: float = TABLE3_RATIO,
-                 test_fraction: float = 0.1, val_fraction: float = 0.1) -> dict[str, np.ndarray]:
-    """Known D-ETGs (bool per catalog row) as positives, ``n_negatives`` random other galaxies,
-    ``ratio`` positives per negative; the same 90/10 (+10 % validation) split as Table 2."""
-    return classifiers.split_task(known, n_negatives, int(round(n_negatives * ratio)), seed,
-                                  test_fraction=test_fraction, val_fraction=val_fraction)
+                 test_fraction: float = 0.1, val_fraction: float = 0.1, eligible: Any = None,
+                 setting: str = "detg.n_negatives") -> dict[str, np.ndarray]:
+    """Known D-ETGs (bool per catalog row) as positives, ``n_negatives`` random other galaxies
+    (among ``eligible``), ``ratio`` positives per negative; the same 90/10 (+10 % validation) split as
+    Table 2 — for a seed, the split :func:`run_table3` trains and scores on."""
+    n_pos = classifiers.n_positives_for(n_negatives, positive_fraction(ratio))
+    return classifiers.split_task(known, n_negatives, n_pos, seed, eligible=eligible,
+                                  test_fraction=test_fraction, val_fraction=val_fraction, setting=setting)
 
 
 def run_table3(views: Any, known: Any, settings: classifiers.TrainSettings,
@@ -77,7 +86,7 @@ def run_table3(views: Any, known: Any, settings: classifiers.TrainSettings,
     return classifiers.run_table2(views, labels, settings, make_model, n_negatives, list(seeds),
                                   synthetic={"detg": synthetic_views} if synthetic_views is not None else {},
                                   augment=augment, tasks=["detg"],
-                                  fractions={"detg": positive_ratio / (1 + positive_ratio)},
+                                  fractions={"detg": positive_fraction(positive_ratio)},
                                   synthetic_notes={"detg": synthetic_note}, setting=setting)
 
 
@@ -102,12 +111,10 @@ def run_table3_few_known(views: Any, known: Any, n_known: int | None, settings: 
         return pd.concat([not_run_rows(f"not run: {why}", methods).assign(task="detg", seed=s)
                           for s in seeds], ignore_index=True)
     known = np.asarray(known, bool)
-    n_pos = classifiers.n_positives_for(n_negatives, positive_ratio / (1 + positive_ratio))
     rows = []
     for seed in seeds:
         try:
-            split = classifiers.split_task(known, n_negatives, n_pos, seed, eligible=eligible,
-                                           setting="detg.n_negatives")
+            split = table3_split(known, n_negatives, seed, positive_ratio, eligible=eligible)
             train = split["train"]
             if n_known > known[train].sum():
                 raise ValueError(f"detg.few_known = {n_known} but the split trains on {known[train].sum()}")
