@@ -36,6 +36,13 @@ ellipticity 0.11 → 0.16 → 0.24 (real D-ETGs 0.07). Table 3 at guidance 1.5: 
 augmented 0.563 ± 0.126 with notebook 12's old random negatives; 0.930 ± 0.104 and 0.866 ± 0.075
 without unlisted true D-ETGs among them.
 
+With the morphology-based SimCLR trunk and the pretrained diffusion base (last_block, 100 per setting,
+3 splits), the prompt weight of "dust lane" matters most: at strength 0.8, guidance 1.5, lane weight
+1.3 → 2 → 3 → 4 flags 0.17 → 0.27 → 0.42 → 0.47 at AP 0.91 → 0.95 → 0.92 → 0.88 with round bodies
+(ellipticity 0.11 → 0.07), where guidance alone (3 / 6.5) flags 0.38 / 0.58 at AP 0.86 / 0.52. Notebook
+12's setting since, strength 0.9, guidance 2, lane weight 2.5: flags 0.54, AP 0.87 (``--strengths 0.9
+--guidances 2 --lane-weights 2.5``).
+
 ``--table3-known 5,20`` (with ``--strengths ""`` to skip the grid) runs notebook 12's Table 3 splits
 with only that many known D-ETGs training (validation and test unchanged; baseline and augmented).
 
@@ -79,9 +86,11 @@ class Setting:
 
 
 def notebook12_setting(cfg) -> Setting:
-    """The setting notebook 12 uses in ``cfg``'s profile (strength, guidance; Fig. 7's weights)."""
-    guidance = cfg.detg.synthetic_guidance
-    return Setting(cfg.classifiers.synthetic_strength, cfg.diffusion.guidance if guidance is None else guidance)
+    """The setting notebook 12 uses in ``cfg``'s profile (``detg.profile_setting``)."""
+    from raregal.paper_b.detg import synthetic
+
+    s = synthetic.profile_setting(cfg)
+    return Setting(s["strength"], s["guidance"], synthetic.ROUND_WEIGHT, cfg.detg.lane_weight)
 
 
 def moment_ellipticity(images: np.ndarray, fov_r90: float) -> np.ndarray:

@@ -89,9 +89,9 @@ print(f"{len(ids)} galaxies ({len(drops)} images dropped), {known.sum()} in the 
 
 # %%
 etg_ids = detg.clean_etgs(tags, catalog)
-syn_views, syn_images, syn_note = detg.synthetic_detgs(cfg, feat, etg_ids, store, d.n_synthetic,
-                                                       guidance=d.synthetic_guidance)
-print(syn_note)
+syn_setting = detg.profile_setting(cfg)  # prompts, img2img strength and guidance of the profile's detg section
+syn_views, syn_images, syn_note = detg.synthetic_detgs(cfg, feat, etg_ids, store, d.n_synthetic, **syn_setting)
+print(syn_note, "·", syn_setting)
 lane_rows = tags[tags["tag_dust_lane"] & ~tags["tag_smooth"]]["dr7objid"].head(6)
 rows6 = [("real early type", store.read(etg_ids[:6].tolist()).images),
          ("real dust lane", store.read(lane_rows.tolist()).images),
@@ -214,12 +214,14 @@ plt.close("all")
 # (`raregal.paper_b.lane_statistic`: a dark, red band through the centre at any angle; thresholds fitted
 # on real galaxies to ≤ 5 % false positives) says how many of them show a lane at all, with its rates on
 # real D-ETGs and early types without a lane (held-out half of its calibration) beside them for scale.
-# Measured on the default mock (2026-11-30), model fine-tuned on the pretrained base: 14 % of the 300
-# synthetic D-ETGs at the profile's guidance 1.5 (`detg.synthetic_guidance`), 34 % at 3.0 and 52 % at 6.5,
-# against 78 % of real D-ETGs and 5 % of early types without a lane; from scratch (`pretrained = "tiny"`)
-# 0 %. Fainter lanes transfer better: this notebook's last-block classifier trained on synthetic D-ETGs alone
-# finds held-out real ones with average precision 0.80 at guidance 1.5, 0.63 at 3.0 and 0.39 at 6.5 (trained
-# on real ones: 0.99), as the lanes come with elongated, disk-like bodies (`benchmarks/detg_synthesis.py`).
+# The default profile draws them at img2img strength 0.9, guidance 2 and `{dust lane:2.5}`
+# (`detg.synthetic_strength`, `detg.synthetic_guidance`, `detg.lane_weight`; Fig. 7 uses 1.3 with
+# SD-1.5). Measured on the default mock (2026-11-30, `benchmarks/detg_synthesis.py`, 100 per
+# setting): with Fig. 7's weight 1.3 at strength 0.8 and guidance 1.5, 17 % are flagged; raising guidance
+# draws lanes with disk-like bodies (3: 38 %, 6.5: 58 %) that a last-block classifier trained on them alone
+# transfers worse to held-out real D-ETGs (average precision 0.91 → 0.86 → 0.52); raising the lane's weight
+# keeps the bodies round (weight 3: 42 % flagged, AP 0.92). Against 78 % of real D-ETGs and 5 % of early
+# types without a lane.
 
 # %%
 lane_calibration = lane_statistic.load_calibration(config.require(lane_statistic.calibration_path(cfg),

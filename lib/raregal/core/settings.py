@@ -206,6 +206,8 @@ class DetgSettings(Section):
     few_known: int | None  # known D-ETGs left in Table 3's training splits for B-table3-few-known
     n_synthetic: int  # synthetic D-ETGs in the search's training set
     synthetic_guidance: float | None  # classifier-free guidance of the synthetic D-ETGs (None: diffusion's)
+    synthetic_strength: float | None  # img2img strength of the synthetic D-ETGs (None: classifiers')
+    lane_weight: float  # weight of "dust lane" in the prompts of Fig. 7 (paper: 1.3, with SD-1.5)
     classifier_mode: str | None  # Table 3 and search classifiers' mode (None: classifiers.mode)
     search_negatives: int  # random galaxies in the search's training set
     n_rounds: int  # search rounds

@@ -5,9 +5,9 @@ early type and a dust lane — from the weighted prompts of Fig. 7. Each synthet
 real early type that nobody flagged with a dust lane (img2img, Ma et al. 2025 §2), so the model has
 to add the lane.
 
-The prompt weights, img2img strength and guidance are arguments (None: the values notebook 12 has
-always used), so ``benchmarks/detg_synthesis.py`` can measure which setting makes synthetic D-ETGs
-that a classifier transfers to real ones.
+The prompt weights, img2img strength and guidance come from the profile's ``detg`` section
+(:func:`profile_setting`) or from arguments, so ``benchmarks/detg_synthesis.py`` can measure which
+setting makes synthetic D-ETGs that show a lane and that a classifier transfers to real ones.
 """
 from __future__ import annotations
 
@@ -33,7 +33,18 @@ def detg_prompts(round_weight: float = ROUND_WEIGHT, lane_weight: float = LANE_W
             f"sdss, in-between round galaxy, {{dust lane:{float(lane_weight):g}}}")
 
 
-DETG_PROMPTS = detg_prompts()  # the prompts of Fig. 7 as notebook 12 uses them
+DETG_PROMPTS = detg_prompts()  # the prompts of Fig. 7 with the paper's weights
+
+
+def profile_setting(cfg: Any) -> dict[str, Any]:
+    """The prompts, img2img strength and guidance of ``cfg``'s synthetic D-ETGs: its ``detg`` section
+    (``lane_weight``, ``synthetic_strength``, ``synthetic_guidance``), where a None strength or guidance
+    falls back to ``classifiers.synthetic_strength`` and ``diffusion.guidance``."""
+    d = cfg.detg
+    return {"prompts": detg_prompts(lane_weight=d.lane_weight),
+            "strength": cfg.classifiers.synthetic_strength if d.synthetic_strength is None
+            else float(d.synthetic_strength),
+            "guidance": cfg.diffusion.guidance if d.synthetic_guidance is None else float(d.synthetic_guidance)}
 
 
 def clean_etgs(tags: pd.DataFrame, catalog: pd.DataFrame) -> np.ndarray:
@@ -82,28 +93,26 @@ def synthetic_detgs(cfg: Any, featurizer: classifiers.Featurizer, etg_ids: Seque
     Parameters
     ----------
     prompts : (round prompt, in-between prompt), optional
-        Default :data:`DETG_PROMPTS`; :func:`detg_prompts` makes them with other weights.
+        Default: Fig. 7's with the profile's ``detg.lane_weight`` (:func:`profile_setting`);
+        :func:`detg_prompts` makes them with other weights.
     strength : float, optional
         img2img strength in (0, 1] (fraction of the schedule re-run); default the profile's
-        ``classifiers.synthetic_strength``.
+        (:func:`profile_setting`).
     guidance : float, optional
-        Classifier-free guidance scale; default the profile's ``diffusion.guidance``.
+        Classifier-free guidance scale; default the profile's (:func:`profile_setting`).
 
     Returns
     -------
     (views, uint8 images, note)
         ``(None, None, why)`` when there is no generator.
     """
-    prompts = tuple(DETG_PROMPTS if prompts is None else prompts)
+    profile = profile_setting(cfg)
+    prompts = tuple(profile["prompts"] if prompts is None else prompts)
     if len(prompts) != len(PROMPT_NAMES):
         raise ValueError(f"need {len(PROMPT_NAMES)} prompts (round, in-between), got {len(prompts)}")
-    overrides = {}
-    if strength is not None:
-        overrides["classifiers"] = {"synthetic_strength": float(strength)}
-    if guidance is not None:
-        overrides["diffusion"] = {"guidance": float(guidance)}
-    if overrides:
-        cfg = cfg.with_overrides(**overrides)
+    strength = profile["strength"] if strength is None else float(strength)
+    guidance = profile["guidance"] if guidance is None else float(guidance)
+    cfg = cfg.with_overrides(classifiers={"synthetic_strength": strength}, diffusion={"guidance": guidance})
     refs = detg_references(etg_ids, store, cfg.seed, n_references)
     counts = prompt_counts(n)
     views, images, notes = {}, {}, {}
