@@ -40,7 +40,13 @@ from raregal.paper_b.detg.search import (
     search_table,
     search_with_vetting,
 )
-from raregal.paper_b.detg.synthetic import DETG_PROMPTS, ETG_TAGS, clean_etgs, profile_setting, synthetic_detgs
+from raregal.paper_b.detg.synthetic import (
+    DETG_PROMPTS,
+    ETG_TAGS,
+    clean_etgs,
+    profile_setting,
+    synthetic_detgs,
+)
 from raregal.paper_b.detg.table3 import (
     NO_KNOWN_LIST,
     TABLE3_RATIO,
@@ -55,6 +61,7 @@ from raregal.paper_b.detg.table3 import (
 __all__ = ["CATALOG_COLUMNS", "DETG_PROMPTS", "ETG_TAGS", "NO_KNOWN_LIST", "SAMPLE_COLOURS",
            "TABLE3_RATIO", "SearchSettings", "Survey", "bootstrap_cdf", "catalog_rows", "clean_etgs",
            "clean_negatives", "comparison_samples", "few_known_summary", "image_rows", "kde",
-           "make_reviewers", "matched_control", "plot_cdf_panels", "plot_kdes", "profile_setting", "run_search", "run_table3",
-           "run_table3_few_known", "say_what_is_missing", "scaled_search_negatives", "score_against_truth",
-           "search_table", "search_with_vetting", "synthetic_detgs", "table3_split", "table3_summary"]
+           "make_reviewers", "matched_control", "plot_cdf_panels", "plot_kdes", "profile_setting",
+           "run_search", "run_table3", "run_table3_few_known", "say_what_is_missing",
+           "scaled_search_negatives", "score_against_truth", "search_table", "search_with_vetting",
+           "synthetic_detgs", "table3_split", "table3_summary"]

@@ -44,7 +44,8 @@ def profile_setting(cfg: Any) -> dict[str, Any]:
     return {"prompts": detg_prompts(lane_weight=d.lane_weight),
             "strength": cfg.classifiers.synthetic_strength if d.synthetic_strength is None
             else float(d.synthetic_strength),
-            "guidance": cfg.diffusion.guidance if d.synthetic_guidance is None else float(d.synthetic_guidance)}
+            "guidance": cfg.diffusion.guidance if d.synthetic_guidance is None
+            else float(d.synthetic_guidance)}
 
 
 def clean_etgs(tags: pd.DataFrame, catalog: pd.DataFrame) -> np.ndarray:
