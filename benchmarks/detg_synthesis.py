@@ -218,7 +218,7 @@ def transfer_score(run: dict, positive_views: np.ndarray, split: dict, seed: int
     c, views, feat = run["cfg"].classifiers, run["views"], run["feat"]
     x = np.concatenate([positive_views, views[:, split["train_neg"]]], axis=1)
     y = np.r_[np.ones(positive_views.shape[1], bool), np.zeros(len(split["train_neg"]), bool)]
-    settings = classifiers.TrainSettings(lr=c.lr, epochs=c.epochs, batch_size=c.batch_size, seed=seed)
+    settings = classifiers.TrainSettings.from_profile(c, seed=seed)
     torch.manual_seed(seed)
     model = feat.make_model()
     classifiers.train_binary(model, x, y, settings, feat.augment)
@@ -306,7 +306,7 @@ def table3(run: dict, syn_views: np.ndarray | None, clean_negatives: bool) -> di
 
     cfg, feat, views, known = run["cfg"], run["feat"], run["views"], run["known"]
     c, d = cfg.classifiers, cfg.detg
-    settings = classifiers.TrainSettings(lr=c.lr, epochs=c.epochs, batch_size=c.batch_size, seed=cfg.seed)
+    settings = classifiers.TrainSettings.from_profile(c, seed=cfg.seed)
     per_seed = detg.run_table3(views, known, settings, feat.make_model, d.n_negatives,
                                range(cfg.seed, cfg.seed + d.n_seeds), d.positive_ratio, syn_views, "not run",
                                feat.augment,
@@ -322,7 +322,7 @@ def table3_few_known(run: dict, syn_views: np.ndarray, k: int) -> dict[str, list
 
     cfg, known = run["cfg"], run["known"]
     c, d = cfg.classifiers, cfg.detg
-    settings = classifiers.TrainSettings(lr=c.lr, epochs=c.epochs, batch_size=c.batch_size, seed=cfg.seed)
+    settings = classifiers.TrainSettings.from_profile(c, seed=cfg.seed)
     per_seed = detg.run_table3_few_known(run["views"], known, k, settings, run["feat"].make_model, d.n_negatives,
                                          range(cfg.seed, cfg.seed + d.n_seeds), d.positive_ratio, syn_views,
                                          augment=run["feat"].augment,

@@ -89,7 +89,7 @@ for t, note in syn_notes.items():
 # ## Train and score: task × seed × arm
 
 # %%
-settings = classifiers.TrainSettings(lr=c.lr, epochs=c.epochs, batch_size=c.batch_size, seed=cfg.seed)
+settings = classifiers.TrainSettings.from_profile(c, seed=cfg.seed)
 per_seed = classifiers.run_table2(views, labels, settings, feat.make_model, c.n_negatives, seeds,
                                   synthetic=syn_views, augment=feat.augment, tasks=task_list,
                                   synthetic_notes=syn_notes, setting="classifiers.n_negatives")

@@ -109,7 +109,7 @@ outputs.save_figure(fig, "B-fig6", cfg, caption=f"Paper B Fig. 6 on the {cfg.sou
 # as the known positives, scored as false positives when a classifier finds them.
 
 # %%
-settings = classifiers.TrainSettings(lr=c.lr, epochs=c.epochs, batch_size=c.batch_size, seed=cfg.seed)
+settings = classifiers.TrainSettings.from_profile(c, seed=cfg.seed)
 per_seed3 = detg.run_table3(views, None if known_list is None else known, settings, feat.make_model,
                             d.n_negatives, range(cfg.seed, cfg.seed + d.n_seeds), d.positive_ratio,
                             syn_views, syn_note, feat.augment, setting="detg.n_negatives",

@@ -349,3 +349,12 @@ def test_reference_images_come_from_outside_the_splits(tmp_path):
     imgs, got = classifiers.reference_images(tags, cat, store, "bar", n=10)
     assert sorted(got) == [102, 104, 105] and imgs.shape == (3, 8, 8, 3)
     assert classifiers.reference_images(tags, cat, store, "bar", min_fraction=0.95) == (None, [])
+
+
+def test_train_settings_from_profile_take_the_classifiers_section():
+    from raregal.core import config
+
+    for profile in ("smoke", "default", "paper"):
+        c = config.setup(profile, "mock", 0, make_dirs=False).classifiers
+        s = classifiers.TrainSettings.from_profile(c, seed=7)
+        assert (s.loss, s.lr, s.epochs, s.batch_size, s.seed) == ("bce", c.lr, c.epochs, c.batch_size, 7)

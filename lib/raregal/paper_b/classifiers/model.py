@@ -37,6 +37,12 @@ class TrainSettings:
         if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError(f"need epochs >= 0, batch_size >= 1, lr > 0; got {self}")
 
+    @classmethod
+    def from_profile(cls, section, seed: int = 0) -> "TrainSettings":
+        """BCE training with the ``lr``, ``epochs`` and ``batch_size`` of the profile's ``classifiers``
+        section: the arms of Tables 2 and 3 and of the search all train this way."""
+        return cls(lr=section.lr, epochs=section.epochs, batch_size=section.batch_size, seed=seed)
+
 
 class BinaryClassifier(nn.Module):
     """``backbone`` (images → pooled features, or ``nn.Identity`` on precomputed features) + a linear
