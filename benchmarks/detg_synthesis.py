@@ -22,26 +22,9 @@ and measures, per setting:
     hold no unlisted true D-ETG (the mock has 2 % D-ETGs, the known list 143 of them: Table 3's
     "random other galaxies" then hold more true D-ETGs than there are positives).
 
-Measured on the default mock (100 per setting, 3 transfer splits; chance AP 0.036, real-trained
-head 0.337, the 100 clean starts as positives 0.061): lower guidance transfers better at every
-strength (strength 0.8: guidance 3 → AP 0.145, 2 → 0.211, 1.5 → 0.245, 1 → 0.216) although it
-flags fewer lanes (0.38 → 0.17); prompt weights move AP by ≤ 0.03. Table 3 (300 synthetic, 5
-splits): notebook 12's setting 0.140 ± 0.139 → augmented 0.045 ± 0.072; strength 0.8, guidance 1.5
-→ augmented 0.171 ± 0.080.
-
-With ``--mode last_block`` (notebook 12's classifiers since; strength 0.8, 3 splits): a head trained
-on real D-ETGs reaches AP 0.987; on synthetic ones AP 0.797 ± 0.072 at guidance 1.5, 0.634 ± 0.123
-at 3 and 0.387 ± 0.080 at 6.5, while the lane flag rate rises 0.17 → 0.38 → 0.58 and the median
-ellipticity 0.11 → 0.16 → 0.24 (real D-ETGs 0.07). Table 3 at guidance 1.5: baseline 0.638 ± 0.138,
-augmented 0.563 ± 0.126 with notebook 12's old random negatives; 0.930 ± 0.104 and 0.866 ± 0.075
-without unlisted true D-ETGs among them.
-
-With the morphology-based SimCLR trunk and the pretrained diffusion base (last_block, 100 per setting,
-3 splits), the prompt weight of "dust lane" matters most: at strength 0.8, guidance 1.5, lane weight
-1.3 → 2 → 3 → 4 flags 0.17 → 0.27 → 0.42 → 0.47 at AP 0.91 → 0.95 → 0.92 → 0.88 with round bodies
-(ellipticity 0.11 → 0.07), where guidance alone (3 / 6.5) flags 0.38 / 0.58 at AP 0.86 / 0.52. Notebook
-12's setting since, strength 0.9, guidance 2, lane weight 2.5: flags 0.54, AP 0.87 (``--strengths 0.9
---guidances 2 --lane-weights 2.5``).
+What each grid measured, frozen features then last-block classifiers, and why notebook 12 draws at
+strength 0.9, guidance 2 and lane weight 2.5 (flags 0.54, AP 0.87: ``--strengths 0.9 --guidances 2
+--lane-weights 2.5``): docs/decisions.md, the "Synthetic D-ETGs" entries.
 
 ``--table3-known 5,20`` (with ``--strengths ""`` to skip the grid) runs notebook 12's Table 3 splits
 with only that many known D-ETGs training (validation and test unchanged; baseline and augmented).
@@ -129,7 +112,7 @@ def load_run(seed: int, mode: str = "frozen") -> dict:
     import h5py
 
     from raregal.core import config, gz2_schema, image_store
-    from raregal.paper_b import classifiers, lane_statistic
+    from raregal.paper_b import classifiers, lane_statistic, lane_tables
     from raregal.paper_b.classifiers import caches
     from raregal.paper_b.detg import synthetic
 
@@ -152,7 +135,7 @@ def load_run(seed: int, mode: str = "frozen") -> dict:
     catalog = gz2_schema.read_catalog(cfg.data_dir("interim", "gz2"))
     physical = catalog.drop_duplicates("dr7objid").set_index("dr7objid").loc[ids]
     known = np.isin(ids, gz2_schema.read_known_detg(cfg.data_dir("interim", "gz2")))
-    calibration = lane_statistic.load_calibration(lane_statistic.calibration_path(cfg))
+    calibration = lane_statistic.load_calibration(lane_tables.calibration_path(cfg))
     return dict(cfg=cfg, store=store, feat=feat, views=views, ids=ids, known=known,
                 truth=physical["true_detg"].to_numpy(bool),
                 smooth=physical["true_class"].eq("smooth").to_numpy(),

@@ -62,7 +62,7 @@ import pandas as pd
 import torch
 
 from raregal.core import config, gz2_schema, image_store, model_card, outputs
-from raregal.paper_b import labels, lane_statistic
+from raregal.paper_b import labels, lane_statistic, lane_tables
 from raregal.paper_b.diffusion import checkpoints, finetune, generate, prompts, training_pairs
 
 overrides = {k: v for k, v in {"inference_steps": inference_steps, "n_per_prompt": n_per_prompt}.items()
@@ -246,21 +246,21 @@ brightness
 # (`pretrained = "tiny"`) K was flagged in 0 of 32 either way and L in 1 with, 3 without.
 
 # %%
-lane_groups, lane_basis = lane_statistic.reference_groups(tag_table, gz2_schema.read_catalog(
+lane_groups, lane_basis = lane_tables.reference_groups(tag_table, gz2_schema.read_catalog(
     cfg.data_dir("interim", "gz2")))
-lane_stats, lane_drops = lane_statistic.reference_statistics(store, lane_groups, cfg.survey_b.fov_r90,
+lane_stats, lane_drops = lane_tables.reference_statistics(store, lane_groups, cfg.survey_b.fov_r90,
                                                              size=dc.resolution)  # as the model draws
 print({name: f"{len(lane_stats[name])} images, {len(lane_drops[name])} dropped" for name in lane_groups},
       f"({lane_basis})")
-lane_calibration = lane_statistic.calibrate_groups(lane_stats, fov_r90=cfg.survey_b.fov_r90, seed=cfg.seed,
+lane_calibration = lane_tables.calibrate_groups(lane_stats, fov_r90=cfg.survey_b.fov_r90, seed=cfg.seed,
                                                    basis=lane_basis)
-lane_statistic.save_calibration(lane_calibration, lane_statistic.calibration_path(cfg))
+lane_statistic.save_calibration(lane_calibration, lane_tables.calibration_path(cfg))
 lane_pairs = {name: pairs[name] for name in ("K: dust lane", "L: dust lane")}
 lane_images, _ = generate.prompt_pairs(pipes[:2], lane_pairs, n_lane_seeds, guidance=dc.guidance,
                                        steps=dc.inference_steps)
-edge_on_stats = {name: lane_stats[name] for name in lane_statistic.GROUPS[2:]}  # not used in the fit
-lane_rates = pd.concat([lane_statistic.calibration_rates(lane_calibration, edge_on_stats, label),
-                        lane_statistic.paired_lane_rates(lane_calibration, lane_images)], ignore_index=True)
+edge_on_stats = {name: lane_stats[name] for name in lane_tables.GROUPS[2:]}  # not used in the fit
+lane_rates = pd.concat([lane_tables.calibration_rates(lane_calibration, edge_on_stats, label),
+                        lane_tables.paired_lane_rates(lane_calibration, lane_images)], ignore_index=True)
 outputs.save_table(lane_rates, "B-lane-rates", cfg,
                    caption=f"Dust-lane detector (lane_statistic: {lane_calibration.rule}) fitted on {label} "
                            f"galaxies ({lane_basis}) to ≤ {lane_calibration.target_fpr:g} false positives on "

@@ -55,9 +55,18 @@ def test_table3_summary_carries_the_published_value_of_each_row():
                               synthetic_views=synthetic, synthetic_note="not run: no generator here")
         assert (per["n_positives"] == 10).all() and (per["n_negatives"] == 1000).all()
         table = detg.table3_summary(per)
+        gain = table[table["method"] == "augmented - baseline"]
+        table = table[table["method"] != "augmented - baseline"]
         assert list(table.columns[:4]) == ["method", "quantity", "ours", "paper"] and len(table) == 9
         rows = table.set_index(["method", "quantity"])
         pd.testing.assert_series_equal(rows["paper"], published.loc[rows.index], check_names=False)
+        if synthetic is None:  # no augmented arm: no gain to state
+            assert gain.empty
+        else:  # the paper's gain, 0.66 - 0.43, beside ours over the two splits
+            f1 = rows.xs("f1", level="quantity")["ours"]
+            assert len(gain) == 1 and np.isclose(gain["paper"].iloc[0], 0.23)
+            assert np.isclose(gain["ours"].iloc[0], f1["augmented"] - f1["baseline"]) and gain["n"].iloc[0] == 2
+            assert f"largest possible gain (1 - baseline F1): {1 - f1['baseline']:.3f}" in gain["note"].iloc[0]
     # without synthetic D-ETGs the augmented arm is not run, and the paper's value still stands beside it
     aug = rows.xs("augmented", level="method")
     assert aug["ours"].isna().all() and (aug["note"] == "not run: no generator here").all()
