@@ -56,6 +56,7 @@ from raregal.paper_b.detg.table3 import (
     run_table3_few_known,
     table3_split,
     table3_summary,
+    with_f1_gain,
 )
 
 __all__ = ["CATALOG_COLUMNS", "DETG_PROMPTS", "ETG_TAGS", "NO_KNOWN_LIST", "SAMPLE_COLOURS",
@@ -64,4 +65,4 @@ __all__ = ["CATALOG_COLUMNS", "DETG_PROMPTS", "ETG_TAGS", "NO_KNOWN_LIST", "SAMP
            "make_reviewers", "matched_control", "plot_cdf_panels", "plot_kdes", "profile_setting",
            "run_search", "run_table3", "run_table3_few_known", "say_what_is_missing",
            "scaled_search_negatives", "score_against_truth", "search_table", "search_with_vetting",
-           "synthetic_detgs", "table3_split", "table3_summary"]
+           "synthetic_detgs", "table3_split", "table3_summary", "with_f1_gain"]
