@@ -152,17 +152,42 @@ def test_the_morphology_base_learns_the_classes_of_its_survey_without_a_detg(tmp
     out = tmp_path / "models" / "tiny-morphology"
     args = ["morphology", "--out", str(out), "--work", str(tmp_path / "work" / "tiny-morphology"),
             "--n-galaxies", "300", "--n-images", "100", "--epochs", "2", "--batch-size", "32",
-            "--data-seed", "11", "--quiet"]
+            "--data-seed", "11", "--classes", "spiral,edge_on,in_between_round,completely_round", "--quiet"]
     assert cli.main(args) == 0
     card = model_card.verify(out)
     data = card["training_data"]
     assert card["command"] == "python -m raregal.pretrain " + " ".join(args)
     assert data["detg_seen"] == 0 and data["images"] == sum(data["per_class"].values()) <= 100
-    assert set(data["per_class"]) == set(simclr.MORPHOLOGY_ORDER) and card["training"]["samples_seen"] == 2 * data["images"]
+    assert list(data["per_class"]) == ["spiral", "edge_on", "in_between_round", "completely_round"]
+    assert data["labels"] == "first tag of spiral, edge_on, in_between_round, completely_round"
+    assert card["training"]["samples_seen"] == 2 * data["images"]
     trunk = build_resnet18(0.25, out).eval()
     untrained = build_resnet18(0.25).eval()
     x = torch.rand(2, 3, 48, 48)
     assert trunk(x).shape == untrained(x).shape and not torch.allclose(trunk(x), untrained(x))
+
+
+@pytest.mark.parametrize("classes", ["spiral", "spiral,dustlane", "spiral,bar,spiral"])
+def test_a_morphology_recipe_with_unknown_repeated_or_too_few_classes_is_refused(classes):
+    from raregal.paper_b.pretrain.morphology_base import MorphologyRecipe
+
+    with pytest.raises(ValueError, match="two or more distinct tags"):
+        MorphologyRecipe(classes=classes).class_order()
+
+
+def test_the_morphology_classes_pick_the_first_listed_tag_a_galaxy_carries():
+    import pandas as pd
+
+    from raregal.paper_b import simclr
+    from raregal.paper_b.pretrain.morphology_base import MorphologyRecipe
+
+    tags = pd.DataFrame({f"tag_{t}": [False] * 3 for t in simclr.MORPHOLOGY_ORDER})
+    tags.loc[0, ["tag_dust_lane", "tag_edge_on"]] = True  # a lane on an edge-on disk
+    tags.loc[1, "tag_dust_lane"] = True  # a lane and nothing else
+    tags.loc[2, "tag_completely_round"] = True
+    order = MorphologyRecipe(classes="edge_on,spiral,completely_round").class_order()
+    assert list(simclr.morphology_class(tags, order)) == ["edge_on", "", "completely_round"]
+    assert list(simclr.morphology_class(tags)) == ["dust_lane", "dust_lane", "completely_round"]
 
 
 def test_the_base_line_names_the_commit_and_keeps_dirty(base, tmp_path):

@@ -7,6 +7,8 @@ pretraining survey's galaxies by their volunteer tags (the first of
 (:mod:`raregal.paper_b.pretrain.survey`). Measured on the default mock: SimCLR pretrained
 self-supervised on 50,000 of these galaxies stays at a 9-class probe of 0.72–0.76 whatever its
 temperature, crops, colour jitter or epochs; this base gives 0.85 after notebook 09's fine-tune.
+``MorphologyRecipe.classes`` chooses what it is taught (docs/decisions.md: a base never taught the
+dust-lane class, as ImageNet weights were not, measured and not adopted).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 
 from raregal.core import model_card
 from raregal.paper_b.pretrain import survey
+from raregal.paper_b.simclr.probe import MORPHOLOGY_ORDER
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,17 @@ class MorphologyRecipe:
     weight_decay: float = 1e-4
     crop_scale_min: float = 0.8  # square random crops of 80–100 % of the image, flips, any rotation
     data_seed: int = survey.DATA_SEED
+    # the classes taught, in the order that picks a galaxy's class (comma-separated tag names)
+    classes: str = ",".join(MORPHOLOGY_ORDER)
+
+    def class_order(self) -> tuple[str, ...]:
+        """The recipe's classes, checked against the probe's tags (a typo would label nothing)."""
+        order = tuple(c.strip() for c in self.classes.split(",") if c.strip())
+        unknown = sorted(set(order) - set(MORPHOLOGY_ORDER))
+        if len(order) < 2 or unknown or len(set(order)) != len(order):
+            raise ValueError(f"classes must be two or more distinct tags of {', '.join(MORPHOLOGY_ORDER)}; "
+                             f"got {self.classes!r}" + (f" (unknown: {unknown})" if unknown else ""))
+        return order
 
 
 def train_classifier(trunk, images, classes: np.ndarray, n_classes: int, recipe: MorphologyRecipe,
@@ -87,10 +101,11 @@ def pretrain_morphology(out: Path | str, work_dir: Path | str, recipe: Morpholog
     work_dir = Path(work_dir)
     cfg, survey_dir, commit = survey.begin_base(recipe, work_dir, log)
     size = cfg.simclr.image_size
-    imgs, rows, counts = survey.pretraining_images(survey_dir, recipe.n_images, size, recipe.data_seed,
-                                                   eligible=lambda tags: simclr.morphology_class(tags) != "")
-    classes = list(simclr.MORPHOLOGY_ORDER)
-    names = simclr.morphology_class(rows)
+    classes = list(recipe.class_order())
+    imgs, rows, counts = survey.pretraining_images(
+        survey_dir, recipe.n_images, size, recipe.data_seed,
+        eligible=lambda tags: simclr.morphology_class(tags, classes) != "")
+    names = simclr.morphology_class(rows, classes)
     y = np.array([classes.index(c) for c in names], np.int64)
     counts["per_class"] = dict(zip(classes, np.bincount(y, minlength=len(classes)).tolist()))
     log(f"morphology pretraining images: {counts}")
