@@ -168,11 +168,11 @@ def test_the_morphology_base_learns_the_classes_of_its_survey_without_a_detg(tmp
 
 
 @pytest.mark.parametrize("classes", ["spiral", "spiral,dustlane", "spiral,bar,spiral"])
-def test_a_morphology_recipe_with_unknown_repeated_or_too_few_classes_is_refused(classes):
+def test_a_morphology_recipe_with_unknown_repeated_or_too_few_classes_is_refused_when_built(classes):
     from raregal.paper_b.pretrain.morphology_base import MorphologyRecipe
 
     with pytest.raises(ValueError, match="two or more distinct tags"):
-        MorphologyRecipe(classes=classes).class_order()
+        MorphologyRecipe(classes=classes)  # refused when built, before any survey is read
 
 
 def test_the_morphology_classes_pick_the_first_listed_tag_a_galaxy_carries():

@@ -39,6 +39,9 @@ class MorphologyRecipe:
     # the classes taught, in the order that picks a galaxy's class (comma-separated tag names)
     classes: str = ",".join(MORPHOLOGY_ORDER)
 
+    def __post_init__(self):
+        self.class_order()  # a bad list stops the command before the survey is rendered or read
+
     def class_order(self) -> tuple[str, ...]:
         """The recipe's classes, checked against the probe's tags (a typo would label nothing)."""
         order = tuple(c.strip() for c in self.classes.split(",") if c.strip())
