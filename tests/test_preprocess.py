@@ -96,6 +96,17 @@ def test_fast_orientation_matches_truth_and_photutils():
         assert ref["centre_dist"] < 2
 
 
+def test_a_lower_detection_threshold_grows_the_central_segment_in_both_paths():
+    img = render([galaxy(0.7, flux=30.0, seed=2)], seed=5)
+    default, low = orientation.orientation_fast(img), orientation.orientation_fast(img, nsigma=1.1)
+    pd.testing.assert_frame_equal(default, orientation.orientation_fast(img, nsigma=orientation.DETECT_NSIGMA))
+    assert low["area"][0] > default["area"][0] >= orientation.DETECT_NPIXELS
+    assert orientation.orientation_fast(img, nsigma=1e6)["centre_dist"][0] == np.inf  # nothing detected
+    ref, ref_low = orientation.orientation_photutils(img[0]), orientation.orientation_photutils(img[0], nsigma=1.1)
+    assert ref_low["area"] > ref["area"]
+    assert abs(orientation.angle_difference(low["orientation"][0], 0.7)) < 0.05
+
+
 def test_detection_kernel_pass_equals_scipy_correlation_in_chunks_with_zeros_outside():
     from scipy import ndimage
 

@@ -73,8 +73,8 @@ def deblending_available() -> bool:
     return importlib.util.find_spec("skimage") is not None
 
 
-def orientation_photutils(image: np.ndarray) -> dict:
-    """The paper's photutils orientation of one (3, H, W) cutout.
+def orientation_photutils(image: np.ndarray, nsigma: float = DETECT_NSIGMA) -> dict:
+    """The paper's photutils orientation of one (3, H, W) cutout (detection at ``nsigma`` × rms).
 
     Returns dict(orientation [rad, wrapped], centre_dist [px], area [px], ellipticity); NaNs when no
     source is detected (centre_dist = inf)."""
@@ -92,7 +92,7 @@ def orientation_photutils(image: np.ndarray) -> dict:
         conv = convolve(data, _kernel())
         segm = SourceFinder(n_pixels=DETECT_NPIXELS, deblend=deblending_available(),
                             progress_bar=False)(
-            conv, DETECT_NSIGMA * bkg.background_rms)
+            conv, nsigma * bkg.background_rms)
         if segm is None:
             return nan
         cat = SourceCatalog(data, segm, convolved_data=conv)
@@ -178,9 +178,10 @@ def smooth(stacks: np.ndarray, k1: np.ndarray, chunk: int = 32) -> np.ndarray:
     return out
 
 
-def detect_sources(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def detect_sources(batch: np.ndarray,
+                   nsigma: float = DETECT_NSIGMA) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Background-subtracted, kernel-convolved grz stacks of (N, 3, H, W) cutouts, the detection mask
-    (convolved stack above DETECT_NSIGMA × rms), its labels (8-connected within a cutout, never
+    (convolved stack above ``nsigma`` × rms), its labels (8-connected within a cutout, never
     across cutouts) and the number of labels."""
     from scipy import ndimage
 
@@ -188,7 +189,7 @@ def detect_sources(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     background, rms = box_background(stack)
     data = stack - background
     conv = smooth(data, _kernel().sum(0).astype(np.float32))  # the FWHM-3 kernel is separable
-    mask = conv > DETECT_NSIGMA * rms
+    mask = conv > nsigma * rms
     structure = np.zeros((3, 3, 3), bool)
     structure[1] = True
     labels, n_lab = ndimage.label(mask, structure=structure)
@@ -209,7 +210,7 @@ class _Pixels:
     def per_label(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self.label, weights=values, minlength=self.n_labels)
 
-    def only(self, keep: np.ndarray) -> "_Pixels":
+    def only(self, keep: np.ndarray) -> _Pixels:
         return _Pixels(self.owner[keep], self.label[keep], self.weight[keep], self.x[keep], self.y[keep],
                        self.n_labels)
 
@@ -246,15 +247,17 @@ def _axis_and_ellipticity(pix: _Pixels, seg: dict[str, np.ndarray]) -> tuple[np.
     return theta, 1 - np.sqrt(b2 / a2)
 
 
-def orientation_fast(batch: np.ndarray) -> pd.DataFrame:
+def orientation_fast(batch: np.ndarray, nsigma: float = DETECT_NSIGMA) -> pd.DataFrame:
     """Batched orientation of the central source of (N, 3, H, W) cutouts (the photutils recipe
     without per-galaxy Python: box background and rms maps, same kernel, threshold and minimum
     area, one labelling call, moments of the convolved stack in the segment nearest the centre).
+    ``nsigma``: the detection threshold in background rms (the authors' code used 1.1; see
+    ``benchmarks/orientation_image.py``).
 
     Returns a DataFrame with orientation [rad], centre_dist [px] (inf when nothing is detected),
     area [px] and ellipticity, one row per cutout."""
     n, _, h, w = batch.shape
-    conv, mask, labels, n_lab = detect_sources(batch)
+    conv, mask, labels, n_lab = detect_sources(batch, nsigma)
     out = pd.DataFrame({"orientation": np.nan, "centre_dist": np.inf, "area": 0.0,
                         "ellipticity": np.nan}, index=range(n))
     if n_lab == 0:
