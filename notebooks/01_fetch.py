@@ -109,7 +109,8 @@ if "B" in papers_wanted:
     gz2_dir = cfg.data_dir("interim", "gz2")
     if source == "mock":
         gz2_run = mock_gz2.write_survey(gz2_dir, cfg.survey_b.n_galaxies, cfg.survey_b.image_size,
-                                        cfg.seed, cfg.survey_b.fov_r90, cfg.survey_b.detg_fraction)
+                                        cfg.seed, cfg.survey_b.fov_r90, cfg.survey_b.detg_fraction,
+                                        detg_lane_depth=cfg.survey_b.detg_lane_depth)
     else:
         # real: Hart16 catalog + Zenodo GZ2 images (or the Kaggle files) in data/raw/gz2 (README "Real data")
         gz2_run = real_gz2.prepare_gz2(cfg, catalog_urls=catalog_base_url)  # + GSWLC-2 physical columns

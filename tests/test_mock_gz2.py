@@ -168,6 +168,24 @@ def test_dust_lane_darkens_and_reddens_the_centre_line(catalog):
     assert spread[1] > 6 * spread[0]  # the darkened pixels form a line
 
 
+def test_detg_lane_depth_thins_only_the_early_types_lanes(catalog):
+    kw = dict(true_dust_lane=True, true_odd=True, true_odd_feature="dust_lane", true_pa_deg=0.0)
+    detg = _one(catalog, true_class="smooth", true_roundness="completely_round", true_axis_ratio=0.95,
+                true_bt=1.0, true_detg=True, **kw)
+    rows = pd.concat([detg, _one(catalog, true_detg=False, **kw), _one(catalog)], ignore_index=True)
+    render = lambda **depth: mock_gz2.render_batch(rows, SIZE, FOV, np.random.default_rng(3),
+                                                   return_bands=True, noise=False, **depth)
+    deep, same, half = render(), render(detg_lane_depth=1.0), render(detg_lane_depth=0.5)
+    assert np.array_equal(deep, same)
+    assert np.array_equal(deep[1:], half[1:])  # the disk's lane and the galaxy without one are untouched
+    no_lane = mock_gz2.render_batch(rows.assign(true_dust_lane=False), SIZE, FOV, np.random.default_rng(3),
+                                    return_bands=True, noise=False)
+    peak = lambda img: -2.5 * np.log10((img[0, 0] / no_lane[0, 0]).min())  # g band [mag]
+    assert 0.3 * peak(deep) < peak(half) < 0.7 * peak(deep)  # half the optical depth: about half the mag
+    with pytest.raises(ValueError, match="detg_lane_depth"):
+        render(detg_lane_depth=0.0)
+
+
 @pytest.mark.parametrize("arms,pitch", [(2, 30.0), (3, 12.0), (4, 20.0)])
 def test_spiral_arms_have_the_true_number_and_winding(catalog, arms, pitch):
     gal = _one(catalog, true_spiral=True, true_arms=arms, true_pitch_deg=pitch,

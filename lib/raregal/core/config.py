@@ -157,9 +157,12 @@ SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # Paper B mock GZ2 survey (Willett et al. 2013 images: 424 px spanning 8.48 R90; Ma et al. 2025 §3.1)
     "survey_b": {
-        "smoke": {"n_galaxies": 400, "image_size": 64, "fov_r90": 4.24, "detg_fraction": 0.02},
-        "default": {"n_galaxies": 20000, "image_size": 64, "fov_r90": 4.24, "detg_fraction": 0.02},
-        "paper": {"n_galaxies": 240000, "image_size": 424, "fov_r90": 8.48, "detg_fraction": 0.0013},
+        "smoke": {"n_galaxies": 400, "image_size": 64, "fov_r90": 4.24, "detg_fraction": 0.02,
+                    "detg_lane_depth": 1.0},
+        "default": {"n_galaxies": 20000, "image_size": 64, "fov_r90": 4.24, "detg_fraction": 0.02,
+                    "detg_lane_depth": 1.0},
+        "paper": {"n_galaxies": 240000, "image_size": 424, "fov_r90": 8.48, "detg_fraction": 0.0013,
+                    "detg_lane_depth": 1.0},
     },
     # Paper B tags and balancing (Ma et al. 2025 §3.1: at most 2,000 galaxies per tag combination)
     "labels": {

@@ -103,6 +103,7 @@ class SurveyBSettings(Section):
     image_size: int  # image side [px]
     fov_r90: float  # field of view in units of R90 (GZ2: 8.48)
     detg_fraction: float  # fraction of true dust-lane early types
+    detg_lane_depth: float  # their lanes' optical depth relative to the other lanes' (mock; 1: the same)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,10 @@ D-ETGs (early type + dust lane; star-forming, in field/group halos) are a profil
 (``detg_fraction``: ≈0.13 % in the paper profile; 2 % in default, ≈400 of 20,000, so Ma et al.
 2025 Table 3's 100 training positives and a test set exist). 80 % of those at z < 0.1 — about a
 third of all — form the "known catalog" (``detg_known.csv``, the role of Kaviraj et al. 2012's
-352); the rest are for the search to find.
+352); the rest are for the search to find. Their lanes are drawn as deep as the disks'
+(``detg_lane_depth`` 1 in every profile): edge-on disks' lanes peak at a median A_g ≈ 2.4 mag after
+the PSF, as the 2–3 mag (B) Jansen et al. (1994) measured in edge-on spirals; no published peak for
+early types' lanes was found. ``benchmarks/detg_lane_depth.py`` measures Table 3 at other depths.
 """
 from raregal.mock.gz2.catalog import ID_BASE, make_catalog
 from raregal.mock.gz2.io import write_survey

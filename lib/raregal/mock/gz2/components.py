@@ -45,6 +45,7 @@ class Batch:
     q: np.ndarray
     bt: np.ndarray
     disk_col: np.ndarray
+    detg_lane_depth: float = 1.0  # D-ETG lanes' optical depth relative to the other lanes'
 
     def col(self, name: str) -> np.ndarray:
         return self.cat[name].to_numpy()
@@ -298,7 +299,8 @@ def add_star_or_artifact(img: np.ndarray, g: Batch, rng: np.random.Generator) ->
 def absorb_dust_lane(img: np.ndarray, g: Batch, rng: np.random.Generator) -> None:
     """Dust-lane absorption along a line through the centre, before the PSF: along the major axis
     of edge-on disks (and of 60 % of the others), optical depth τ_r 2.5–4, ``DUST_K`` per band
-    (g absorbed more than i, so the lane is dark and red)."""
+    (g absorbed more than i, so the lane is dark and red). D-ETGs' τ is scaled by
+    ``g.detg_lane_depth`` (the same random draws, so every other galaxy keeps its image)."""
     i = np.nonzero(g.col("true_dust_lane"))[0]
     if not len(i):
         return
@@ -312,7 +314,10 @@ def absorb_dust_lane(img: np.ndarray, g: Batch, rng: np.random.Generator) -> Non
     l_ = x * np.cos(alpha) + y * np.sin(alpha)
     width = np.where(edge, np.maximum(0.05 * r90, 0.8), np.maximum(0.09 * r90, 1.2))
     width = width.astype(f32)[:, None, None]
-    tau = rng.uniform(2.5, 4.0, len(i)).astype(f32)[:, None, None]
+    tau = rng.uniform(2.5, 4.0, len(i)).astype(f32)
+    if g.detg_lane_depth != 1.0:
+        tau = np.where(g.col("true_detg")[i], tau * f32(g.detg_lane_depth), tau)
+    tau = tau[:, None, None]
     tau_map = tau * np.exp(-0.5 * (d / width) ** 2 - 0.5 * (l_ / (1.1 * r90[:, None, None])) ** 2)
     img[i] *= np.exp(-tau_map[:, None] * DUST_K[None, :, None, None])
 

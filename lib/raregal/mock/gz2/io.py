@@ -19,7 +19,7 @@ from raregal.mock.gz2.rendering import render_batch, render_batch_size
 
 def write_survey(out_dir: Path | str, n: int, image_size: int = 64, seed: int = 0,
                  fov_r90: float = 4.24, detg_fraction: float = 0.0013, quality: int = 92,
-                 log=print) -> dict:
+                 log=print, detg_lane_depth: float = 1.0) -> dict:
     """Write ``images/<dr7objid>.jpg``, ``gz2_hart16.csv.gz`` and ``detg_known.csv`` under ``out_dir``.
 
     Images are rendered :func:`render_batch_size` at a time, so memory stays flat for any ``n``;
@@ -31,6 +31,7 @@ def write_survey(out_dir: Path | str, n: int, image_size: int = 64, seed: int = 
     n : galaxies. image_size : image side [px]. seed : makes catalog and images reproducible.
     fov_r90 : image side in units of R90 (GZ2: 8.48). detg_fraction : fraction of D-ETGs.
     quality : JPEG quality. log : progress printer, or None.
+    detg_lane_depth : the D-ETGs' lane optical depth relative to the other lanes' (1: the same).
 
     Returns
     -------
@@ -49,8 +50,8 @@ def write_survey(out_dir: Path | str, n: int, image_size: int = 64, seed: int = 
     for start in range(0, n, step):
         part = cat.iloc[start:start + step]
         rng = np.random.default_rng([seed, 7, start // step])
-        write_images(img_dir, part.dr7objid.to_numpy(), render_batch(part, image_size, fov_r90, rng),
-                     quality=quality)
+        images = render_batch(part, image_size, fov_r90, rng, detg_lane_depth=detg_lane_depth)
+        write_images(img_dir, part.dr7objid.to_numpy(), images, quality=quality)
         if log and (start // step) % max(1, 5000 // step) == 0:
             log(f"  rendered {min(start + step, n):,}/{n:,} images")
     t_img = time.perf_counter() - t1

@@ -49,7 +49,7 @@ def lupton_rgb(r: np.ndarray, g: np.ndarray, b: np.ndarray, stretch: float, Q: f
 
 
 def render_batch(cat: pd.DataFrame, size: int, fov_r90: float, rng: np.random.Generator,
-                 return_bands: bool = False, noise: bool = True) -> np.ndarray:
+                 return_bands: bool = False, noise: bool = True, detg_lane_depth: float = 1.0) -> np.ndarray:
     """Render catalog rows as uint8 RGB images (B, size, size, 3), or with ``return_bands`` the
     float g, r, i surface brightness (B, 3, S, S) in nanomaggies per arcsec².
 
@@ -59,8 +59,11 @@ def render_batch(cat: pd.DataFrame, size: int, fov_r90: float, rng: np.random.Ge
     size : image side [px]; fov_r90 : image side in units of the galaxy's R90.
     rng : random details (centring, arm phase, clump positions, companion placement, sky noise).
     noise : ``False`` leaves out the sky noise (the same numbers are still drawn).
+    detg_lane_depth : the D-ETGs' lane optical depth relative to the other lanes' (> 0; 1: the same).
     """
-    batch = batch_geometry(cat, size, fov_r90, rng)
+    if not detg_lane_depth > 0:
+        raise ValueError(f"detg_lane_depth must be > 0 (1: as deep as other lanes), got {detg_lane_depth}")
+    batch = batch_geometry(cat, size, fov_r90, rng, detg_lane_depth)
     img = np.zeros((len(cat), 3, size, size), np.float32)
     for step in DRAWING_STEPS:
         step(img, batch, rng)
@@ -72,7 +75,8 @@ def render_batch(cat: pd.DataFrame, size: int, fov_r90: float, rng: np.random.Ge
     return lupton_rgb(img[:, 2], img[:, 1], img[:, 0], **STRETCH)  # R = i, G = r, B = g
 
 
-def batch_geometry(cat: pd.DataFrame, size: int, fov_r90: float, rng: np.random.Generator) -> Batch:
+def batch_geometry(cat: pd.DataFrame, size: int, fov_r90: float, rng: np.random.Generator,
+                   detg_lane_depth: float = 1.0) -> Batch:
     """Pixel grids centred on each galaxy (jittered by 0.4 px), warped for disturbed galaxies, and
     rotated to the major axis; R90 [px] is fixed by the field of view (GZ2: pixel scale ∝ R90)."""
     f32 = np.float32
@@ -88,7 +92,7 @@ def batch_geometry(cat: pd.DataFrame, size: int, fov_r90: float, rng: np.random.
     cp, sp = np.cos(pa)[:, None, None], np.sin(pa)[:, None, None]
     return Batch(cat=cat, size=size, r90=r90, x=x, y=y, u=x * cp + y * sp, w=-x * sp + y * cp, pa=pa,
                  q=cat["true_axis_ratio"].to_numpy().astype(f32), bt=cat["true_bt"].to_numpy().astype(f32),
-                 disk_col=disk_colour(cat))
+                 disk_col=disk_colour(cat), detg_lane_depth=float(detg_lane_depth))
 
 
 def _lopsided_warp(x: np.ndarray, y: np.ndarray, r90: np.ndarray, disturbed: np.ndarray,
