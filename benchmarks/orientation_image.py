@@ -34,8 +34,9 @@ raw = np.where(np.isfinite(raw), raw, 0).astype(np.float32)
 band_max_mean = band_maxima(raw).mean(0)  # ⟨max⟩ of these cutouts, as notebook 02 takes it over its training galaxies
 eq1 = normalise(raw.copy(), band_max_mean, EQ1_BETA)
 eq1_69 = resize(eq1, 69)
+OURS = f"raw_128_{orientation.DETECT_NSIGMA:g}sigma (this repository)"
 variants = {  # name: (image, threshold in background rms)
-    "raw_128_1.5sigma (this repository)": (raw, 1.5),
+    OURS: (raw, orientation.DETECT_NSIGMA),
     "raw_128_1.1sigma": (raw, 1.1),
     "eq1_128_1.1sigma (authors' code)": (eq1, 1.1),
     "eq1_128_1.5sigma": (eq1, 1.5),
@@ -50,7 +51,7 @@ for name, (images, nsigma) in variants.items():
         c0 = time.process_time()
         measured[name] = orientation.orientation_fast(images, nsigma)
         cost[name] = min(cost[name], 1e3 * (time.process_time() - c0) / n)
-ours = measured["raw_128_1.5sigma (this repository)"]
+ours = measured[OURS]
 resolved = orientation.is_resolved(ours["area"], ours["ellipticity"])
 rows = {}
 for name, m in measured.items():
@@ -69,7 +70,7 @@ for name, m in measured.items():
           f"q<=0.6 {r['rms_true_q_le_0.6']:.3f}, all {r['rms_all']:.3f} (n={r['n_measured']}); "
           f"{r['cpu_ms_per_galaxy']:.3f} CPU ms/galaxy")
 photutils = {}
-for name in ("raw_128_1.5sigma (this repository)", "eq1_128_1.1sigma (authors' code)"):
+for name in (OURS, "eq1_128_1.1sigma (authors' code)"):
     images, nsigma = variants[name]
     angle = np.array([orientation.orientation_photutils(im, nsigma)["orientation"] for im in images[:n_photutils]])
     sel = resolved[:n_photutils] & np.isfinite(angle)
@@ -80,6 +81,6 @@ for name in ("raw_128_1.5sigma (this repository)", "eq1_128_1.1sigma (authors' c
     print(f"photutils, {name:34s} rms vs truth [rad]: resolved {photutils[name]['rms_resolved']:.3f} "
           f"(n={photutils[name]['n_resolved']}), all {photutils[name]['rms_all']:.3f}")
 print(f"{n} mock galaxies (seed {seed}); <max> per band g, r, z = {np.round(band_max_mean, 4).tolist()} nmgy; "
-      "resolved = on the raw 128 px stack at 1.5 sigma")
+      f"resolved = on the raw 128 px stack at {orientation.DETECT_NSIGMA:g} sigma")
 print(json.dumps({"n_galaxies": n, "seed": seed, "band_max_mean": band_max_mean.round(5).tolist(),
                   "variants": rows, "photutils": photutils}))

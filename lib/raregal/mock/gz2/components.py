@@ -315,9 +315,7 @@ def absorb_dust_lane(img: np.ndarray, g: Batch, rng: np.random.Generator) -> Non
     width = np.where(edge, np.maximum(0.05 * r90, 0.8), np.maximum(0.09 * r90, 1.2))
     width = width.astype(f32)[:, None, None]
     tau = rng.uniform(2.5, 4.0, len(i)).astype(f32)
-    if g.detg_lane_depth != 1.0:
-        tau = np.where(g.col("true_detg")[i], tau * f32(g.detg_lane_depth), tau)
-    tau = tau[:, None, None]
+    tau = np.where(g.col("true_detg")[i], tau * f32(g.detg_lane_depth), tau)[:, None, None]  # × 1: exact
     tau_map = tau * np.exp(-0.5 * (d / width) ** 2 - 0.5 * (l_ / (1.1 * r90[:, None, None])) ** 2)
     img[i] *= np.exp(-tau_map[:, None] * DUST_K[None, :, None, None])
 
