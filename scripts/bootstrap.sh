@@ -8,8 +8,25 @@ export RAREGAL_ROOT
 export PYTHONUNBUFFERED=1
 export MPLBACKEND=Agg
 
+# The installed environment takes about 2.3 GB (torch alone 0.75 GB). pip on a full disk stops half-way
+# with a bare OSError, so the room is checked first and the shortfall said in numbers.
+RAREGAL_SETUP_NEEDS_MB="${RAREGAL_SETUP_NEEDS_MB:-3000}"
+
+_raregal_room() {  # $1 = the folder the environment is installed in
+  local free_mb
+  free_mb="$(df -Pm "$1" 2>/dev/null | awk 'NR == 2 {print $4}')"
+  case "$free_mb" in ''|*[!0-9]*) return 0 ;; esac  # df could not say: let pip try
+  if [ "$free_mb" -lt "$RAREGAL_SETUP_NEEDS_MB" ]; then
+    echo "setup: error: only $free_mb MB free on the disk of $1; installing raregal and its dependencies needs about $RAREGAL_SETUP_NEEDS_MB MB. Free some space (or set RAREGAL_SETUP_NEEDS_MB if you know better) and rerun." >&2
+    return 1
+  fi
+}
+
 _raregal_install() {  # $1 = python
-  echo "setup: installing raregal and its pinned dependencies into $("$1" -c 'import sys; print(sys.prefix)') (first run: several minutes)"
+  local prefix
+  prefix="$("$1" -c 'import sys; print(sys.prefix)')" || { echo "setup: error: $1 does not run" >&2; return 1; }
+  _raregal_room "$prefix" || return 1
+  echo "setup: installing raregal and its pinned dependencies into $prefix (first run: several minutes)"
   "$1" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
   # (the grep drops pip's notices about this machine's unused local index folders, nothing else)
   if ! "$1" -m pip install --quiet -e "$RAREGAL_ROOT" 2> >(grep -v "^WARNING: Location 'file:" >&2); then
